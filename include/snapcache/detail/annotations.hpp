@@ -1,0 +1,33 @@
+// The one annotations header: compiler attributes for static thread-safety
+// analysis (clang -Wthread-safety) and sanitizer detection. Nothing else in
+// snapcache talks to a sanitizer or an analyser directly.
+#pragma once
+
+#if defined(__clang__)
+#define SNAPCACHE_THREAD_ANNOTATION(x) __attribute__((x))
+#else
+#define SNAPCACHE_THREAD_ANNOTATION(x)
+#endif
+
+#define SNAPCACHE_CAPABILITY(name) SNAPCACHE_THREAD_ANNOTATION(capability(name))
+#define SNAPCACHE_GUARDED_BY(m) SNAPCACHE_THREAD_ANNOTATION(guarded_by(m))
+#define SNAPCACHE_REQUIRES(...) SNAPCACHE_THREAD_ANNOTATION(requires_capability(__VA_ARGS__))
+#define SNAPCACHE_REQUIRES_SHARED(...) SNAPCACHE_THREAD_ANNOTATION(requires_shared_capability(__VA_ARGS__))
+#define SNAPCACHE_ACQUIRE(...) SNAPCACHE_THREAD_ANNOTATION(acquire_capability(__VA_ARGS__))
+#define SNAPCACHE_ACQUIRE_SHARED(...) SNAPCACHE_THREAD_ANNOTATION(acquire_shared_capability(__VA_ARGS__))
+#define SNAPCACHE_RELEASE(...) SNAPCACHE_THREAD_ANNOTATION(release_capability(__VA_ARGS__))
+#define SNAPCACHE_RELEASE_SHARED(...) SNAPCACHE_THREAD_ANNOTATION(release_shared_capability(__VA_ARGS__))
+#define SNAPCACHE_SCOPED_CAPABILITY SNAPCACHE_THREAD_ANNOTATION(scoped_lockable)
+#define SNAPCACHE_NO_THREAD_SAFETY_ANALYSIS SNAPCACHE_THREAD_ANNOTATION(no_thread_safety_analysis)
+
+// Whether this translation unit is built with ThreadSanitizer.
+#if defined(__SANITIZE_THREAD__)
+#define SNAPCACHE_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define SNAPCACHE_TSAN 1
+#endif
+#endif
+#ifndef SNAPCACHE_TSAN
+#define SNAPCACHE_TSAN 0
+#endif

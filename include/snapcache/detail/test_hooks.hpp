@@ -1,0 +1,48 @@
+// Test-only hooks compiled into the sanitizer builds (meson -Dtest_hooks=true).
+//
+// Two kinds:
+//  * perturbation: SNAPCACHE_PERTURB() marks a race window; when enabled at
+//    run time it yields at random, so rare interleavings become common;
+//  * planted bugs: each removes exactly one synchronisation, selected at run
+//    time, so the stress suites can prove they catch it (no build per bug).
+// Without SNAPCACHE_TEST_HOOKS everything here folds to nothing.
+#pragma once
+
+#include <cstdint>
+
+namespace snapcache::detail {
+
+enum class planted_bug : std::uint8_t {
+  none,
+  free_without_grace_period,   // EBR frees on retire's next collect, ignoring pinned readers
+  snapshot_reads_live_value,   // a snapshot skips its version check and reads the newest value
+  insert_check_then_act,       // insert checks for the key, then links it without a CAS guard
+  locked_cache_unlocked_reads, // the original bug: locked cache readers iterate without the lock
+};
+
+#if SNAPCACHE_TEST_HOOKS
+inline constexpr bool test_hooks_enabled = true;
+
+// Selects the planted bug for the whole process; also read from the
+// environment variable SNAPCACHE_PLANT (its name without the enum prefix)
+// on first use.
+void plant(planted_bug bug) noexcept;
+planted_bug planted() noexcept;
+[[nodiscard]] inline bool is_planted(planted_bug bug) noexcept { return planted() == bug; }
+
+// Perturbation: probability (per mille) that a marked point yields; also read
+// from SNAPCACHE_PERTURB on first use. 0 disables.
+void set_perturbation(unsigned per_mille) noexcept;
+void perturb_point() noexcept;
+
+// Parses a planted bug name ("free_without_grace_period"); none if unknown.
+planted_bug planted_bug_from_name(const char* name) noexcept;
+#else
+inline constexpr bool test_hooks_enabled = false;
+[[nodiscard]] constexpr bool is_planted(planted_bug) noexcept { return false; }
+inline void perturb_point() noexcept {}
+#endif
+
+}  // namespace snapcache::detail
+
+#define SNAPCACHE_PERTURB() ::snapcache::detail::perturb_point()

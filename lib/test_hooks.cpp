@@ -1,0 +1,79 @@
+#include "snapcache/detail/test_hooks.hpp"
+
+#if SNAPCACHE_TEST_HOOKS
+
+#include <atomic>
+#include <cstdlib>
+#include <cstring>
+#include <random>
+#include <thread>
+
+namespace snapcache::detail {
+namespace {
+
+constexpr const char* bug_names[] = {
+    "none",
+    "free_without_grace_period",
+    "snapshot_reads_live_value",
+    "insert_check_then_act",
+    "locked_cache_unlocked_reads",
+};
+
+// Settings are written once at start-up and read on hot paths; relaxed:
+// configuration only, nothing is published through them.
+std::atomic<int> planted_value{-1};          // -1: not yet read from the environment
+std::atomic<int> perturb_per_mille{-1};
+
+int read_planted_from_env() noexcept {
+  const char* name = std::getenv("SNAPCACHE_PLANT");
+  return static_cast<int>(name ? planted_bug_from_name(name) : planted_bug::none);
+}
+
+int read_perturb_from_env() noexcept {
+  const char* value = std::getenv("SNAPCACHE_PERTURB");
+  if (value == nullptr) return 0;
+  const long parsed = std::strtol(value, nullptr, 10);
+  return parsed < 0 ? 0 : (parsed > 1000 ? 1000 : static_cast<int>(parsed));
+}
+
+}  // namespace
+
+planted_bug planted_bug_from_name(const char* name) noexcept {
+  for (std::size_t i = 0; i < std::size(bug_names); ++i) {
+    if (std::strcmp(name, bug_names[i]) == 0) return static_cast<planted_bug>(i);
+  }
+  return planted_bug::none;
+}
+
+void plant(planted_bug bug) noexcept {
+  planted_value.store(static_cast<int>(bug), std::memory_order_relaxed);  // configuration only
+}
+
+planted_bug planted() noexcept {
+  int value = planted_value.load(std::memory_order_relaxed);  // configuration only
+  if (value < 0) {
+    value = read_planted_from_env();
+    planted_value.store(value, std::memory_order_relaxed);  // configuration only
+  }
+  return static_cast<planted_bug>(value);
+}
+
+void set_perturbation(unsigned per_mille) noexcept {
+  perturb_per_mille.store(static_cast<int>(per_mille > 1000 ? 1000 : per_mille),
+                          std::memory_order_relaxed);  // configuration only
+}
+
+void perturb_point() noexcept {
+  int chance = perturb_per_mille.load(std::memory_order_relaxed);  // configuration only
+  if (chance < 0) {
+    chance = read_perturb_from_env();
+    perturb_per_mille.store(chance, std::memory_order_relaxed);  // configuration only
+  }
+  if (chance == 0) return;
+  thread_local std::minstd_rand rng{std::random_device{}()};
+  if (static_cast<int>(rng() % 1000) < chance) std::this_thread::yield();
+}
+
+}  // namespace snapcache::detail
+
+#endif

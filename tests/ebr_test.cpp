@@ -1,0 +1,338 @@
+// Unit tests for snapcache::ebr.
+#include "snapcache/ebr.hpp"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <barrier>
+#include <memory>
+#include <stdexcept>
+#include <thread>
+#include <vector>
+
+#include "failing_new.hpp"
+
+namespace {
+
+using snapcache::ebr::config;
+using snapcache::ebr::domain;
+using snapcache::ebr::guard;
+using snapcache::ebr::retirable;
+
+// Counts live objects and how often each was reclaimed.
+struct counted : retirable {
+  static inline std::atomic<int> live{0};
+  static inline std::atomic<int> reclaimed{0};
+  counted() { live.fetch_add(1, std::memory_order_relaxed); }  // test counter only
+  ~counted() { live.fetch_sub(1, std::memory_order_relaxed); }  // test counter only
+  static void reclaim(retirable* self) noexcept {
+    reclaimed.fetch_add(1, std::memory_order_relaxed);  // test counter only
+    delete static_cast<counted*>(self);
+  }
+  static void reset() {
+    live = 0;
+    reclaimed = 0;
+  }
+};
+
+constexpr config eager{.batch = 1, .advance_every = 1};
+
+class ebr_test : public ::testing::Test {
+ protected:
+  void SetUp() override { counted::reset(); }
+  void TearDown() override { EXPECT_EQ(counted::live.load(), 0) << "an object leaked"; }
+};
+
+TEST_F(ebr_test, guards_nest_and_only_the_outermost_unpins) {
+  domain d(eager);
+  {
+    guard outer = d.pin();
+    {
+      guard inner = d.pin();
+      EXPECT_EQ(d.stats().pinned, 1u);
+    }
+    EXPECT_EQ(d.stats().pinned, 1u) << "the inner guard unpinned the thread";
+  }
+  EXPECT_EQ(d.stats().pinned, 0u);
+}
+
+TEST_F(ebr_test, moved_from_guard_does_not_unpin) {
+  domain d(eager);
+  guard a = d.pin();
+  guard b = std::move(a);
+  EXPECT_FALSE(a.pinned());
+  EXPECT_TRUE(b.pinned());
+  EXPECT_EQ(d.stats().pinned, 1u);
+  b.reset();
+  EXPECT_EQ(d.stats().pinned, 0u);
+}
+
+TEST_F(ebr_test, retire_frees_exactly_once_after_the_guard_is_gone) {
+  domain d(eager);
+  {
+    guard g = d.pin();
+    for (int i = 0; i < 100; ++i) g.retire(new counted, &counted::reclaim);
+    EXPECT_EQ(counted::reclaimed.load(), 0) << "freed while its retiring thread was pinned";
+  }
+  d.synchronize();
+  EXPECT_EQ(counted::reclaimed.load(), 100);
+  EXPECT_EQ(counted::live.load(), 0);
+}
+
+TEST_F(ebr_test, retire_waits_for_every_pinned_thread) {
+  domain d(eager);
+  std::atomic<int> phase{0};
+  std::thread reader([&] {
+    guard g = d.pin();
+    phase.store(1);
+    while (phase.load() != 2) std::this_thread::yield();
+  });
+  while (phase.load() != 1) std::this_thread::yield();
+  {
+    guard g = d.pin();
+    g.retire(new counted, &counted::reclaim);
+  }
+  // Advance attempts from this thread (pins with advance_every = 1).
+  for (int i = 0; i < 100; ++i) guard g = d.pin();
+  EXPECT_EQ(counted::reclaimed.load(), 0) << "freed while another thread was pinned";
+  phase.store(2);
+  reader.join();
+  d.synchronize();
+  EXPECT_EQ(counted::reclaimed.load(), 1);
+}
+
+TEST_F(ebr_test, object_retired_after_a_pin_outlives_that_pin_only) {
+  domain d(eager);
+  std::atomic<int> phase{0};
+  std::thread reader([&] {
+    {
+      guard g = d.pin();
+      phase.store(1);
+      while (phase.load() != 2) std::this_thread::yield();
+    }
+    phase.store(3);
+    while (phase.load() != 4) std::this_thread::yield();
+  });
+  while (phase.load() != 1) std::this_thread::yield();
+  {
+    guard g = d.pin();
+    g.retire(new counted, &counted::reclaim);
+  }
+  EXPECT_EQ(counted::reclaimed.load(), 0);
+  phase.store(2);
+  while (phase.load() != 3) std::this_thread::yield();
+  // The reader is alive but unpinned: nothing holds the object any more.
+  d.synchronize();
+  EXPECT_EQ(counted::reclaimed.load(), 1);
+  phase.store(4);
+  reader.join();
+}
+
+TEST_F(ebr_test, thread_exit_with_pending_garbage_is_adopted_and_freed) {
+  domain d(config{.batch = 1000, .advance_every = 0});
+  std::thread retirer([&] {
+    guard g = d.pin();
+    for (int i = 0; i < 10; ++i) g.retire(new counted, &counted::reclaim);
+  });
+  retirer.join();
+  EXPECT_EQ(d.stats().pending, 10u) << "the exited thread's garbage was lost or freed early";
+  d.synchronize();  // adopts the exited thread's record
+  EXPECT_EQ(counted::reclaimed.load(), 10);
+  EXPECT_EQ(d.stats().pending, 0u);
+}
+
+TEST_F(ebr_test, next_thread_to_register_adopts_the_record_of_an_exited_one) {
+  domain d(config{.batch = 1000, .advance_every = 0});
+  std::thread([&] {
+    guard g = d.pin();
+    g.retire(new counted, &counted::reclaim);
+  }).join();
+  std::thread([&] { guard g = d.pin(); }).join();
+  EXPECT_EQ(d.stats().records, 1u) << "the record was not reused";
+  d.synchronize();
+  EXPECT_EQ(counted::reclaimed.load(), 1);
+}
+
+TEST_F(ebr_test, registry_stays_bounded_after_1000_short_lived_threads) {
+  domain d(eager);
+  for (int i = 0; i < 1000; ++i) {
+    std::thread([&] {
+      guard g = d.pin();
+      g.retire(new counted, &counted::reclaim);
+    }).join();
+  }
+  EXPECT_LE(d.stats().records, 2u);
+  d.synchronize();
+  EXPECT_EQ(counted::reclaimed.load(), 1000);
+}
+
+TEST_F(ebr_test, registry_bounded_by_peak_concurrent_threads) {
+  domain d(eager);
+  for (int round = 0; round < 50; ++round) {
+    std::vector<std::thread> threads;
+    for (int i = 0; i < 4; ++i) threads.emplace_back([&] { guard g = d.pin(); });
+    for (auto& t : threads) t.join();
+  }
+  EXPECT_LE(d.stats().records, 4u);
+}
+
+TEST_F(ebr_test, user_domain_destroyed_before_its_threads_exit) {
+  auto d = std::make_unique<domain>(config{.batch = 1000, .advance_every = 0});
+  std::atomic<int> phase{0};
+  std::thread worker([&] {
+    {
+      guard g = d->pin();
+      g.retire(new counted, &counted::reclaim);
+    }
+    phase.store(1);
+    while (phase.load() != 2) std::this_thread::yield();
+    // Exits after the domain is gone: must not touch its freed memory (ASan).
+  });
+  while (phase.load() != 1) std::this_thread::yield();
+  d.reset();
+  EXPECT_EQ(counted::reclaimed.load(), 1) << "destroying the domain must free what is pending";
+  phase.store(2);
+  worker.join();
+}
+
+TEST_F(ebr_test, destroying_a_domain_frees_everything_pending) {
+  {
+    domain d(config{.batch = 1000, .advance_every = 0});
+    guard g = d.pin();
+    for (int i = 0; i < 50; ++i) g.retire(new counted, &counted::reclaim);
+    g.reset();
+  }
+  EXPECT_EQ(counted::reclaimed.load(), 50);
+}
+
+TEST_F(ebr_test, first_pin_under_failing_operator_new_throws_and_recovers) {
+  domain d(eager);
+  std::thread([&] {
+    const std::size_t failures = snapcache::test::sweep_allocation_failures(
+        [&] { guard g = d.pin(); },
+        [&](std::size_t) {
+          EXPECT_EQ(d.stats().pinned, 0u);
+          EXPECT_EQ(d.stats().records, 0u) << "a failed registration left a record";
+        });
+    EXPECT_GE(failures, 1u) << "registration did not allocate: the sweep tested nothing";
+    // Registered now: later pins never allocate.
+    const std::size_t before = snapcache::test::allocations_by_this_thread();
+    for (int i = 0; i < 100; ++i) guard g = d.pin();
+    EXPECT_EQ(snapcache::test::allocations_by_this_thread(), before);
+  }).join();
+}
+
+TEST_F(ebr_test, default_domain_first_pin_under_failing_operator_new_throws_and_recovers) {
+  std::thread([&] {
+    snapcache::test::sweep_allocation_failures([&] { guard g = snapcache::ebr::pin(); },
+                                               [&](std::size_t) {});
+    guard g = snapcache::ebr::pin();
+    EXPECT_TRUE(g.pinned());
+  }).join();
+}
+
+TEST_F(ebr_test, defer_under_failing_operator_new_takes_no_ownership) {
+  domain d(eager);
+  auto* object = new counted;
+  {
+    guard g = d.pin();
+    snapcache::test::sweep_allocation_failures(
+        [&] { g.retire(object); },
+        [&](std::size_t) { EXPECT_EQ(d.stats().retired, 0u); });
+  }
+  d.synchronize();
+  EXPECT_EQ(counted::live.load(), 0);
+}
+
+TEST_F(ebr_test, defer_runs_the_callable_once_after_the_grace_period) {
+  domain d(eager);
+  int runs = 0;
+  {
+    guard g = d.pin();
+    g.defer([&runs]() noexcept { ++runs; });
+    EXPECT_EQ(runs, 0);
+  }
+  d.synchronize();
+  EXPECT_EQ(runs, 1);
+}
+
+TEST_F(ebr_test, generic_retire_uses_the_deleter) {
+  domain d(eager);
+  int deleted = 0;
+  auto deleter = [&deleted](int* p) noexcept {
+    ++deleted;
+    delete p;
+  };
+  {
+    guard g = d.pin();
+    g.retire(new int(7), deleter);
+  }
+  d.synchronize();
+  EXPECT_EQ(deleted, 1);
+}
+
+TEST_F(ebr_test, statistics_move_as_documented) {
+  domain d(config{.batch = 1000, .advance_every = 0});
+  const auto before = d.stats();
+  EXPECT_EQ(before.retired, 0u);
+  EXPECT_EQ(before.records, 0u);
+  {
+    guard g = d.pin();
+    for (int i = 0; i < 5; ++i) g.retire(new counted, &counted::reclaim);
+    const auto during = d.stats();
+    EXPECT_EQ(during.retired, 5u);
+    EXPECT_EQ(during.freed, 0u);
+    EXPECT_EQ(during.pending, 5u);
+    EXPECT_EQ(during.pinned, 1u);
+    EXPECT_EQ(during.records, 1u);
+  }
+  d.synchronize();
+  const auto after = d.stats();
+  EXPECT_GE(after.epoch, before.epoch + 2);
+  EXPECT_EQ(after.retired, 5u);
+  EXPECT_EQ(after.freed, 5u);
+  EXPECT_EQ(after.pending, 0u);
+  EXPECT_EQ(after.pinned, 0u);
+}
+
+TEST_F(ebr_test, pending_stays_within_threads_times_batch_while_threads_progress) {
+  constexpr std::size_t batch = 8;
+  constexpr int threads = 2;
+  domain d(config{.batch = batch, .advance_every = 0});
+  std::barrier step(threads);
+  std::atomic<std::uint64_t> worst{0};
+  auto work = [&] {
+    for (int i = 0; i < 2000; ++i) {
+      {
+        guard g = d.pin();
+        g.retire(new counted, &counted::reclaim);
+      }
+      // Threads take turns, so every advance attempt finds the other unpinned.
+      step.arrive_and_wait();
+      const std::uint64_t pending = d.stats().pending;
+      std::uint64_t seen = worst.load();
+      while (pending > seen && !worst.compare_exchange_weak(seen, pending)) {
+      }
+      step.arrive_and_wait();
+    }
+  };
+  std::thread a(work), b(work);
+  a.join();
+  b.join();
+  EXPECT_LE(worst.load(), threads * batch);
+  EXPECT_GT(worst.load(), 0u);
+  d.synchronize();
+}
+
+TEST_F(ebr_test, invalid_config_throws_invalid_argument) {
+  EXPECT_THROW(domain(config{.batch = 0, .advance_every = 1}), std::invalid_argument);
+}
+
+TEST_F(ebr_test, protect_loads_the_current_pointer) {
+  int value = 5;
+  std::atomic<int*> source{&value};
+  guard g = snapcache::ebr::pin();
+  EXPECT_EQ(snapcache::ebr::protect(source, g), &value);
+}
+
+}  // namespace
