@@ -1,0 +1,127 @@
+#include "driver.hpp"
+
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string_view>
+#include <thread>
+#include <type_traits>
+
+namespace snapcache::stress {
+namespace {
+
+[[noreturn]] void usage(const char* suite, const char* description, const char* error) {
+  if (error != nullptr) std::fprintf(stderr, "%s: %s\n", suite, error);
+  std::fprintf(error ? stderr : stdout,
+               "usage: %s [--threads N] [--seconds S] [--seed X]\n  %s\n"
+               "  --threads N   worker threads (default 4)\n"
+               "  --seconds S   time box in seconds (default 2)\n"
+               "  --seed X      seed to replay a run (default: from the clock)\n",
+               suite, description);
+  std::exit(error ? 2 : 0);
+}
+
+template <class T>
+T parse_number(const char* suite, const char* description, const char* text) {
+  char* end = nullptr;
+  errno = 0;
+  if constexpr (std::is_floating_point_v<T>) {
+    const double value = std::strtod(text, &end);
+    if (errno != 0 || end == text || *end != '\0' || !(value > 0)) {
+      usage(suite, description, "expected a positive number");
+    }
+    return value;
+  } else {
+    const unsigned long long value = std::strtoull(text, &end, 0);
+    if (errno != 0 || end == text || *end != '\0' || text[0] == '-') {
+      usage(suite, description, "expected a non-negative integer");
+    }
+    return static_cast<T>(value);
+  }
+}
+
+}  // namespace
+
+options parse_options(int argc, char** argv, const char* suite, const char* description) {
+  options opts;
+  for (int i = 1; i < argc; ++i) {
+    const std::string_view arg = argv[i];
+    if (arg == "--help" || arg == "-h") usage(suite, description, nullptr);
+    if (i + 1 >= argc) usage(suite, description, ("missing value for " + std::string(arg)).c_str());
+    const char* value = argv[++i];
+    if (arg == "--threads") {
+      opts.threads = parse_number<unsigned>(suite, description, value);
+      if (opts.threads < 2) usage(suite, description, "--threads must be at least 2");
+    } else if (arg == "--seconds") {
+      opts.seconds = parse_number<double>(suite, description, value);
+    } else if (arg == "--seed") {
+      opts.seed = parse_number<std::uint64_t>(suite, description, value);
+    } else {
+      usage(suite, description, ("unknown option " + std::string(arg)).c_str());
+    }
+  }
+  if (opts.seed == 0) {
+    opts.seed = static_cast<std::uint64_t>(
+                    std::chrono::steady_clock::now().time_since_epoch().count()) | 1;
+  }
+  std::printf("%s: threads=%u seconds=%g seed=%llu\n", suite, opts.threads, opts.seconds,
+              static_cast<unsigned long long>(opts.seed));
+  std::fflush(stdout);
+  return opts;
+}
+
+time_box::time_box(double seconds) noexcept
+    : deadline_(std::chrono::steady_clock::now() +
+                std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                    std::chrono::duration<double>(seconds))) {}
+
+bool time_box::running() const noexcept {
+  return !stopped_.load(std::memory_order_relaxed) &&  // a flag only: workers publish nothing through it
+         std::chrono::steady_clock::now() < deadline_;
+}
+
+void time_box::stop() const noexcept {
+  stopped_.store(true, std::memory_order_relaxed);  // a flag only, see running()
+}
+
+void time_box::run(unsigned workers, const std::function<void(unsigned)>& body,
+                   const std::function<std::string()>& status) const {
+  std::vector<std::thread> threads;
+  threads.reserve(workers);
+  for (unsigned i = 0; i < workers; ++i) threads.emplace_back(body, i);
+  const bool tty = isatty(STDOUT_FILENO) != 0;
+  while (running()) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(tty ? 250 : 20));
+    if (tty) {
+      std::printf("\r  %s   ", status().c_str());
+      std::fflush(stdout);
+    }
+  }
+  for (auto& thread : threads) thread.join();
+  if (tty) std::printf("\r  %s   \n", status().c_str());
+}
+
+void verdict::check(const std::string& name, bool ok, const std::string& detail) {
+  if (ok) {
+    ++passed_;
+    std::printf("  ok    %s\n", name.c_str());
+  } else {
+    ++failed_;
+    std::printf("  FAIL  %s: %s\n", name.c_str(), detail.c_str());
+  }
+}
+
+int verdict::finish(const options& opts) const {
+  if (failed_ != 0) {
+    std::printf("%s: replay with --threads %u --seconds %g --seed %llu\n", suite_.c_str(),
+                opts.threads, opts.seconds, static_cast<unsigned long long>(opts.seed));
+  }
+  std::printf("%zu passed, %zu failed\n", passed_, failed_);
+  std::fflush(stdout);
+  return failed_ == 0 ? 0 : 1;
+}
+
+}  // namespace snapcache::stress

@@ -1,0 +1,76 @@
+// The shared driver of the stress suites: command-line options, the time
+// box, a progress line on terminals, and the closing verdict.
+//
+// Every suite takes --threads N, --seconds S, --seed X (printed, so a failing
+// run can be replayed), runs its scenario, checks named invariants and ends
+// with the line "N passed, N failed"; the exit status is non-zero when any
+// invariant failed.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace snapcache::stress {
+
+struct options {
+  unsigned threads = 4;
+  double seconds = 2.0;
+  std::uint64_t seed = 0;  // 0 on the command line: pick one from the clock
+};
+
+// Parses argv; prints usage and exits with status 2 on bad input.
+options parse_options(int argc, char** argv, const char* suite, const char* description);
+
+// A deadline that workers poll, with a progress line while it runs.
+class time_box {
+ public:
+  explicit time_box(double seconds) noexcept;
+  [[nodiscard]] bool running() const noexcept;
+  // Runs `workers` threads of `body(index)` until the deadline, printing
+  // progress (`status()`) on a terminal; joins them.
+  void run(unsigned workers, const std::function<void(unsigned)>& body,
+           const std::function<std::string()>& status) const;
+  // Stops early (a worker found a violation).
+  void stop() const noexcept;
+
+ private:
+  std::chrono::steady_clock::time_point deadline_;
+  mutable std::atomic<bool> stopped_{false};
+};
+
+// Collects the verdict of each named invariant.
+class verdict {
+ public:
+  explicit verdict(std::string suite) : suite_(std::move(suite)) {}
+  // Records one invariant: `ok`, or a failure described by `detail`.
+  void check(const std::string& name, bool ok, const std::string& detail = {});
+  // Prints "N passed, N failed" and returns the process exit status.
+  [[nodiscard]] int finish(const options& opts) const;
+
+ private:
+  std::string suite_;
+  std::size_t passed_ = 0;
+  std::size_t failed_ = 0;
+};
+
+// A small, fast, seedable generator for workers (splitmix64).
+class rng {
+ public:
+  explicit rng(std::uint64_t seed) noexcept : state_(seed) {}
+  std::uint64_t next() noexcept {
+    std::uint64_t z = (state_ += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+  }
+  std::uint64_t below(std::uint64_t bound) noexcept { return next() % bound; }
+
+ private:
+  std::uint64_t state_;
+};
+
+}  // namespace snapcache::stress
