@@ -336,3 +336,23 @@ TEST_F(ebr_test, protect_loads_the_current_pointer) {
 }
 
 }  // namespace
+
+namespace {
+
+TEST_F(ebr_test, captureless_noexcept_lambda_takes_the_intrusive_path) {
+  domain d(eager);
+  std::thread([&] {
+    { guard warm = d.pin(); }
+    const std::size_t before = snapcache::test::allocations_by_this_thread();
+    auto* object = new counted;
+    {
+      guard g = d.pin();
+      g.retire(object, [](retirable* r) noexcept { counted::reclaim(r); });
+    }
+    EXPECT_EQ(snapcache::test::allocations_by_this_thread(), before + 1) << "retire allocated";
+  }).join();
+  d.synchronize();
+  EXPECT_EQ(counted::reclaimed.load(), 1);
+}
+
+}  // namespace

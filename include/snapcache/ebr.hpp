@@ -144,6 +144,7 @@ class [[nodiscard]] guard {
   // Allocates a holder: may throw std::bad_alloc, and then `ptr` was not
   // retired (the caller still owns it).
   template <class T, class Deleter = std::default_delete<T>>
+    requires(!std::is_convertible_v<Deleter, reclaim_fn>)  // those take the intrusive path
   void retire(T* ptr, Deleter deleter = Deleter{}) const {
     static_assert(std::is_invocable_v<Deleter&, T*>, "the deleter must accept T*");
     defer([ptr, deleter = std::move(deleter)]() mutable noexcept { deleter(ptr); });
