@@ -1,0 +1,156 @@
+// The snapshot clock and the announcements of live snapshots.
+//
+// Writers stamp versions with the clock; a snapshot takes timestamp t and
+// advances the clock past t, so it sees exactly the versions stamped <= t.
+// Version trimming must know which timestamps live snapshots still read:
+// a snapshot announces t in a slot, then re-reads the clock and retries if
+// it moved (announce, then validate); a trimmer reads the clock *before*
+// scanning the slots, so any snapshot it misses has t >= that clock value
+// (see docs/design.md, "Snapshots").
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+
+#include "snapcache/detail/test_hooks.hpp"
+
+namespace snapcache::detail {
+
+inline constexpr std::uint64_t no_timestamp = ~std::uint64_t{0};
+
+struct alignas(64) snapshot_slot {
+  std::atomic<std::uint64_t> timestamp{no_timestamp};  // announced t, or none
+  std::atomic<bool> claimed{true};
+  snapshot_slot* next = nullptr;  // written once before publication
+};
+
+// Live snapshot timestamps seen by one trimmer: at most `capacity`; when
+// there are more, `overflow` is set and `oldest` is the smallest of all.
+struct announced_timestamps {
+  static constexpr std::size_t capacity = 16;
+  std::uint64_t clock = 0;  // read before the scan
+  std::uint64_t values[capacity];
+  std::size_t count = 0;
+  bool overflow = false;
+  std::uint64_t oldest = no_timestamp;
+
+  // Is there a snapshot that reads a version stamped `stamp` whose next
+  // newer version is stamped `newer`: some t with stamp <= t < newer?
+  [[nodiscard]] bool reads_between(std::uint64_t stamp, std::uint64_t newer) const noexcept {
+    if (overflow) return newer > oldest;  // conservative: keep everything above the oldest
+    for (std::size_t i = 0; i < count; ++i) {
+      if (stamp <= values[i] && values[i] < newer) return true;
+    }
+    return false;
+  }
+};
+
+class snapshot_registry {
+ public:
+  snapshot_registry() = default;
+  snapshot_registry(const snapshot_registry&) = delete;
+  snapshot_registry& operator=(const snapshot_registry&) = delete;
+  ~snapshot_registry() {
+    snapshot_slot* slot = slots_.load(std::memory_order_relaxed);  // destruction is single-threaded
+    while (slot != nullptr) delete std::exchange(slot, slot->next);
+  }
+
+  // The clock value writers stamp with.
+  [[nodiscard]] std::uint64_t now() const noexcept { return clock_.load(std::memory_order_seq_cst); }
+
+  // Takes a snapshot timestamp: announces it in a slot and advances the
+  // clock past it. May throw std::bad_alloc (no slot free and none can be
+  // made); then nothing is announced.
+  std::uint64_t open(snapshot_slot*& out_slot) {
+    live_.fetch_add(1, std::memory_order_seq_cst);  // before the clock read: see collect()
+    snapshot_slot* slot = nullptr;
+    try {
+      slot = claim_slot();
+    } catch (...) {
+      live_.fetch_sub(1, std::memory_order_seq_cst);
+      throw;
+    }
+    std::uint64_t t = clock_.load(std::memory_order_seq_cst);
+    for (;;) {
+      slot->timestamp.store(t, std::memory_order_seq_cst);  // announce
+      SNAPCACHE_PERTURB();
+      const std::uint64_t again = clock_.load(std::memory_order_seq_cst);  // validate
+      if (again == t) break;
+      t = again;
+    }
+    // Linearization point of the snapshot: the clock moves past t (by this
+    // CAS, or by another snapshot's between our validation and it).
+    std::uint64_t expected = t;
+    clock_.compare_exchange_strong(expected, t + 1, std::memory_order_seq_cst);
+    out_slot = slot;
+    return t;
+  }
+
+  void close(snapshot_slot* slot) noexcept {
+    slot->timestamp.store(no_timestamp, std::memory_order_seq_cst);
+    slot->claimed.store(false, std::memory_order_release);  // pairs with claim_slot's acquire CAS
+    live_.fetch_sub(1, std::memory_order_seq_cst);
+  }
+
+  [[nodiscard]] std::size_t live() const noexcept { return live_.load(std::memory_order_seq_cst); }
+
+  // What a trimmer needs: the clock first, then every announcement.
+  void collect(announced_timestamps& out) const noexcept {
+    out.clock = clock_.load(std::memory_order_seq_cst);
+    out.count = 0;
+    out.overflow = false;
+    out.oldest = no_timestamp;
+    // A snapshot whose increment of live_ we miss reads the clock after our
+    // read above, so its t >= out.clock: the trimmer keeps that range anyway.
+    if (live_.load(std::memory_order_seq_cst) == 0) return;
+    for (snapshot_slot* slot = slots_.load(std::memory_order_acquire);  // pairs with claim_slot's release push
+         slot != nullptr; slot = slot->next) {
+      const std::uint64_t t = slot->timestamp.load(std::memory_order_seq_cst);
+      if (t == no_timestamp) continue;
+      if (t < out.oldest) out.oldest = t;
+      if (out.count < announced_timestamps::capacity) {
+        out.values[out.count++] = t;
+      } else {
+        out.overflow = true;
+      }
+    }
+  }
+
+  [[nodiscard]] std::size_t slots() const noexcept {
+    std::size_t n = 0;
+    for (snapshot_slot* slot = slots_.load(std::memory_order_acquire);  // pairs with claim_slot's release push
+         slot != nullptr; slot = slot->next) {
+      ++n;
+    }
+    return n;
+  }
+
+ private:
+  snapshot_slot* claim_slot() {
+    for (snapshot_slot* slot = slots_.load(std::memory_order_acquire);  // pairs with the release push below
+         slot != nullptr; slot = slot->next) {
+      bool expected = false;
+      if (!slot->claimed.load(std::memory_order_relaxed) &&  // pre-check; the CAS decides
+          slot->claimed.compare_exchange_strong(expected, true,
+                                                std::memory_order_acquire,    // pairs with close()'s release
+                                                std::memory_order_relaxed)) {  // failure reads nothing
+        return slot;
+      }
+    }
+    auto* slot = new snapshot_slot;
+    snapshot_slot* head = slots_.load(std::memory_order_relaxed);  // the CAS validates
+    do {
+      slot->next = head;
+    } while (!slots_.compare_exchange_weak(head, slot,
+                                           std::memory_order_release,    // pairs with the acquire scans
+                                           std::memory_order_relaxed));  // retry reads head only
+    return slot;
+  }
+
+  alignas(64) std::atomic<std::uint64_t> clock_{1};
+  alignas(64) std::atomic<std::size_t> live_{0};
+  std::atomic<snapshot_slot*> slots_{nullptr};
+};
+
+}  // namespace snapcache::detail

@@ -1,0 +1,88 @@
+// snapcache::seeded_hash — the maps' default hash: keyed by a per-map seed,
+// so keys crafted to collide under an unseeded hash (hash flooding) do not
+// collide under a map's seed, which an attacker does not know.
+//
+// Integers are mixed with the seed by a bijective 64-bit finaliser; strings
+// (anything convertible to std::string_view) are hashed over their bytes with
+// the seed folded into every block; other keys mix std::hash with the seed
+// (which cannot separate keys whose std::hash values are equal: give such
+// types a seeded hash of their own). Transparent: std::string and
+// std::string_view hash alike, for heterogeneous lookup.
+#pragma once
+
+#include <bit>
+#include <concepts>
+#include <cstdint>
+#include <cstring>
+#include <functional>
+#include <string_view>
+#include <type_traits>
+
+namespace snapcache {
+
+namespace detail {
+
+// A strong 64-bit finaliser (splitmix64 / Stafford's mix13): bijective, so
+// distinct inputs never collide before the bucket mask is applied.
+constexpr std::uint64_t mix64(std::uint64_t x) noexcept {
+  x ^= x >> 30;
+  x *= 0xbf58476d1ce4e5b9ULL;
+  x ^= x >> 27;
+  x *= 0x94d049bb133111ebULL;
+  x ^= x >> 31;
+  return x;
+}
+
+inline std::uint64_t hash_bytes(const char* data, std::size_t size, std::uint64_t seed) noexcept {
+  std::uint64_t h = mix64(seed ^ (size * 0x9E3779B97F4A7C15ULL));
+  while (size >= 8) {
+    std::uint64_t block;
+    std::memcpy(&block, data, 8);
+    h = mix64(h ^ block ^ seed) + 0x9E3779B97F4A7C15ULL;
+    data += 8;
+    size -= 8;
+  }
+  std::uint64_t tail = 0;
+  std::memcpy(&tail, data, size);
+  return mix64(h ^ tail ^ (seed >> 1));
+}
+
+}  // namespace detail
+
+template <class Key>
+struct seeded_hash {
+  using is_transparent = void;
+
+  std::uint64_t seed = 0;
+
+  template <class K>
+  std::uint64_t operator()(const K& key) const noexcept(noexcept(std::hash<K>{}(key))) {
+    if constexpr (std::is_integral_v<K> || std::is_enum_v<K>) {
+      return detail::mix64(static_cast<std::uint64_t>(key) + seed);
+    } else if constexpr (std::is_convertible_v<const K&, std::string_view>) {
+      const std::string_view bytes = key;
+      return detail::hash_bytes(bytes.data(), bytes.size(), seed);
+    } else {
+      return detail::mix64(static_cast<std::uint64_t>(std::hash<K>{}(key)) ^ seed);
+    }
+  }
+};
+
+// std::hash as is (no seed, no mixing): for comparisons and for the
+// hash-flooding test, which must be able to fail.
+template <class Key>
+struct unseeded_hash {
+  template <class K = Key>
+  std::uint64_t operator()(const K& key) const noexcept(noexcept(std::hash<K>{}(key))) {
+    return static_cast<std::uint64_t>(std::hash<K>{}(key));
+  }
+};
+
+// Hashes that take a per-map seed expose a `seed` member.
+template <class Hash>
+concept seedable_hash = requires(Hash h) { h.seed = std::uint64_t{}; };
+
+// A fresh seed per map: address, time and a counter, mixed.
+std::uint64_t make_hash_seed() noexcept;
+
+}  // namespace snapcache
