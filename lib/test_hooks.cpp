@@ -74,6 +74,36 @@ void perturb_point() noexcept {
   if (static_cast<int>(rng() % 1000) < chance) std::this_thread::yield();
 }
 
+namespace {
+// The armed site, and whether a thread sits parked. Test control flags:
+// seq_cst, so the test's view of "parked" is never stale.
+std::atomic<int> armed_site{0};
+std::atomic<bool> parked_now{false};
+std::atomic<bool> release_requested{false};
+}  // namespace
+
+void arm_park(park_site site) noexcept {
+  release_requested.store(false, std::memory_order_seq_cst);
+  armed_site.store(static_cast<int>(site), std::memory_order_seq_cst);
+}
+
+bool is_parked() noexcept { return parked_now.load(std::memory_order_seq_cst); }
+
+void release_parked() noexcept {
+  armed_site.store(0, std::memory_order_seq_cst);
+  release_requested.store(true, std::memory_order_seq_cst);
+}
+
+void park_point(park_site site) noexcept {
+  int expected = static_cast<int>(site);
+  if (armed_site.load(std::memory_order_seq_cst) != expected) return;
+  // Only one thread parks: the one that disarms the site.
+  if (!armed_site.compare_exchange_strong(expected, 0, std::memory_order_seq_cst)) return;
+  parked_now.store(true, std::memory_order_seq_cst);
+  while (!release_requested.load(std::memory_order_seq_cst)) std::this_thread::yield();
+  parked_now.store(false, std::memory_order_seq_cst);
+}
+
 }  // namespace snapcache::detail
 
 #endif

@@ -108,7 +108,14 @@ class hash_map {
   // Precondition: no operation runs concurrently and no snapshot is alive.
   ~hash_map() {
     assert(registry_.live() == 0 && "a snapshot outlived its hash_map");
-    list_node* node = head_.next.load(std::memory_order_relaxed);  // single-threaded from here
+    // Unlinked entries still parked on the deferred list are ours to free;
+    // the linked ones are freed with the list below.
+    for (entry* e = deferred_.load(std::memory_order_relaxed); e != nullptr;) {  // single-threaded from here
+      entry* next = e->deferred_next;
+      if ((e->flags.load(std::memory_order_relaxed) & entry::unlinked) != 0) entry::reclaim(e);  // single-threaded
+      e = next;
+    }
+    list_node* node = head_.next.load(std::memory_order_relaxed);  // single-threaded
     while (node != nullptr) {
       list_node* next = detail::strip(node->next.load(std::memory_order_relaxed));  // single-threaded
       if (detail::is_entry_order(node->order)) {
@@ -117,12 +124,6 @@ class hash_map {
         delete node;
       }
       node = next;
-    }
-    // Unlinked entries still parked on the deferred list are ours to free.
-    for (entry* e = deferred_.load(std::memory_order_relaxed); e != nullptr;) {  // single-threaded
-      entry* next = e->deferred_next;
-      if ((e->flags.load(std::memory_order_relaxed) & entry::unlinked) != 0) entry::reclaim(e);  // single-threaded
-      e = next;
     }
   }
 
@@ -152,7 +153,9 @@ class hash_map {
       if (!head->value) return false;
       if (!tombstone) tombstone = std::make_unique<version>();
       SNAPCACHE_PERTURB();
+      SNAPCACHE_PARK(erase_before_push);
       if (push(node, head, tombstone.get())) {
+        SNAPCACHE_PARK(write_before_stamp);
         stamp(tombstone.release());
         counters_.versions.add(1);
         counters_.entries.add(-1);
@@ -240,8 +243,7 @@ class hash_map {
   [[nodiscard]] std::size_t bucket_count() const noexcept {
     return bucket_count_.load(std::memory_order_relaxed);  // statistic only
   }
-  // Steps snapshot() takes (test diagnostics for its O(1) claim): always 1
-  // clock advance + 1 announcement; counted by the registry's slot scan.
+  // Snapshot slots ever registered: bounded by the peak of live snapshots.
   [[nodiscard]] std::size_t snapshot_slots() const noexcept { return registry_.slots(); }
 
  private:
@@ -441,6 +443,7 @@ class hash_map {
         if (!was_absent && mode == write_mode::if_absent) return false;
         SNAPCACHE_PERTURB();
         if (!push(node, head, fresh.get())) continue;
+        SNAPCACHE_PARK(write_before_stamp);
         stamp(fresh.release());
         counters_.versions.add(1);
         if (was_absent) counters_.entries.add(1);
@@ -450,6 +453,7 @@ class hash_map {
       if (!node_owner) node_owner = std::make_unique<entry>(order, key, fresh.get(), &counters_);
       node_owner->next.store(pos.curr, std::memory_order_relaxed);  // published by the CAS below
       SNAPCACHE_PERTURB();
+      SNAPCACHE_PARK(insert_before_link);
       if (detail::is_planted(detail::planted_bug::insert_check_then_act)) {
         pos.prev->next.store(node_owner.get(), std::memory_order_seq_cst);  // the bug: no CAS
       } else {
@@ -459,6 +463,7 @@ class hash_map {
         }
       }
       node_owner.release();
+      SNAPCACHE_PARK(write_before_stamp);
       stamp(fresh.release());
       counters_.versions.add(1);
       counters_.entries.add(1);
@@ -535,7 +540,9 @@ class hash_map {
         curr = detail::strip(succ);
       } else {
         SNAPCACHE_PERTURB();
-        curr->next.compare_exchange_strong(succ, detail::with_mark(succ), std::memory_order_seq_cst);
+        if (curr->next.compare_exchange_strong(succ, detail::with_mark(succ), std::memory_order_seq_cst)) {
+          SNAPCACHE_PARK(trim_after_mark);
+        }
         // Marked now (by us or another trimmer): the loop unlinks it.
       }
     }
@@ -552,6 +559,7 @@ class hash_map {
     if (!kept && !head->value && head->next.load(std::memory_order_seq_cst) == nullptr) {
       version* expected = head;
       if (node->head.compare_exchange_strong(expected, detail::with_mark(head), std::memory_order_seq_cst)) {
+        SNAPCACHE_PARK(remove_after_dead);
         help_remove(node);
         return;
       }
@@ -645,6 +653,7 @@ class hash_map {
         : map_(std::exchange(other.map_, nullptr)),
           slot_(std::exchange(other.slot_, nullptr)),
           timestamp_(other.timestamp_),
+          steps_(other.steps_),
           size_(other.size_) {}
     snapshot_type& operator=(snapshot_type&& other) noexcept {
       if (this != &other) {
@@ -652,6 +661,7 @@ class hash_map {
         map_ = std::exchange(other.map_, nullptr);
         slot_ = std::exchange(other.slot_, nullptr);
         timestamp_ = other.timestamp_;
+        steps_ = other.steps_;
         size_ = other.size_;
       }
       return *this;
@@ -693,6 +703,9 @@ class hash_map {
 
     // The clock value the snapshot reads at.
     [[nodiscard]] std::uint64_t timestamp() const noexcept { return timestamp_; }
+    // Steps taking it took (slots scanned, announcements made): a test
+    // diagnostic for the O(1) claim; independent of the map's size.
+    [[nodiscard]] std::size_t steps() const noexcept { return steps_; }
 
     // Iterates the snapshot. Entries the snapshot sees cannot be removed
     // while it lives, so the iterator keeps plain pointers to them and pins
@@ -748,6 +761,7 @@ class hash_map {
         const auto g = map.domain_.pin();
         count_ = 0;
         index_ = 0;
+        SNAPCACHE_PARK(iterate_while_pinned);
         for (list_node* n = detail::strip(from->next.load(std::memory_order_seq_cst)); n != nullptr;
              n = detail::strip(n->next.load(std::memory_order_seq_cst))) {
           if (!detail::is_entry_order(n->order)) continue;
@@ -768,7 +782,7 @@ class hash_map {
    private:
     friend class hash_map;
     explicit snapshot_type(const hash_map& map) : map_(&map) {
-      timestamp_ = map.registry_.open(slot_);
+      timestamp_ = map.registry_.open(slot_, steps_);
     }
     void close() noexcept {
       if (map_ == nullptr) return;
@@ -780,6 +794,7 @@ class hash_map {
     const hash_map* map_ = nullptr;
     detail::snapshot_slot* slot_ = nullptr;
     std::uint64_t timestamp_ = 0;
+    std::size_t steps_ = 0;
     mutable std::optional<std::size_t> size_;
   };
 };

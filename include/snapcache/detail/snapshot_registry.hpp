@@ -62,19 +62,22 @@ class snapshot_registry {
   // Takes a snapshot timestamp: announces it in a slot and advances the
   // clock past it. May throw std::bad_alloc (no slot free and none can be
   // made); then nothing is announced.
-  std::uint64_t open(snapshot_slot*& out_slot) {
+  std::uint64_t open(snapshot_slot*& out_slot, std::size_t& steps) {
+    steps = 0;
     live_.fetch_add(1, std::memory_order_seq_cst);  // before the clock read: see collect()
     snapshot_slot* slot = nullptr;
     try {
-      slot = claim_slot();
+      slot = claim_slot(steps);
     } catch (...) {
       live_.fetch_sub(1, std::memory_order_seq_cst);
       throw;
     }
     std::uint64_t t = clock_.load(std::memory_order_seq_cst);
     for (;;) {
+      ++steps;
       slot->timestamp.store(t, std::memory_order_seq_cst);  // announce
       SNAPCACHE_PERTURB();
+      SNAPCACHE_PARK(snapshot_announced);
       const std::uint64_t again = clock_.load(std::memory_order_seq_cst);  // validate
       if (again == t) break;
       t = again;
@@ -127,9 +130,10 @@ class snapshot_registry {
   }
 
  private:
-  snapshot_slot* claim_slot() {
+  snapshot_slot* claim_slot(std::size_t& steps) {
     for (snapshot_slot* slot = slots_.load(std::memory_order_acquire);  // pairs with the release push below
          slot != nullptr; slot = slot->next) {
+      ++steps;
       bool expected = false;
       if (!slot->claimed.load(std::memory_order_relaxed) &&  // pre-check; the CAS decides
           slot->claimed.compare_exchange_strong(expected, true,

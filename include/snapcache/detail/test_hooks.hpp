@@ -20,8 +20,28 @@ enum class planted_bug : std::uint8_t {
   locked_cache_unlocked_reads, // the original bug: locked cache readers iterate without the lock
 };
 
+// Places where a progress test can park a thread indefinitely, to show the
+// other threads still complete (lock-freedom).
+enum class park_site : std::uint8_t {
+  none,
+  insert_before_link,     // new entry built, not yet linked
+  write_before_stamp,     // version installed, not yet stamped
+  erase_before_push,      // tombstone built, not yet installed
+  trim_after_mark,        // a version marked for removal, not yet unlinked
+  remove_after_dead,      // entry declared dead, not yet unlinked
+  snapshot_announced,     // timestamp announced, clock not yet advanced
+  iterate_while_pinned,   // snapshot iteration, inside its epoch guard
+};
+
 #if SNAPCACHE_TEST_HOOKS
 inline constexpr bool test_hooks_enabled = true;
+
+// The next thread to reach `site` parks there until release_parked().
+void arm_park(park_site site) noexcept;
+// Whether a thread is parked now.
+bool is_parked() noexcept;
+void release_parked() noexcept;
+void park_point(park_site site) noexcept;
 
 // Selects the planted bug for the whole process; also read from the
 // environment variable SNAPCACHE_PLANT (its name without the enum prefix)
@@ -41,8 +61,10 @@ planted_bug planted_bug_from_name(const char* name) noexcept;
 inline constexpr bool test_hooks_enabled = false;
 [[nodiscard]] constexpr bool is_planted(planted_bug) noexcept { return false; }
 inline void perturb_point() noexcept {}
+inline void park_point(park_site) noexcept {}
 #endif
 
 }  // namespace snapcache::detail
 
 #define SNAPCACHE_PERTURB() ::snapcache::detail::perturb_point()
+#define SNAPCACHE_PARK(site) ::snapcache::detail::park_point(::snapcache::detail::park_site::site)

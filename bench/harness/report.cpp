@@ -1,0 +1,317 @@
+#include "harness/report.hpp"
+
+#include <chrono>
+#include <cstdarg>
+#include <cstdio>
+#include <fstream>
+#include <ostream>
+#include <vector>
+
+namespace snapcache::bench {
+namespace {
+
+std::string format(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
+std::string format(const char* fmt, ...) {
+  char buf[512];
+  va_list args;
+  va_start(args, fmt);
+  std::vsnprintf(buf, sizeof buf, fmt, args);
+  va_end(args);
+  return buf;
+}
+
+std::string duration_text(double ns) {
+  if (ns <= 0) return "-";
+  if (ns < 1e3) return format("%.0f ns", ns);
+  if (ns < 1e6) return format("%.1f us", ns / 1e3);
+  if (ns < 1e9) return format("%.1f ms", ns / 1e6);
+  return format("%.2f s", ns / 1e9);
+}
+
+std::string rate_text(double per_s) {
+  if (per_s >= 1e6) return format("%.1fM", per_s / 1e6);
+  if (per_s >= 1e3) return format("%.1fk", per_s / 1e3);
+  return format("%.1f", per_s);
+}
+
+std::string workload_title(workload_kind w) {
+  switch (w) {
+    case workload_kind::a: return "A: 90% find / 9% insert_or_assign / 1% erase, uniform keys";
+    case workload_kind::b: return "B: 50% find / 25% insert / 25% erase, uniform keys";
+    case workload_kind::a_zipf: return "A-zipf: A's mix, Zipf keys (theta 0.99)";
+    case workload_kind::c: return "C: writers 50% insert / 50% erase, uniform keys, + 1 scanner";
+    case workload_kind::c_noscan: return "C-noscan: C's writers alone (baseline for C's keep-ratio)";
+  }
+  return "?";
+}
+
+std::string threads_text(workload_kind w, unsigned t) {
+  const std::size_t cpus = allowed_cpus().size();
+  std::string s;
+  if (is_scan_workload(w)) {
+    s = format("%u writer%s", t, t == 1 ? "" : "s");
+    if (w == workload_kind::c) s += " + 1 scanner";
+  } else {
+    s = format("%u thread%s", t, t == 1 ? "" : "s");
+  }
+  const std::size_t total = t + (w == workload_kind::c ? 1 : 0);
+  if (cpus > 0 && total > cpus) s += format("  [oversubscribed: %zu threads on %zu CPUs]", total, cpus);
+  return s;
+}
+
+const best_peer_result* find_comparison(const grid_result& r, workload_kind w, unsigned t) {
+  for (const best_peer_result& b : r.comparisons) {
+    if (b.workload == w && b.threads == t) return &b;
+  }
+  return nullptr;
+}
+
+std::string csv_field(const std::string& s) {
+  if (s.find_first_of(",\"\n") == std::string::npos) return s;
+  std::string out = "\"";
+  for (char c : s) {
+    if (c == '"') out += '"';
+    out += c;
+  }
+  return out + "\"";
+}
+
+std::string number(double v) { return format("%.6g", v); }
+
+}  // namespace
+
+void print_checks(std::ostream& out, const std::vector<check_result>& checks) {
+  for (const check_result& c : checks) {
+    if (!c.ran) continue;
+    out << format("check %-19s %s\n", c.variant.c_str(), c.passed ? "ok" : ("FAILED: " + c.note).c_str());
+  }
+}
+
+double timer_overhead_ns() {
+  static const double overhead = [] {
+    std::vector<double> ns;
+    for (int i = 0; i < 1001; ++i) {
+      const auto t0 = bench_clock::now();
+      const auto t1 = bench_clock::now();
+      ns.push_back(std::chrono::duration<double, std::nano>(t1 - t0).count());
+    }
+    return summarise(ns).median;
+  }();
+  return overhead;
+}
+
+std::string machine_description() {
+  std::string model = "unknown CPU";
+  std::ifstream cpuinfo("/proc/cpuinfo");
+  for (std::string line; std::getline(cpuinfo, line);) {
+    if (line.rfind("model name", 0) == 0) {
+      const auto colon = line.find(':');
+      if (colon != std::string::npos) model = line.substr(line.find_first_not_of(" \t", colon + 1));
+      break;
+    }
+  }
+  return format("%s, %zu allowed CPUs, g++ %d.%d", model.c_str(), allowed_cpus().size(), __GNUC__, __GNUC_MINOR__);
+}
+
+void print_grid(std::ostream& out, const grid_result& r) {
+  const grid_config& cfg = r.config;
+  out << format("grid: %.2f s per cell, %u repeats (interleaved), %llu keys in range, %zu prefilled, wall %.0f s\n",
+                cfg.seconds, cfg.repeats, static_cast<unsigned long long>(cfg.key_range), cfg.prefill,
+                r.wall_seconds);
+  out << "values: median over repeats [min - max]; rel = median / snapcache median\n";
+
+  std::vector<workload_kind> order;
+  for (const cell_result& c : r.cells) {
+    bool seen = false;
+    for (workload_kind w : order) seen = seen || w == c.workload;
+    if (!seen) order.push_back(c.workload);
+  }
+  for (workload_kind w : order) {
+    for (unsigned t : cfg.threads) {
+      out << "\n== " << workload_title(w) << " -- " << threads_text(w, t) << " ==\n";
+      const cell_result* mine = find_cell(r, w, t, "snapcache");
+      const double base = mine && mine->status == cell_status::ok ? mine->mops.median : 0;
+      const bool scan = is_scan_workload(w);
+      if (!scan) {
+        out << format("  %-19s %8s  %-17s %6s\n", "variant", "Mops/s", "[min - max]", "rel");
+      } else {
+        out << format("  %-19s %8s  %-17s %6s %5s %9s %9s %9s %9s", "variant", "Mops/s", "[min - max]", "rel", "keep",
+                      "p50", "p99", "p99.9", "max");
+        if (w == workload_kind::c) out << format(" %8s %9s", "scans/s", "items/s");
+        out << "\n";
+      }
+      for (const cell_result& c : r.cells) {
+        if (c.workload != w || c.threads != t) continue;
+        if (c.status != cell_status::ok) {
+          out << format("  %-19s %s: %s\n", c.variant.c_str(), c.status == cell_status::skipped ? "skipped" : "FAILED",
+                        c.note.c_str());
+          continue;
+        }
+        const std::string range = format("[%.2f - %.2f]", c.mops.min, c.mops.max);
+        const std::string rel = base > 0 ? format("%.2f", c.mops.median / base) : "-";
+        out << format("  %-19s %8.2f  %-17s %6s", c.variant.c_str(), c.mops.median, range.c_str(), rel.c_str());
+        if (scan) {
+          const std::string keep = c.keep_ratio ? format("%.2f", *c.keep_ratio) : "-";
+          out << format(" %5s %9s %9s %9s %9s", keep.c_str(), duration_text(c.p50_ns.median).c_str(),
+                        duration_text(c.p99_ns.median).c_str(), duration_text(c.p999_ns.median).c_str(),
+                        duration_text(c.max_window_ns.max).c_str());
+          if (w == workload_kind::c) {
+            out << format(" %8.1f %9s", c.scans_per_s.median, rate_text(c.items_per_s.median).c_str());
+          }
+        }
+        out << "\n";
+      }
+      if (const best_peer_result* b = find_comparison(r, w, t)) {
+        if (b->best_peer.empty()) {
+          out << "  -> no peer ran this cell\n";
+        } else {
+          out << format("  -> snapcache / best peer (%s, %.2f) = %.2f\n", b->best_peer.c_str(), b->best_peer_median,
+                        b->ratio);
+        }
+      }
+    }
+  }
+  bool any_c = false;
+  for (const cell_result& c : r.cells) any_c = any_c || c.workload == workload_kind::c;
+  if (any_c) {
+    out << "\nC: Mops/s and latency are the writers'; keep = C writers / C-noscan writers (medians).\n"
+           "   p50/p99/p99.9: medians over repeats of every 8th writer operation timed with steady_clock;\n"
+           "   max: the longest window between two clock reads of a writer (one timed operation, or the 7\n"
+           "   untimed ones between two timed ones), worst over repeats: no writer stall escapes it.\n"
+           "   scans/s counts the unfinished last scan by its share of a full scan; items/s counts every\n"
+           "   item visited. Scan methods:\n";
+    for (const variant_info& v : list_variants()) {
+      if (!v.available) continue;
+      out << format("     %-19s %s\n", v.name.c_str(), v.scan_method.empty() ? "(none: C skipped)" : v.scan_method.c_str());
+    }
+  }
+}
+
+void print_view_costs(std::ostream& out, const std::vector<view_cost_result>& costs) {
+  if (costs.empty()) return;
+  out << "\n== taking a view alone (quiescent map; median [min - max] over n; timer overhead "
+      << duration_text(timer_overhead_ns()) << " included) ==\n";
+  out << format("  %-19s %-22s %9s %10s  %-27s %5s\n", "variant", "method", "entries", "median", "[min - max]", "n");
+  for (const view_cost_result& c : costs) {
+    if (!c.ok) {
+      out << format("  %-19s %-22s %9zu   %s\n", c.variant.c_str(), c.method.empty() ? "-" : c.method.c_str(), c.entries,
+                    c.note.c_str());
+      continue;
+    }
+    const std::string range = "[" + duration_text(c.min_ns) + " - " + duration_text(c.max_ns) + "]";
+    out << format("  %-19s %-22s %9zu %10s  %-27s %5zu\n", c.variant.c_str(), c.method.c_str(), c.entries,
+                  duration_text(c.median_ns).c_str(), range.c_str(), c.samples);
+  }
+}
+
+void print_memory(std::ostream& out, const std::vector<memory_result>& memory) {
+  if (memory.empty()) return;
+  out << format("\n== bytes per entry (%zu keys filled into a map built with that capacity hint) ==\n",
+                memory.front().entries);
+  out << "   heap = glibc malloc in use (uordblks + hblkhd); misses allocators that bypass malloc (tbbmalloc)\n";
+  out << format("  %-19s %8s %8s %14s\n", "variant", "heap", "RSS", "heap vs std");
+  double heap_reference = 0, rss_reference = 0;
+  for (const memory_result& m : memory) {
+    if (m.variant == "std_unordered_map" && m.ok) {
+      heap_reference = m.heap_bytes_per_entry;
+      rss_reference = m.rss_bytes_per_entry;
+    }
+  }
+  for (const memory_result& m : memory) {
+    if (!m.ok) {
+      out << format("  %-19s %s\n", m.variant.c_str(), m.note.c_str());
+      continue;
+    }
+    // A map whose memory does not come from malloc shows (almost) no heap
+    // growth but real RSS growth: compare its RSS instead.
+    const bool outside_malloc = m.heap_bytes_per_entry < 1.0 && m.rss_bytes_per_entry >= 8.0;
+    const std::string heap = outside_malloc ? "n/a" : format("%.1f", m.heap_bytes_per_entry);
+    std::string rel = "-";
+    if (outside_malloc && rss_reference > 0) {
+      rel = format("%.2fx (RSS)", m.rss_bytes_per_entry / rss_reference);
+    } else if (!outside_malloc && heap_reference > 0) {
+      rel = format("%.2fx", m.heap_bytes_per_entry / heap_reference);
+    }
+    out << format("  %-19s %8s %8.1f %14s\n", m.variant.c_str(), heap.c_str(), m.rss_bytes_per_entry, rel.c_str());
+  }
+}
+
+bool write_csv(const std::string& path, const grid_result* grid, const std::vector<view_cost_result>& costs,
+               const std::vector<memory_result>& memory, std::string* error) {
+  std::ofstream f(path);
+  if (!f) {
+    if (error) *error = "cannot open " + path;
+    return false;
+  }
+  f << "section,workload,threads,variant,metric,median,min,max,n,values,note\n";
+  auto row = [&](const std::string& section, const std::string& workload, const std::string& threads,
+                 const std::string& variant, const std::string& metric, const std::string& median,
+                 const std::string& min, const std::string& max, const std::string& n, const std::string& values,
+                 const std::string& note) {
+    f << csv_field(section) << ',' << csv_field(workload) << ',' << csv_field(threads) << ',' << csv_field(variant)
+      << ',' << csv_field(metric) << ',' << median << ',' << min << ',' << max << ',' << n << ','
+      << csv_field(values) << ',' << csv_field(note) << '\n';
+  };
+  if (grid) {
+    for (const cell_result& c : grid->cells) {
+      const std::string w(workload_name(c.workload));
+      const std::string t = std::to_string(c.threads);
+      if (c.status != cell_status::ok) {
+        row("grid", w, t, c.variant, "status", "", "", "", "0", "",
+            (c.status == cell_status::skipped ? "skipped: " : "failed: ") + c.note);
+        continue;
+      }
+      auto metric = [&](const std::string& name, const spread& s, double cell_sample::*field) {
+        std::string values;
+        for (const cell_sample& x : c.samples) values += (values.empty() ? "" : ";") + number(x.*field);
+        row("grid", w, t, c.variant, name, number(s.median), number(s.min), number(s.max),
+            std::to_string(c.samples.size()), values, "");
+      };
+      metric("mops", c.mops, &cell_sample::mops);
+      if (is_scan_workload(c.workload)) {
+        metric("p50_ns", c.p50_ns, &cell_sample::p50_ns);
+        metric("p99_ns", c.p99_ns, &cell_sample::p99_ns);
+        metric("p999_ns", c.p999_ns, &cell_sample::p999_ns);
+        metric("max_window_ns", c.max_window_ns, &cell_sample::max_window_ns);
+      }
+      if (c.workload == workload_kind::c) {
+        metric("scans_per_s", c.scans_per_s, &cell_sample::scans_per_s);
+        metric("items_per_s", c.items_per_s, &cell_sample::items_per_s);
+        if (c.keep_ratio) row("grid", w, t, c.variant, "keep_ratio", number(*c.keep_ratio), "", "", "", "", "");
+      }
+    }
+    for (const best_peer_result& b : grid->comparisons) {
+      const std::string w(workload_name(b.workload));
+      const std::string t = std::to_string(b.threads);
+      if (b.best_peer.empty()) continue;
+      row("best_peer", w, t, "snapcache", "ratio", number(b.ratio), "", "", "", "", b.best_peer);
+      row("best_peer", w, t, "snapcache", "best_peer_mops", number(b.best_peer_median), "", "", "", "", b.best_peer);
+    }
+  }
+  for (const view_cost_result& c : costs) {
+    if (!c.ok) {
+      row("view_cost", std::to_string(c.entries), "", c.variant, "ns", "", "", "", "0", "", c.note);
+    } else {
+      row("view_cost", std::to_string(c.entries), "", c.variant, "ns", number(c.median_ns), number(c.min_ns),
+          number(c.max_ns), std::to_string(c.samples), "", c.method);
+    }
+  }
+  for (const memory_result& m : memory) {
+    if (!m.ok) {
+      row("memory", std::to_string(m.entries), "", m.variant, "heap_bytes_per_entry", "", "", "", "0", "", m.note);
+      continue;
+    }
+    row("memory", std::to_string(m.entries), "", m.variant, "heap_bytes_per_entry", number(m.heap_bytes_per_entry),
+        "", "", "1", "", "");
+    row("memory", std::to_string(m.entries), "", m.variant, "rss_bytes_per_entry", number(m.rss_bytes_per_entry), "",
+        "", "1", "", "");
+  }
+  f.flush();
+  if (!f) {
+    if (error) *error = "write failed: " + path;
+    return false;
+  }
+  return true;
+}
+
+}  // namespace snapcache::bench
