@@ -79,6 +79,7 @@ class hash_map {
   using list_node = detail::list_node;
   using entry = detail::entry_node<Key, T>;
   using version = detail::version<T>;
+  using bucket = detail::bucket<list_node>;
 
  public:
   using key_type = Key;
@@ -99,7 +100,9 @@ class hash_map {
     }
     const std::size_t wanted = std::max<std::size_t>(capacity_hint / max_load, 2);
     bucket_count_.store(std::bit_ceil(wanted), std::memory_order_relaxed);  // before publication
-    buckets_.slot(0).store(&head_, std::memory_order_relaxed);              // before publication
+    auto& first = buckets_.at(0);
+    first.state.store(bucket::ready, std::memory_order_relaxed);  // before publication
+    head_ = &first.sentinel;
   }
 
   hash_map(const hash_map&) = delete;
@@ -115,14 +118,11 @@ class hash_map {
       if ((e->flags.load(std::memory_order_relaxed) & entry::unlinked) != 0) entry::reclaim(e);  // single-threaded
       e = next;
     }
-    list_node* node = head_.next.load(std::memory_order_relaxed);  // single-threaded
+    list_node* node = head_->next.load(std::memory_order_relaxed);  // single-threaded
     while (node != nullptr) {
       list_node* next = detail::strip(node->next.load(std::memory_order_relaxed));  // single-threaded
-      if (detail::is_entry_order(node->order)) {
-        entry::reclaim(static_cast<entry*>(node));
-      } else {
-        delete node;
-      }
+      // Sentinels live in the bucket table, which frees them.
+      if (detail::is_entry_order(node->order)) entry::reclaim(static_cast<entry*>(node));
       node = next;
     }
   }
@@ -233,7 +233,7 @@ class hash_map {
   // sentinel, and the bucket count. Walks the whole list: quiescent use only.
   [[nodiscard]] std::size_t longest_chain() const noexcept {
     std::size_t longest = 0, run = 0;
-    for (list_node* n = head_.next.load(std::memory_order_seq_cst); n != nullptr;
+    for (list_node* n = head_->next.load(std::memory_order_seq_cst); n != nullptr;
          n = detail::strip(n->next.load(std::memory_order_seq_cst))) {
       run = detail::is_entry_order(n->order) ? run + 1 : 0;
       longest = std::max(longest, run);
@@ -303,10 +303,9 @@ class hash_map {
     return nullptr;
   }
 
-  // Inserts the sentinel of bucket b after `parent`'s, or finds it.
-  list_node* insert_sentinel(list_node* parent, std::uint64_t b) const {
-    const std::uint64_t order = detail::sentinel_order(b);
-    auto fresh = std::make_unique<list_node>(order);
+  // Links `sentinel` into the list after `parent`. Only the thread that
+  // claimed the bucket calls this, so the sentinel is linked once.
+  void link_sentinel(list_node* parent, list_node* sentinel) const noexcept {
     const auto g = domain_.pin();
   retry:
     list_node* prev = parent;
@@ -318,29 +317,35 @@ class hash_map {
         curr = detail::strip(succ);
         continue;
       }
-      if (curr->order == order) return curr;  // another thread's sentinel
-      if (curr->order > order) break;
+      if (curr->order > sentinel->order) break;
       prev = curr;
       curr = succ;
     }
-    fresh->next.store(curr, std::memory_order_relaxed);  // published by the CAS below
+    sentinel->next.store(curr, std::memory_order_relaxed);  // published by the CAS below
     list_node* expected = curr;
-    if (!prev->next.compare_exchange_strong(expected, fresh.get(), std::memory_order_seq_cst)) goto retry;
-    return fresh.release();
+    if (!prev->next.compare_exchange_strong(expected, sentinel, std::memory_order_seq_cst)) goto retry;
   }
 
-  // The sentinel of bucket b, created (with its parents) if needed. May
-  // throw std::bad_alloc; the map's contents never change.
+  static std::uint64_t parent_of(std::uint64_t b) noexcept {
+    return b & ~(std::uint64_t{1} << (std::bit_width(b) - 1));
+  }
+
+  // An entry point for bucket b: its own sentinel, linked first if needed
+  // (parents too), or, while another thread is linking it, the nearest
+  // ready parent (always a valid entry point: it precedes b's entries). May
+  // throw std::bad_alloc (a new segment); the map's contents never change.
   list_node* initialised_bucket(std::uint64_t b) const {
-    std::atomic<list_node*>& slot = buckets_.slot(b);
-    list_node* sentinel = slot.load(std::memory_order_acquire);  // pairs with the release CAS below
-    if (sentinel != nullptr) return sentinel;
-    const std::uint64_t parent = b & ~(std::uint64_t{1} << (std::bit_width(b) - 1));
-    sentinel = insert_sentinel(initialised_bucket(parent), b);
-    list_node* expected = nullptr;
-    slot.compare_exchange_strong(expected, sentinel, std::memory_order_release,  // pairs with the acquire loads
-                                 std::memory_order_relaxed);  // the same sentinel either way
-    return sentinel;
+    bucket& own = buckets_.at(b);
+    std::uint8_t state = own.state.load(std::memory_order_acquire);  // pairs with the release store below
+    if (state == bucket::ready) return &own.sentinel;
+    list_node* parent = initialised_bucket(parent_of(b));
+    if (state == bucket::empty &&
+        own.state.compare_exchange_strong(state, bucket::linking, std::memory_order_relaxed)) {  // a claim only
+      link_sentinel(parent, &own.sentinel);
+      own.state.store(bucket::ready, std::memory_order_release);  // pairs with the acquire loads
+      return &own.sentinel;
+    }
+    return parent;
   }
 
   std::uint64_t bucket_index(std::uint64_t h) const noexcept {
@@ -352,14 +357,14 @@ class hash_map {
   list_node* bucket_for(std::uint64_t h) const { return initialised_bucket(bucket_index(h)); }
 
   // Entry point for readers: never allocates; falls back to the nearest
-  // initialised parent bucket.
+  // ready parent bucket (bucket 0 always is).
   list_node* existing_bucket(std::uint64_t h) const noexcept {
     std::uint64_t b = bucket_index(h);
     for (;;) {
-      if (std::atomic<list_node*>* slot = buckets_.find_slot(b)) {
-        if (list_node* sentinel = slot->load(std::memory_order_acquire)) return sentinel;  // pairs with release CAS
+      if (bucket* own = buckets_.find(b)) {
+        if (own->state.load(std::memory_order_acquire) == bucket::ready) return &own->sentinel;  // pairs with release
       }
-      b &= ~(std::uint64_t{1} << (std::bit_width(b) - 1));  // parent; bucket 0 always exists
+      b = parent_of(b);
     }
   }
 
@@ -426,7 +431,7 @@ class hash_map {
     const std::uint64_t order = detail::entry_order(h);
     const auto g = domain_.pin();
     list_node* start = bucket_for(h);
-    auto fresh = std::make_unique<version>(value);
+    std::unique_ptr<version> fresh;
     std::unique_ptr<entry> node_owner;
     for (;;) {
       position pos;
@@ -441,6 +446,7 @@ class hash_map {
         stamp(head);
         const bool was_absent = !head->value;
         if (!was_absent && mode == write_mode::if_absent) return false;
+        if (!fresh) fresh = std::make_unique<version>(value);
         SNAPCACHE_PERTURB();
         if (!push(node, head, fresh.get())) continue;
         SNAPCACHE_PARK(write_before_stamp);
@@ -450,7 +456,7 @@ class hash_map {
         maintain(node, g);
         return was_absent;
       }
-      if (!node_owner) node_owner = std::make_unique<entry>(order, key, fresh.get(), &counters_);
+      if (!node_owner) node_owner = std::make_unique<entry>(order, key, value, &counters_);
       node_owner->next.store(pos.curr, std::memory_order_relaxed);  // published by the CAS below
       SNAPCACHE_PERTURB();
       SNAPCACHE_PARK(insert_before_link);
@@ -462,9 +468,9 @@ class hash_map {
           continue;
         }
       }
-      node_owner.release();
+      entry* linked = node_owner.release();
       SNAPCACHE_PARK(write_before_stamp);
-      stamp(fresh.release());
+      stamp(&linked->first);
       counters_.versions.add(1);
       counters_.entries.add(1);
       maybe_grow(walked);
@@ -498,7 +504,7 @@ class hash_map {
 
   void retire_version(version* v, const ebr::guard& g) const noexcept {
     counters_.versions.add(-1);
-    g.retire(v, &version::reclaim);
+    if (!v->embedded) g.retire(v, &version::reclaim);  // an embedded one goes with its entry
   }
 
   // Removes from node's chain every version no live snapshot can read: keeps
@@ -638,9 +644,9 @@ class hash_map {
   KeyEqual equal_;
   mutable detail::map_counters counters_;
   mutable detail::snapshot_registry registry_;
-  mutable detail::bucket_table<list_node> buckets_;
+  mutable detail::bucket_table<list_node> buckets_{&detail::sentinel_order};
   alignas(64) std::atomic<std::size_t> bucket_count_{2};
-  mutable list_node head_{detail::sentinel_order(0)};
+  list_node* head_ = nullptr;  // bucket 0's sentinel: the list's head
   mutable std::atomic<entry*> deferred_{nullptr};
   // Declared last, destroyed first: frees what is still retired while the
   // counters those objects report to are alive.
@@ -671,7 +677,7 @@ class hash_map {
     ~snapshot_type() { close(); }
 
     class iterator;
-    [[nodiscard]] iterator begin() const { return iterator(this, &map_->head_); }
+    [[nodiscard]] iterator begin() const { return iterator(this, map_->head_); }
     [[nodiscard]] iterator end() const noexcept { return iterator(); }
 
     // Exact: counted on first call (O(n)), then remembered.

@@ -1,7 +1,9 @@
 // The bucket directory of a split-ordered list: entry points into the one
-// list, never moved. Bucket slots live in segments that are allocated on
-// first use and never freed before the table, so growth only adds entry
-// points; nothing is copied or migrated.
+// list, never moved. Each bucket *is* its sentinel node, stored inline in a
+// segment, so reaching a bucket's first entry costs one cache line less than
+// a pointer to a separately allocated sentinel. Segments are allocated on
+// first use and never freed before the table: growth only adds entry points;
+// nothing is copied or migrated.
 #pragma once
 
 #include <atomic>
@@ -13,27 +15,39 @@
 namespace snapcache::detail {
 
 template <class Node>
+struct bucket {
+  enum : std::uint8_t { empty, linking, ready };
+  Node sentinel{0};
+  std::atomic<std::uint8_t> state{empty};
+};
+
+template <class Node>
 class bucket_table {
  public:
+  using bucket_type = bucket<Node>;
   static constexpr unsigned first_bits = 10;  // segment 0 holds 2^10 buckets
   static constexpr unsigned max_segments = 64 - first_bits;
 
-  bucket_table() = default;
+  // `order_of(b)` gives the sentinel order of bucket b.
+  explicit bucket_table(std::uint64_t (*order_of)(std::uint64_t)) noexcept : order_of_(order_of) {}
   bucket_table(const bucket_table&) = delete;
   bucket_table& operator=(const bucket_table&) = delete;
   ~bucket_table() {
     for (auto& segment : segments_) delete[] segment.load(std::memory_order_relaxed);  // single-threaded
   }
 
-  // The slot of bucket b, allocating its segment if needed (may throw
-  // std::bad_alloc; nothing else changes then).
-  std::atomic<Node*>& slot(std::uint64_t b) {
+  // Bucket b, allocating its segment if needed (may throw std::bad_alloc;
+  // nothing else changes then).
+  bucket_type& at(std::uint64_t b) {
     const unsigned s = segment_of(b);
-    std::atomic<Node*>* segment = segments_[s].load(std::memory_order_acquire);  // pairs with the release CAS below
+    bucket_type* segment = segments_[s].load(std::memory_order_acquire);  // pairs with the release CAS below
     if (segment == nullptr) {
-      auto fresh = std::make_unique<std::atomic<Node*>[]>(segment_size(s));
+      const std::uint64_t base = segment_base(s);
+      const std::size_t size = segment_size(s);
+      std::unique_ptr<bucket_type[]> fresh(new bucket_type[size]);
+      for (std::size_t i = 0; i < size; ++i) fresh[i].sentinel.order = order_of_(base + i);
       if (segments_[s].compare_exchange_strong(segment, fresh.get(),
-                                               std::memory_order_acq_rel,     // release: publish; acquire: see the winner's
+                                               std::memory_order_acq_rel,     // release: publish orders
                                                std::memory_order_acquire)) {  // pairs with the winner's release
         segment = fresh.release();
       }
@@ -41,10 +55,10 @@ class bucket_table {
     return segment[b - segment_base(s)];
   }
 
-  // The slot of bucket b if its segment exists, else nullptr. Never allocates.
-  std::atomic<Node*>* find_slot(std::uint64_t b) const noexcept {
+  // Bucket b if its segment exists, else nullptr. Never allocates.
+  bucket_type* find(std::uint64_t b) const noexcept {
     const unsigned s = segment_of(b);
-    std::atomic<Node*>* segment = segments_[s].load(std::memory_order_acquire);  // pairs with slot()'s CAS
+    bucket_type* segment = segments_[s].load(std::memory_order_acquire);  // pairs with at()'s CAS
     return segment ? &segment[b - segment_base(s)] : nullptr;
   }
 
@@ -59,7 +73,8 @@ class bucket_table {
     return s == 0 ? std::size_t{1} << first_bits : std::size_t{1} << (s + first_bits - 1);
   }
 
-  std::atomic<std::atomic<Node*>*> segments_[max_segments] = {};
+  std::uint64_t (*order_of_)(std::uint64_t);
+  std::atomic<bucket_type*> segments_[max_segments] = {};
 };
 
 }  // namespace snapcache::detail

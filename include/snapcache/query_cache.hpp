@@ -1,0 +1,295 @@
+// snapcache::query_cache — a bounded cache of query executions whose readers
+// never wait for writers and never see a half-made change.
+//
+// The problem. The cache this replaces (a Python data library's local cache
+// of Athena query metadata) is a dict of entries plus a min-heap of
+// (submitted_at, id) for eviction. Readers walked the dict to list the
+// successful queries, newest completion first, while another thread's update
+// inserted and evicted; Python stopped them with "dictionary changed size
+// during iteration". The fix was one lock taken by every read as well as
+// every write: correct, but a slow scan now stops every writer and every
+// other reader, and each lookup sorts the whole cache under the lock.
+//
+// The mechanism. The whole cache is one immutable *state* plus cells that a
+// state points into, all kept in one snapcache::hash_map<uint64_t, cell>:
+//  * the root cell holds the state: capacity, size, and three persistent
+//    (path-copying, shared-structure) treaps — every entry by age (the
+//    eviction order), every candidate by completion (the candidates() order)
+//    and, in compat mode, the original's heap;
+//  * id-bucket cells map an entry id to its record, and text-bucket cells map
+//    the normal form a candidate answers to the candidates with that text, in
+//    candidate order (the text index). A bucket is hash(text or id) modulo a
+//    fixed bucket count, so the set of cell keys is bounded and no cell is
+//    ever erased (hash_map has no erase-if-value-equals; erasing a key that
+//    another writer may be re-creating would lose its write).
+// A writer reads the cache at one hash_map snapshot, computes the new state
+// (new treap paths, new bucket contents) without touching anything shared,
+// and publishes it with one compare_and_replace of the root cell — its
+// linearization point. The new root also carries a *descriptor*: the bucket
+// cells that must change, each with its old and new value. Until every cell
+// of it is written, readers apply the descriptor over what they read, and the
+// next writer finishes writing it (helping) before it may publish its own
+// root; so a stalled writer never holds up another. A reader takes one
+// hash_map snapshot and reads the root and the one or two cells it needs
+// there: all of them at the same instant.
+//
+// When not to use it. Writers are serialised through the root (one succeeds
+// per round, the others retry): write throughput does not grow with threads,
+// and every write allocates O(log n) treap nodes plus a few cells. That suits
+// a metadata cache (writes are rare: one per query run); a cache written by
+// many threads at high rates wants a sharded, approximate design instead.
+// The bucket count is fixed at construction from the capacity (the next power
+// of two, 64 to 2^18): raising the capacity far past it makes buckets longer
+// (still correct, slower lookups).
+//
+// Contract
+// * Thread-safety: every member may be called concurrently from any thread,
+//   except the destructor. A candidate_view may be used from any thread and
+//   may outlive the cache; one view object must not be moved while another
+//   thread iterates it.
+// * Progress: lookup, contains, find, candidates, size, capacity and stats
+//   are lock-free and never retry (a snapshot and a bounded number of reads);
+//   stats is wait-free. insert, erase and set_capacity are lock-free: a
+//   writer retries only when another writer published in the meantime, and
+//   finishes a stalled writer's descriptor instead of waiting for it. No
+//   mutex, no spin-wait, no blocking call anywhere.
+// * Linearizability: every operation takes effect at one instant. A write at
+//   the compare_and_replace of the root; a read at its hash_map snapshot
+//   (lookup, contains, find) or at its read of the root cell (candidates,
+//   size, capacity). A failing write (std::length_error in compat, or
+//   std::invalid_argument) linearizes at its snapshot and changes nothing.
+// * Memory ordering: hash_map's operations are seq_cst and an assignment
+//   happens-before any read that observes it; so everything a writer did
+//   before publishing its root — building the records, copying the payload
+//   pointer — happens-before any reader that sees that root. The statistics
+//   are relaxed striped counters (statistics only): each field is exact at
+//   quiescence, and hits + misses == lookups then.
+// * Capacity (standard mode): a root never holds more than capacity entries,
+//   so any snapshot shows at most capacity (the bound capacity + threads
+//   inserting allowed by the specification is met with no excess); at every
+//   instant the cache holds exactly what the sequential rules give for the
+//   writes linearized so far.
+// * Snapshots: a candidate_view is the candidate treap of one root:
+//   (a) it holds exactly the candidates of the cache at one instant,
+//       newest completion first, each once; (b) it never changes, whatever
+//       writers do; (c) taking it is O(1) (it shares the cache's nodes),
+//       iterating it is O(1) amortised per entry; (d) it keeps its entries
+//       alive and may outlive the cache.
+// * Cost: lookup with unlimited inspections reads one text bucket and
+//   examines at most one candidate, whatever the size; with a limit of k it
+//   examines at most k candidates (an in-order walk of the candidate treap).
+//   insert and erase are O(log n) expected (treaps) plus O(bucket length).
+// * Exceptions: insert (single or batch), erase and set_capacity have the
+//   strong guarantee: all allocation happens before the publishing
+//   compare_and_replace, so if anything throws (std::bad_alloc, the compat
+//   std::length_error) the cache is as before. Cells a published descriptor
+//   could not write for lack of memory are left to the next writer (readers
+//   apply the descriptor meanwhile), so a write that was published never
+//   throws. lookup never throws for any SQL text; it may throw std::bad_alloc.
+//   A capacity of 0 and max_inspections of 0 throw std::invalid_argument.
+//
+// Differences from the original (standard mode; compat mode reproduces it):
+//  * eviction is exact — the cache holds the capacity newest entries by
+//    submitted_at (ties: the greater id is older) — instead of the batch
+//    heap with its stale items; a replacement (same id) never evicts;
+//  * lowering the capacity evicts at once;
+//  * matching uses snapcache::normalize (comments, quotes, case) and
+//    snapcache::ctas_parquet_select; INSERT is recognised in any case after
+//    leading whitespace and comments;
+//  * ties in completion time order by id, not by insertion order;
+//  * a SUCCEEDED entry without completed_at is not a candidate (the original
+//    raised KeyError); max_inspections 0 is an error (the original used 1);
+//  * lookups use a text index instead of sorting the cache on every call.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <iterator>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "snapcache/sql.hpp"  // normalize, normalize_compat, ctas_parquet_select(_compat)
+
+namespace snapcache {
+
+using cache_clock = std::chrono::system_clock;  // time comes in as arguments: tests are deterministic
+inline constexpr std::size_t unlimited = static_cast<std::size_t>(-1);
+
+enum class query_state { queued, running, succeeded, failed, cancelled };
+enum class statement_kind { ddl, dml, utility };
+enum class result_kind { parquet, csv };
+enum class insert_result { admitted, replaced, dropped };
+enum class cache_mode { standard, compat };  // compat = the original's rules (see the semantics page)
+
+// One query execution. The payload is the user's: shared, immutable, never
+// looked at by the cache (cast it back with std::static_pointer_cast).
+struct query_entry {
+  std::string id;
+  std::string query;
+  query_state state = query_state::queued;
+  statement_kind statement_type = statement_kind::dml;
+  cache_clock::time_point submitted_at{};
+  std::optional<cache_clock::time_point> completed_at;
+  std::string output_location;
+  std::shared_ptr<const void> payload;
+
+  friend bool operator==(const query_entry&, const query_entry&) = default;
+};
+
+struct cache_hit {
+  std::string id;
+  result_kind kind;
+  std::string output_location;
+  query_entry entry;
+};
+
+// Monotonic counters, readable at any time without stopping anyone. Each
+// field is exact at quiescence; while operations run they may come from
+// slightly different instants.
+struct cache_stats {
+  std::uint64_t lookups = 0;
+  std::uint64_t hits = 0;
+  std::uint64_t misses = 0;
+  std::uint64_t inserts = 0;       // entries admitted under a new id
+  std::uint64_t replacements = 0;  // entries that replaced one with the same id
+  std::uint64_t evictions = 0;     // entries removed to make room (not erase())
+  std::uint64_t drops = 0;         // entries not admitted
+  std::uint64_t inspections = 0;   // candidates examined by lookups (work done)
+
+  [[nodiscard]] double hit_rate() const noexcept {
+    return lookups == 0 ? 0.0 : static_cast<double>(hits) / static_cast<double>(lookups);
+  }
+};
+
+namespace detail {
+
+// An entry as both caches hold it: the entry and what lookups need of it,
+// computed once at insert. Immutable once made, shared by every index.
+struct entry_record {
+  query_entry entry;
+  bool candidate = false;            // SUCCEEDED, DDL or DML, completed_at set
+  std::optional<std::string> match;  // the normal form a lookup must equal to hit (candidates only)
+  result_kind kind = result_kind::csv;
+
+  // Derives candidate, match and kind under the mode's rules. May throw
+  // std::bad_alloc.
+  static std::shared_ptr<const entry_record> make(const query_entry& e, cache_mode mode);
+};
+
+// The lookup key of `sql` under the mode's normaliser.
+std::string normal_form(std::string_view sql, cache_mode mode);
+
+// Orders shared by both caches. "older": the eviction order of standard mode
+// (submitted_at, then the greater id is older). "before": the candidate
+// order — newest completion first, ties by id (standard) or by the order the
+// id entered the cache (compat: seq ascending).
+bool older(const query_entry& a, const query_entry& b) noexcept;
+bool candidate_before(const query_entry& a, std::uint64_t a_seq, const query_entry& b, std::uint64_t b_seq,
+                      cache_mode mode) noexcept;
+
+// A hit on `m` as lookup reports it.
+cache_hit make_hit(const entry_record& m);
+
+// Throws std::invalid_argument for 0.
+void check_capacity(std::size_t capacity);
+void check_inspections(std::size_t max_inspections);
+
+struct qc_node;  // a node of the lock-free cache's persistent treaps
+
+}  // namespace detail
+
+class query_cache {
+ public:
+  // The candidates of one instant, newest completion first: a range of
+  // const query_entry&. See "Snapshots" above.
+  class candidate_view {
+   public:
+    class iterator {
+     public:
+      using value_type = query_entry;
+      using reference = const query_entry&;
+      using pointer = const query_entry*;
+      using difference_type = std::ptrdiff_t;
+      using iterator_category = std::forward_iterator_tag;
+
+      iterator() = default;
+      reference operator*() const noexcept;
+      pointer operator->() const noexcept { return &**this; }
+      iterator& operator++();
+      iterator operator++(int) {
+        iterator before = *this;
+        ++*this;
+        return before;
+      }
+      friend bool operator==(const iterator& a, const iterator& b) noexcept {
+        if (a.path_.empty() || b.path_.empty()) return a.path_.empty() == b.path_.empty();
+        return a.path_.back() == b.path_.back();
+      }
+
+     private:
+      friend class candidate_view;
+      explicit iterator(const detail::qc_node* root);
+      void descend_left(const detail::qc_node* node);
+      std::vector<const detail::qc_node*> path_;  // ancestors still to visit; back() is current
+    };
+    using const_iterator = iterator;
+
+    candidate_view() = default;
+    [[nodiscard]] iterator begin() const { return iterator(root_.get()); }
+    [[nodiscard]] iterator end() const noexcept { return iterator(); }
+    [[nodiscard]] std::size_t size() const noexcept { return size_; }
+    [[nodiscard]] bool empty() const noexcept { return size_ == 0; }
+
+   private:
+    friend class query_cache;
+    candidate_view(std::shared_ptr<const detail::qc_node> root, std::size_t size) noexcept
+        : root_(std::move(root)), size_(size) {}
+    std::shared_ptr<const detail::qc_node> root_;
+    std::size_t size_ = 0;
+  };
+
+  // capacity 0 -> std::invalid_argument.
+  explicit query_cache(std::size_t capacity, cache_mode mode = cache_mode::standard);
+  ~query_cache();
+  query_cache(const query_cache&) = delete;
+  query_cache& operator=(const query_cache&) = delete;
+
+  // Admits, replaces or drops `e` (see the semantics page).
+  insert_result insert(const query_entry& e);
+  // One batch = one update of the original, applied atomically: standard
+  // mode applies the entries in order as single inserts; compat mode runs the
+  // original's update and throws std::length_error, changing nothing, where
+  // the original would fail.
+  std::vector<insert_result> insert(std::span<const query_entry> batch);
+  // Removes the entry; returns whether it was present. (compat: the heap
+  // keeps its item, as after an overwrite.)
+  bool erase(std::string_view id);
+  [[nodiscard]] bool contains(std::string_view id) const;
+  // A copy of the entry with this id.
+  [[nodiscard]] std::optional<query_entry> find(std::string_view id) const;
+  // max_age <= 0: a miss, nothing examined. max_inspections: a positive
+  // count or `unlimited` (0 -> std::invalid_argument).
+  [[nodiscard]] std::optional<cache_hit> lookup(std::string_view sql, cache_clock::duration max_age,
+                                                std::size_t max_inspections, cache_clock::time_point now) const;
+  [[nodiscard]] candidate_view candidates() const;
+  // 0 -> std::invalid_argument. Standard mode evicts the oldest entries at
+  // once down to n; compat mode evicts nothing until the next batch.
+  void set_capacity(std::size_t n);
+  [[nodiscard]] std::size_t capacity() const;
+  [[nodiscard]] std::size_t size() const;
+  [[nodiscard]] cache_stats stats() const noexcept;
+  [[nodiscard]] cache_mode mode() const noexcept { return mode_; }
+
+  struct impl;  // the implementation (lib/query_cache.cpp); opaque to users
+
+ private:
+  cache_mode mode_;
+  std::unique_ptr<impl> impl_;
+};
+
+}  // namespace snapcache

@@ -1,0 +1,2 @@
+select 'A B' -- trailing
+/* block */ from "Tbl"
