@@ -108,7 +108,7 @@ bool try_advance(domain_state& domain) noexcept {
     }
   }
   return domain.epoch.compare_exchange_strong(epoch, epoch + 1, orders::advance_epoch,  // (E5)
-                                              orders::read_epoch);
+                                              orders::advance_epoch_failure);          // as (E4)
 }
 
 // Takes a record that an exited thread released, or makes a new one.

@@ -24,7 +24,27 @@ struct locked_query_cache::prepared {
 };
 
 namespace {
+
 constexpr auto relaxed = std::memory_order_relaxed;  // statistics only
+
+// Room for `extra` more elements without a rehash, growing geometrically.
+// (reserve(size() + extra) on every insert would rehash to a new, smaller
+// bucket count each time: O(n) per insert.) libstdc++ rehashes an insert
+// when the element count reaches bucket_count * max_load_factor; one
+// element of margin keeps us clear of the rounding.
+template <class Table>
+void make_room(Table& table, std::size_t extra) {
+  const std::size_t wanted = table.size() + extra + 1;
+  if (static_cast<double>(wanted) >= static_cast<double>(table.bucket_count()) * table.max_load_factor()) {
+    table.reserve(std::max(wanted, 2 * table.size()));
+  }
+}
+
+template <class T>
+void make_room(std::vector<T>& v, std::size_t extra) {
+  if (v.capacity() - v.size() < extra) v.reserve(std::max(v.size() + extra, 2 * v.capacity()));
+}
+
 }  // namespace
 
 locked_query_cache::read_lock::read_lock(detail::annotated_mutex<std::mutex>& m)
@@ -247,10 +267,10 @@ std::vector<insert_result> locked_query_cache::insert(std::span<const query_entr
   }
   // Phase 2, locked: reserve room (may throw, changes nothing), then apply.
   detail::writer_lock<std::mutex> lock(mutex_);
-  entries_.reserve(entries_.size() + nodes.size());
-  by_text_.reserve(by_text_.size() + nodes.size());
+  make_room(entries_, nodes.size());
+  make_room(by_text_, nodes.size());
   if (mode_ == cache_mode::standard) compact_heap();
-  heap_.reserve(heap_.size() + nodes.size());
+  make_room(heap_, nodes.size());
   return mode_ == cache_mode::standard ? apply_standard(nodes) : apply_compat(nodes);
 }
 

@@ -37,6 +37,7 @@
 #include "snapcache/query_cache.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <bit>
 #include <map>
 #include <stdexcept>
@@ -253,6 +254,9 @@ struct qc_state {
   tptr by_completion;           // every candidate, candidate order
   tptr heap;                    // compat: the original's heap, stale items included
   std::vector<cell_change> changes;  // the descriptor, sorted by key
+  // Set once every cell of `changes` is written, so that later writers skip
+  // helping. Only a shortcut: helping again is harmless (P4).
+  mutable std::atomic<bool> written{false};
 };
 
 }  // namespace detail
@@ -298,6 +302,7 @@ struct query_cache::impl {
   // Writes every cell of a descriptor (P3). Idempotent; may throw
   // std::bad_alloc, leaving some cells written.
   void help(const qc_state& state) {
+    if (state.written.load(std::memory_order_acquire)) return;  // (Q2) acquire: pairs with (Q1)
     for (const cell_change& c : state.changes) {
       if (!c.old) {
         cells.insert(c.key, c.fresh);  // fails harmlessly if already written
@@ -305,6 +310,9 @@ struct query_cache::impl {
         cells.compare_and_replace(c.key, c.old, c.fresh);  // fails harmlessly if already written
       }
     }
+    // (Q1) release: every cell write above happens-before a writer that
+    // reads true at (Q2) and skips helping.
+    state.written.store(true, std::memory_order_release);
   }
 
   template <class F>

@@ -33,14 +33,29 @@
 // hash_map snapshot and reads the root and the one or two cells it needs
 // there: all of them at the same instant.
 //
+// Lookups use the text index: the first candidate (in candidate order) whose
+// text matches decides the original's whole walk — every candidate before it
+// completed no earlier and is not a hit — so an unlimited lookup examines
+// that one candidate, and a lookup limited to k walks the candidate treap
+// only to check that fewer than k candidates come before it.
+//
+// compat mode runs the original's update_cache inside one such write: its
+// heap is a persistent treap of (submitted_at, id, push number), stale items
+// included, popped and pushed in O(log h) with no copy of the heap; the
+// filter against the top's current entry, k, the pops and the slice happen
+// as in the original, and a batch the original would fail on throws
+// std::length_error before anything is published.
+//
 // When not to use it. Writers are serialised through the root (one succeeds
 // per round, the others retry): write throughput does not grow with threads,
 // and every write allocates O(log n) treap nodes plus a few cells. That suits
 // a metadata cache (writes are rare: one per query run); a cache written by
 // many threads at high rates wants a sharded, approximate design instead.
 // The bucket count is fixed at construction from the capacity (the next power
-// of two, 64 to 2^18): raising the capacity far past it makes buckets longer
-// (still correct, slower lookups).
+// of two, at least 64, at most 2^18): raising the capacity far past it makes
+// buckets longer (still correct, slower lookups). After a large batch or a
+// large eviction, readers apply its long descriptor (a binary search per
+// cell read) until the next write replaces the root.
 //
 // Contract
 // * Thread-safety: every member may be called concurrently from any thread,
@@ -48,8 +63,8 @@
 //   may outlive the cache; one view object must not be moved while another
 //   thread iterates it.
 // * Progress: lookup, contains, find, candidates, size, capacity and stats
-//   are lock-free and never retry (a snapshot and a bounded number of reads);
-//   stats is wait-free. insert, erase and set_capacity are lock-free: a
+//   are lock-free and never retry at the cache level (one snapshot and a
+//   bounded number of reads); stats is wait-free. insert, erase and set_capacity are lock-free: a
 //   writer retries only when another writer published in the meantime, and
 //   finishes a stalled writer's descriptor instead of waiting for it. No
 //   mutex, no spin-wait, no blocking call anywhere.
@@ -61,9 +76,12 @@
 // * Memory ordering: hash_map's operations are seq_cst and an assignment
 //   happens-before any read that observes it; so everything a writer did
 //   before publishing its root — building the records, copying the payload
-//   pointer — happens-before any reader that sees that root. The statistics
-//   are relaxed striped counters (statistics only): each field is exact at
-//   quiescence, and hits + misses == lookups then.
+//   pointer — happens-before any reader that sees that root. Two orders are
+//   weaker than seq_cst: a descriptor's "written" flag, (Q1) a release store
+//   after its cells are written, paired with (Q2) the acquire load by which
+//   a later writer skips helping; and the statistics, relaxed striped
+//   counters (statistics only): each field is exact at quiescence, and
+//   hits + misses == lookups then.
 // * Capacity (standard mode): a root never holds more than capacity entries,
 //   so any snapshot shows at most capacity (the bound capacity + threads
 //   inserting allowed by the specification is met with no excess); at every
@@ -77,8 +95,11 @@
 //       alive and may outlive the cache.
 // * Cost: lookup with unlimited inspections reads one text bucket and
 //   examines at most one candidate, whatever the size; with a limit of k it
-//   examines at most k candidates (an in-order walk of the candidate treap).
-//   insert and erase are O(log n) expected (treaps) plus O(bucket length).
+//   examines at most k candidates (an in-order walk of the candidate treap,
+//   O(log n + k)). The inspections statistic counts exactly these
+//   candidates (0 when no candidate has the text). insert, erase and each
+//   eviction are O(log n) expected (treaps) plus O(bucket length);
+//   candidates() is O(1).
 // * Exceptions: insert (single or batch), erase and set_capacity have the
 //   strong guarantee: all allocation happens before the publishing
 //   compare_and_replace, so if anything throws (std::bad_alloc, the compat
@@ -100,6 +121,12 @@
 //  * a SUCCEEDED entry without completed_at is not a candidate (the original
 //    raised KeyError); max_inspections 0 is an error (the original used 1);
 //  * lookups use a text index instead of sorting the cache on every call.
+// compat mode differs from the original only where the original failed or
+// had no operation: a batch that would raise IndexError after emptying the
+// heap throws std::length_error and changes nothing; a SUCCEEDED entry
+// without completed_at is skipped instead of raising KeyError; erase()
+// (which the original lacks) leaves the entry's heap items behind, stale,
+// as an overwrite does; only ASCII letters are lower-cased.
 #pragma once
 
 #include <chrono>

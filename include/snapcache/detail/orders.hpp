@@ -1,53 +1,187 @@
-// The memory orders of the EBR core in one table.
+// The memory orders of the EBR core and of snapshot publication, in one table.
 //
-// Every order the reclamation protocol depends on is named here, so that the
-// ordering ledger in docs/design.md, the code and the weakening script
-// (tools/weaken-orders.sh) all speak of the same entries. Each constant says
-// which operation it pairs with. Orders not listed here are either seq_cst
-// on the protocol path or relaxed statistics, commented where they stand.
+// Every order these two protocols depend on is named here, so that the
+// ordering ledgers in docs/design.md, the code, the Relacy models
+// (stress/relacy/) and the weakening script (tools/weaken-orders.sh) all speak
+// of the same entries. Each constant names the operation it pairs with.
+// Orders not listed here are either seq_cst on the protocol path (the map's
+// links, heads and stamps) or relaxed statistics and hints, commented where
+// they stand.
+//
+// Weakening. Building with -DSNAPCACHE_WEAKEN_<entry> (say
+// -DSNAPCACHE_WEAKEN_E3) turns that one entry into relaxed, the weakest order
+// every load, store and read-modify-write accepts, so tools/weaken-orders.sh
+// can show that a TSan suite or a Relacy model notices. Never in a real build.
+//
+// Plain C++17 on purpose: the Relacy models include this header too (before
+// relacy.hpp, whose macros rename memory_order_*) and translate the values
+// with stress/relacy/rl_orders.hpp, so one table drives library and models.
 #pragma once
 
 #include <atomic>
+#include <string_view>
+
+#if defined(SNAPCACHE_WEAKEN_E1)
+#define SNAPCACHE_WEAKENED_ENTRY "E1"
+#elif defined(SNAPCACHE_WEAKEN_E2)
+#define SNAPCACHE_WEAKENED_ENTRY "E2"
+#elif defined(SNAPCACHE_WEAKEN_E3)
+#define SNAPCACHE_WEAKENED_ENTRY "E3"
+#elif defined(SNAPCACHE_WEAKEN_E4)
+#define SNAPCACHE_WEAKENED_ENTRY "E4"
+#elif defined(SNAPCACHE_WEAKEN_E5)
+#define SNAPCACHE_WEAKENED_ENTRY "E5"
+#elif defined(SNAPCACHE_WEAKEN_E6)
+#define SNAPCACHE_WEAKENED_ENTRY "E6"
+#elif defined(SNAPCACHE_WEAKEN_E7)
+#define SNAPCACHE_WEAKENED_ENTRY "E7"
+#elif defined(SNAPCACHE_WEAKEN_E8)
+#define SNAPCACHE_WEAKENED_ENTRY "E8"
+#elif defined(SNAPCACHE_WEAKEN_E9)
+#define SNAPCACHE_WEAKENED_ENTRY "E9"
+#elif defined(SNAPCACHE_WEAKEN_S1)
+#define SNAPCACHE_WEAKENED_ENTRY "S1"
+#elif defined(SNAPCACHE_WEAKEN_S2)
+#define SNAPCACHE_WEAKENED_ENTRY "S2"
+#elif defined(SNAPCACHE_WEAKEN_S3)
+#define SNAPCACHE_WEAKENED_ENTRY "S3"
+#elif defined(SNAPCACHE_WEAKEN_S4)
+#define SNAPCACHE_WEAKENED_ENTRY "S4"
+#elif defined(SNAPCACHE_WEAKEN_S5)
+#define SNAPCACHE_WEAKENED_ENTRY "S5"
+#elif defined(SNAPCACHE_WEAKEN_S6)
+#define SNAPCACHE_WEAKENED_ENTRY "S6"
+#elif defined(SNAPCACHE_WEAKEN_S7)
+#define SNAPCACHE_WEAKENED_ENTRY "S7"
+#elif defined(SNAPCACHE_WEAKEN_S8)
+#define SNAPCACHE_WEAKENED_ENTRY "S8"
+#elif defined(SNAPCACHE_WEAKEN_S9)
+#define SNAPCACHE_WEAKENED_ENTRY "S9"
+#elif defined(SNAPCACHE_WEAKEN_S10)
+#define SNAPCACHE_WEAKENED_ENTRY "S10"
+#elif defined(SNAPCACHE_WEAKEN_S11)
+#define SNAPCACHE_WEAKENED_ENTRY "S11"
+#elif defined(SNAPCACHE_WEAKEN_S12)
+#define SNAPCACHE_WEAKENED_ENTRY "S12"
+#elif defined(SNAPCACHE_WEAKEN_S13)
+#define SNAPCACHE_WEAKENED_ENTRY "S13"
+#else
+#define SNAPCACHE_WEAKENED_ENTRY ""
+#endif
 
 namespace snapcache::detail::orders {
+
+// The order of table entry `id`: `order`, or relaxed in a build that weakens it.
+constexpr std::memory_order entry(std::string_view id, std::memory_order order) noexcept {
+  return id == SNAPCACHE_WEAKENED_ENTRY ? std::memory_order_relaxed : order;  // relaxed: weakened builds only
+}
+
+// The failure order of a CAS whose success order is `success`: `wanted`, or
+// relaxed when `success` is (a failure order may not be stronger; g++ would
+// silently make the success seq_cst and undo the weakening).
+constexpr std::memory_order failure(std::memory_order wanted, std::memory_order success) noexcept {
+  return success == std::memory_order_relaxed ? std::memory_order_relaxed : wanted;  // follows a weakened success
+}
+
+// ---- EBR (docs/design.md, "EBR"; lib/ebr.cpp, ebr_record.hpp) -------------
 
 // (E1) pin: a thread announces its epoch. seq_cst: the announcement must be
 // ordered before the pinned thread's later loads of protected pointers and
 // after the retirer's unlink, in the single total order (store-buffering
 // pattern with (E3) and (E4)); as an RMW it is also a release that (E3)
 // synchronises with.
-inline constexpr std::memory_order pin_announce = std::memory_order_seq_cst;  // (E1) with (E3), (E4)
+inline constexpr std::memory_order pin_announce = entry("E1", std::memory_order_seq_cst);  // (E1) with (E3), (E4)
 
 // (E2) unpin: release, so every read the thread made while pinned
 // happens-before the scan (E3) that sees it unpinned.
-inline constexpr std::memory_order unpin = std::memory_order_release;  // (E2) pairs with (E3)
+inline constexpr std::memory_order unpin = entry("E2", std::memory_order_release);  // (E2) pairs with (E3)
 
 // (E3) advance scan: reads each record's announcement; seq_cst to close the
 // store-buffering window with (E1); acquire-or-stronger to pair with (E2).
-inline constexpr std::memory_order scan_announcement = std::memory_order_seq_cst;  // (E3) pairs with (E1), (E2)
+inline constexpr std::memory_order scan_announcement = entry("E3", std::memory_order_seq_cst);  // (E3) with (E1), (E2)
 
 // (E4) epoch read: by pin, retire (which tags the object), advance and
 // collect. seq_cst: a retire's read must follow its unlink in the total
 // order; collect's read must acquire the advance (E5) that made it safe.
-inline constexpr std::memory_order read_epoch = std::memory_order_seq_cst;  // (E4) pairs with (E5)
+inline constexpr std::memory_order read_epoch = entry("E4", std::memory_order_seq_cst);  // (E4) pairs with (E5)
 
 // (E5) advance: CAS epoch e -> e+1. seq_cst RMW; as a release it carries
-// every scan (E3) that justified it to the collector's read (E4).
-inline constexpr std::memory_order advance_epoch = std::memory_order_seq_cst;  // (E5) pairs with (E4)
+// every scan (E3) that justified it to the collector's read (E4). A failed
+// advance reads the epoch like (E4); its value is not used.
+inline constexpr std::memory_order advance_epoch = entry("E5", std::memory_order_seq_cst);  // (E5) pairs with (E4)
+inline constexpr std::memory_order advance_epoch_failure = failure(read_epoch, advance_epoch);  // (E5) failure, as (E4)
 
 // (E6) record hand-over: claim is an acquire CAS pairing with the release
 // store (E7) of the previous owner, so an adopter sees the limbo lists the
 // exiting thread left behind.
-inline constexpr std::memory_order claim_record = std::memory_order_acquire;  // (E6) pairs with (E7)
+inline constexpr std::memory_order claim_record = entry("E6", std::memory_order_acquire);  // (E6) pairs with (E7)
 
-// (E7) record release at thread exit: pairs with claim (E6).
-inline constexpr std::memory_order release_record = std::memory_order_release;  // (E7) pairs with (E6)
+// (E7) record release at thread exit or after adoption: pairs with claim (E6).
+inline constexpr std::memory_order release_record = entry("E7", std::memory_order_release);  // (E7) pairs with (E6)
 
 // (E8) registry publication: a new record is pushed with a release CAS that
 // pairs with the acquire load of the registry head (E9).
-inline constexpr std::memory_order publish_record = std::memory_order_release;  // (E8) pairs with (E9)
+inline constexpr std::memory_order publish_record = entry("E8", std::memory_order_release);  // (E8) pairs with (E9)
 
 // (E9) registry traversal: pairs with (E8).
-inline constexpr std::memory_order load_registry = std::memory_order_acquire;  // (E9) pairs with (E8)
+inline constexpr std::memory_order load_registry = entry("E9", std::memory_order_acquire);  // (E9) pairs with (E8)
+
+// ---- Snapshot publication (docs/design.md, "Versions and snapshots" and
+// "Trimming"; detail/snapshot_registry.hpp) ----------------------------------
+//
+// A snapshot announces t (S1), re-reads the clock (S2) and advances it past t
+// (S3); a trimmer reads the clock (S4) *before* it scans the announcements
+// (S5), so a snapshot it misses has t >= that clock value. Two
+// store-buffering pairs carry that argument: [S1; S2] against [S4; S5] and
+// [S10; S2] against [S4; S11]; all four sides are seq_cst.
+
+// (S1) announce: a snapshot stores t in its slot before validating (S2).
+inline constexpr std::memory_order announce_timestamp = entry("S1", std::memory_order_seq_cst);  // (S1) with (S5)
+
+// (S2) the snapshot's clock reads: the first read of t and the validation
+// after (S1). seq_cst: store-buffering with the trimmer's (S4) then (S5).
+inline constexpr std::memory_order validate_clock = entry("S2", std::memory_order_seq_cst);  // (S2) with (S3), (S4)
+
+// (S3) the snapshot's advance: CAS clock t -> t+1, its linearization point.
+// Every stamp read (S9) and trimmer's read (S4) after it sees a clock > t.
+inline constexpr std::memory_order advance_clock = entry("S3", std::memory_order_seq_cst);  // (S3) with (S4), (S9)
+
+// (S4) the trimmer's clock read, before its scan (S5) and live check (S11).
+inline constexpr std::memory_order trim_clock = entry("S4", std::memory_order_seq_cst);  // (S4) with (S3), (S2)
+
+// (S5) the trimmer's scan of each slot's timestamp: store-buffering with
+// (S1); acquire-or-stronger to see, with (S8), the reads of a closed snapshot.
+inline constexpr std::memory_order scan_timestamp = entry("S5", std::memory_order_seq_cst);  // (S5) with (S1), (S8)
+
+// (S6) slot release at close (ledger M12): hands the slot to its next owner.
+inline constexpr std::memory_order release_slot = entry("S6", std::memory_order_release);  // (S6) pairs with (S7)
+
+// (S7) slot claim CAS (ledger M11): the new owner's announcement (S1) comes
+// after the previous owner's withdrawal (S8) in the timestamp's order.
+inline constexpr std::memory_order claim_slot = entry("S7", std::memory_order_acquire);  // (S7) pairs with (S6)
+
+// (S8) withdraw at close: no_timestamp into the slot. At least release: a
+// closed snapshot's unpinned reads of versions happen-before the trimmer's
+// scan (S5) that sees it gone, and so before the versions are freed.
+inline constexpr std::memory_order withdraw_timestamp = entry("S8", std::memory_order_seq_cst);  // (S8) with (S5)
+
+// (S9) the clock read that stamps a version (snapshot_registry::now()).
+// seq_cst: after a snapshot's advance (S3) in the total order, so a version
+// installed after a snapshot read its entry gets a stamp > t.
+inline constexpr std::memory_order stamp_clock = entry("S9", std::memory_order_seq_cst);  // (S9) pairs with (S3)
+
+// (S10) live-snapshot count, increment before the snapshot's clock read (S2)
+// and decrement at close.
+inline constexpr std::memory_order count_live = entry("S10", std::memory_order_seq_cst);  // (S10) with (S11)
+
+// (S11) the trimmer's live check after (S4): 0 means it may skip the scan.
+inline constexpr std::memory_order read_live = entry("S11", std::memory_order_seq_cst);  // (S11) with (S10)
+
+// (S12) slot list push (ledger M13): a new slot and its `next` are published
+// with a release CAS.
+inline constexpr std::memory_order publish_slot = entry("S12", std::memory_order_release);  // (S12) pairs with (S13)
+
+// (S13) slot list traversal (ledger M13): pairs with (S12).
+inline constexpr std::memory_order load_slots = entry("S13", std::memory_order_acquire);  // (S13) pairs with (S12)
 
 }  // namespace snapcache::detail::orders

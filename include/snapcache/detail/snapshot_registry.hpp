@@ -13,6 +13,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "snapcache/detail/orders.hpp"
 #include "snapcache/detail/test_hooks.hpp"
 
 namespace snapcache::detail {
@@ -57,59 +58,59 @@ class snapshot_registry {
   }
 
   // The clock value writers stamp with.
-  [[nodiscard]] std::uint64_t now() const noexcept { return clock_.load(std::memory_order_seq_cst); }
+  [[nodiscard]] std::uint64_t now() const noexcept { return clock_.load(orders::stamp_clock); }  // (S9)
 
   // Takes a snapshot timestamp: announces it in a slot and advances the
   // clock past it. May throw std::bad_alloc (no slot free and none can be
   // made); then nothing is announced.
   std::uint64_t open(snapshot_slot*& out_slot, std::size_t& steps) {
     steps = 0;
-    live_.fetch_add(1, std::memory_order_seq_cst);  // before the clock read: see collect()
+    live_.fetch_add(1, orders::count_live);  // (S10) before the clock read: see collect()
     snapshot_slot* slot = nullptr;
     try {
       slot = claim_slot(steps);
     } catch (...) {
-      live_.fetch_sub(1, std::memory_order_seq_cst);
+      live_.fetch_sub(1, orders::count_live);  // (S10)
       throw;
     }
-    std::uint64_t t = clock_.load(std::memory_order_seq_cst);
+    std::uint64_t t = clock_.load(orders::validate_clock);  // (S2)
     for (;;) {
       ++steps;
-      slot->timestamp.store(t, std::memory_order_seq_cst);  // announce
+      slot->timestamp.store(t, orders::announce_timestamp);  // (S1) announce
       SNAPCACHE_PERTURB();
       SNAPCACHE_PARK(snapshot_announced);
-      const std::uint64_t again = clock_.load(std::memory_order_seq_cst);  // validate
+      const std::uint64_t again = clock_.load(orders::validate_clock);  // (S2) validate
       if (again == t) break;
       t = again;
     }
     // Linearization point of the snapshot: the clock moves past t (by this
     // CAS, or by another snapshot's between our validation and it).
     std::uint64_t expected = t;
-    clock_.compare_exchange_strong(expected, t + 1, std::memory_order_seq_cst);
+    clock_.compare_exchange_strong(expected, t + 1, orders::advance_clock);  // (S3)
     out_slot = slot;
     return t;
   }
 
   void close(snapshot_slot* slot) noexcept {
-    slot->timestamp.store(no_timestamp, std::memory_order_seq_cst);
-    slot->claimed.store(false, std::memory_order_release);  // pairs with claim_slot's acquire CAS
-    live_.fetch_sub(1, std::memory_order_seq_cst);
+    slot->timestamp.store(no_timestamp, orders::withdraw_timestamp);  // (S8)
+    slot->claimed.store(false, orders::release_slot);  // (S6) pairs with claim_slot's CAS (S7)
+    live_.fetch_sub(1, orders::count_live);  // (S10)
   }
 
-  [[nodiscard]] std::size_t live() const noexcept { return live_.load(std::memory_order_seq_cst); }
+  [[nodiscard]] std::size_t live() const noexcept { return live_.load(orders::read_live); }  // (S11)
 
   // What a trimmer needs: the clock first, then every announcement.
   void collect(announced_timestamps& out) const noexcept {
-    out.clock = clock_.load(std::memory_order_seq_cst);
+    out.clock = clock_.load(orders::trim_clock);  // (S4) before the scan
     out.count = 0;
     out.overflow = false;
     out.oldest = no_timestamp;
     // A snapshot whose increment of live_ we miss reads the clock after our
     // read above, so its t >= out.clock: the trimmer keeps that range anyway.
-    if (live_.load(std::memory_order_seq_cst) == 0) return;
-    for (snapshot_slot* slot = slots_.load(std::memory_order_acquire);  // pairs with claim_slot's release push
+    if (live_.load(orders::read_live) == 0) return;  // (S11)
+    for (snapshot_slot* slot = slots_.load(orders::load_slots);  // (S13) pairs with claim_slot's push (S12)
          slot != nullptr; slot = slot->next) {
-      const std::uint64_t t = slot->timestamp.load(std::memory_order_seq_cst);
+      const std::uint64_t t = slot->timestamp.load(orders::scan_timestamp);  // (S5)
       if (t == no_timestamp) continue;
       if (t < out.oldest) out.oldest = t;
       if (out.count < announced_timestamps::capacity) {
@@ -122,7 +123,7 @@ class snapshot_registry {
 
   [[nodiscard]] std::size_t slots() const noexcept {
     std::size_t n = 0;
-    for (snapshot_slot* slot = slots_.load(std::memory_order_acquire);  // pairs with claim_slot's release push
+    for (snapshot_slot* slot = slots_.load(orders::load_slots);  // (S13) pairs with claim_slot's push (S12)
          slot != nullptr; slot = slot->next) {
       ++n;
     }
@@ -131,13 +132,13 @@ class snapshot_registry {
 
  private:
   snapshot_slot* claim_slot(std::size_t& steps) {
-    for (snapshot_slot* slot = slots_.load(std::memory_order_acquire);  // pairs with the release push below
+    for (snapshot_slot* slot = slots_.load(orders::load_slots);  // (S13) pairs with the push (S12) below
          slot != nullptr; slot = slot->next) {
       ++steps;
       bool expected = false;
       if (!slot->claimed.load(std::memory_order_relaxed) &&  // pre-check; the CAS decides
           slot->claimed.compare_exchange_strong(expected, true,
-                                                std::memory_order_acquire,    // pairs with close()'s release
+                                                orders::claim_slot,           // (S7) pairs with close() (S6)
                                                 std::memory_order_relaxed)) {  // failure reads nothing
         return slot;
       }
@@ -147,7 +148,7 @@ class snapshot_registry {
     do {
       slot->next = head;
     } while (!slots_.compare_exchange_weak(head, slot,
-                                           std::memory_order_release,    // pairs with the acquire scans
+                                           orders::publish_slot,         // (S12) pairs with the scans (S13)
                                            std::memory_order_relaxed));  // retry reads head only
     return slot;
   }
