@@ -44,7 +44,7 @@ run_build release --no-suite stress -- \
   --buildtype=release -Dpeers=enabled -Dtest_hooks=false
 # Sanitizer builds: -O2 with line tables only (-g1): reports keep file:line,
 # and the typed test suites assemble several times faster than with full -g.
-sanitizer_flags=(--buildtype=plain -Doptimization=2 -Ddebug=false -Dcpp_args=-g1
+sanitizer_flags=(--buildtype=plain -Doptimization=2 -Ddebug=false -Db_ndebug=false -Dcpp_args=-g1
   -Dpeers=disabled -Dtest_hooks=true -Dbenchmarks=false)
 run_build tsan -- "${sanitizer_flags[@]}" -Db_sanitize=thread
 run_build asan -- "${sanitizer_flags[@]}" -Db_sanitize=address,undefined -Db_lundef=false
