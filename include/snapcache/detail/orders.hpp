@@ -177,11 +177,16 @@ inline constexpr std::memory_order count_live = entry("S10", std::memory_order_s
 // (S11) the trimmer's live check after (S4): 0 means it may skip the scan.
 inline constexpr std::memory_order read_live = entry("S11", std::memory_order_seq_cst);  // (S11) with (S10)
 
-// (S12) slot list push (ledger M13): a new slot and its `next` are published
-// with a release CAS.
-inline constexpr std::memory_order publish_slot = entry("S12", std::memory_order_release);  // (S12) pairs with (S13)
+// (S12) slot list push (ledger M13): publishes a new slot and its `next`
+// (release, for (S13)). seq_cst: a trimmer must not miss a slot whose
+// announcement it would have to see, so the push is in the total order before
+// the owner's (S1) and (S2), against the trimmer's (S4) then (S13). With
+// release/acquire a trimmer that read a clock moved by another snapshot could
+// read the list head from before the push (found by snapshot_model).
+inline constexpr std::memory_order publish_slot = entry("S12", std::memory_order_seq_cst);  // (S12) with (S13)
 
-// (S13) slot list traversal (ledger M13): pairs with (S12).
-inline constexpr std::memory_order load_slots = entry("S13", std::memory_order_acquire);  // (S13) pairs with (S12)
+// (S13) slot list traversal (ledger M13): acquire for (S12)'s `next`; seq_cst
+// for the store-buffering argument above.
+inline constexpr std::memory_order load_slots = entry("S13", std::memory_order_seq_cst);  // (S13) with (S12)
 
 }  // namespace snapcache::detail::orders
