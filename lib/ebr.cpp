@@ -174,7 +174,7 @@ void free_domain(domain_state* domain) noexcept {
 void release_reference(domain_state* domain) noexcept {
   // acq_rel: the last holder must see every other holder's writes before it
   // frees the records (the shared_ptr pattern).
-  if (domain->references.fetch_sub(1, std::memory_order_acq_rel) == 1) free_domain(domain);
+  if (domain->references.fetch_sub(1, std::memory_order_acq_rel) == 1) free_domain(domain);  // see above
 }
 
 }  // namespace
@@ -187,7 +187,17 @@ ebr_record* register_thread(domain_state& domain) {
       return record;
     }
   }
-  registrations.reserve(registrations.size() + 1);  // may throw: nothing changed yet
+  // Forget domains destroyed since (their state stays allocated only while
+  // a thread holds a reference), so a thread that outlives many short-lived
+  // domains keeps neither their memory nor a longer list to scan.
+  std::erase_if(registrations, [](const std::pair<domain_state*, ebr_record*>& known) {
+    if (known.first->alive.load(std::memory_order_acquire)) return false;  // pairs with ~domain's release
+    release_reference(known.first);
+    return true;
+  });
+  if (registrations.size() == registrations.capacity()) {
+    registrations.reserve(2 * registrations.size() + 4);  // may throw: nothing changed yet
+  }
   ebr_record* record = claim_or_create(domain);     // may throw: nothing changed yet
   domain.references.fetch_add(1, std::memory_order_relaxed);  // the caller already holds one
   registrations.emplace_back(&domain, record);      // no allocation after reserve

@@ -49,8 +49,16 @@ sanitizer_flags=(--buildtype=plain -Doptimization=2 -Ddebug=false -Db_ndebug=fal
 run_build tsan -- "${sanitizer_flags[@]}" -Db_sanitize=thread
 run_build asan -- "${sanitizer_flags[@]}" -Db_sanitize=address,undefined -Db_lundef=false
 
+# clang build: the whole library and its tests build with clang, warnings as
+# errors, instrumented for libFuzzer; runs the unit tests and each fuzz
+# target for 60 s.
+CXX=clang++-14 run_build fuzz --suite unit --suite fuzz -- \
+  --buildtype=plain -Doptimization=1 -Ddebug=false -Db_ndebug=false -Dcpp_args=-gline-tables-only \
+  -Db_sanitize=address,undefined -Db_lundef=false -Dfuzz=true -Dpeers=disabled -Dtest_hooks=true \
+  -Dbenchmarks=false -Dstress=true
+
 # Every file the builds used must come from a listed package.
-if step "fresh-machine package check" bash tools/check-packages.sh build/release build/tsan build/asan; then
+if step "fresh-machine package check" bash tools/check-packages.sh build/release build/tsan build/asan build/fuzz; then
   total_passed=$((total_passed + 1))
 else
   total_failed=$((total_failed + 1))

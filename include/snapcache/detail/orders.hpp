@@ -147,6 +147,8 @@ inline constexpr std::memory_order validate_clock = entry("S2", std::memory_orde
 inline constexpr std::memory_order advance_clock = entry("S3", std::memory_order_seq_cst);  // (S3) with (S4), (S9)
 
 // (S4) the trimmer's clock read, before its scan (S5) and live check (S11).
+// A weakened (S4) breaks only the store-buffering argument, which Relacy
+// cannot show (its seq_cst stores are seen by every later seq_cst load).
 inline constexpr std::memory_order trim_clock = entry("S4", std::memory_order_seq_cst);  // (S4) with (S3), (S2)
 
 // (S5) the trimmer's scan of each slot's timestamp: store-buffering with
@@ -170,11 +172,14 @@ inline constexpr std::memory_order withdraw_timestamp = entry("S8", std::memory_
 // installed after a snapshot read its entry gets a stamp > t.
 inline constexpr std::memory_order stamp_clock = entry("S9", std::memory_order_seq_cst);  // (S9) pairs with (S3)
 
-// (S10) live-snapshot count, increment before the snapshot's clock read (S2)
-// and decrement at close.
+// (S10) live-snapshot count: increment before the snapshot's clock read (S2),
+// decrement at close. seq_cst for the store-buffering pair with (S4), (S11);
+// the decrement is also the release through which a trimmer that skips the
+// scan (S11 reads 0) still sees a closed snapshot's reads, as (S8) does.
 inline constexpr std::memory_order count_live = entry("S10", std::memory_order_seq_cst);  // (S10) with (S11)
 
 // (S11) the trimmer's live check after (S4): 0 means it may skip the scan.
+// Acquire-or-stronger, pairing with the decrements (S10).
 inline constexpr std::memory_order read_live = entry("S11", std::memory_order_seq_cst);  // (S11) with (S10)
 
 // (S12) slot list push (ledger M13): publishes a new slot and its `next`
