@@ -312,7 +312,7 @@ struct query_cache::impl {
     }
     // (Q1) release: every cell write above happens-before a writer that
     // reads true at (Q2) and skips helping.
-    state.written.store(true, std::memory_order_release);
+    state.written.store(true, std::memory_order_release);  // (Q1) pairs with (Q2)
   }
 
   template <class F>
