@@ -65,12 +65,7 @@ std::uint64_t prefix_key(std::uint64_t writer, std::uint64_t generation, std::ui
 std::uint64_t token_key(std::uint64_t writer, std::uint64_t token) noexcept {
   return token_tag | (writer << 48) | (token & payload_mask);
 }
-std::uint64_t mix(std::uint64_t x) noexcept {
-  x += 0x9e3779b97f4a7c15ULL;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-  return x ^ (x >> 31);
-}
+using snapcache::stress::mix;
 // Each key has one value, so a value found under another key shows.
 std::uint64_t value_of(std::uint64_t key) noexcept { return mix(key ^ 0x5A5A5A5A5A5A5A5AULL); }
 
@@ -80,28 +75,7 @@ std::string hex(std::uint64_t x) {
   return buffer;
 }
 
-// Counts one kind of violation and prints its first occurrence.
-class violation_counter {
- public:
-  explicit violation_counter(const char* message) : message_(message) {}
-  void report(const std::string& detail, const snapcache::stress::time_box& box) {
-    count_.fetch_add(1, std::memory_order_relaxed);  // statistic only
-    if (!reported_.exchange(true, std::memory_order_relaxed)) {  // first report only
-      std::printf("%s: %s\n", message_, detail.c_str());
-      std::fflush(stdout);
-    }
-    box.stop();
-  }
-  [[nodiscard]] std::uint64_t count() const noexcept { return count_.load(); }
-  [[nodiscard]] std::string summary() const {
-    return std::string(message_) + " (" + std::to_string(count()) + " times)";
-  }
-
- private:
-  const char* message_;
-  std::atomic<std::uint64_t> count_{0};
-  std::atomic<bool> reported_{false};
-};
+using snapcache::stress::violation_counter;
 
 // A writer's published progress: operations done in (a) and its current
 // token in (b). seq_cst (the default) throughout: a checker's reads of these
