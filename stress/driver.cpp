@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -13,14 +14,27 @@
 namespace snapcache::stress {
 namespace {
 
-[[noreturn]] void usage(const char* suite, const char* description, const char* error) {
+// The suite's variants, for messages.
+std::string variant_list(const std::vector<std::string>& variants) {
+  std::string list;
+  for (const auto& v : variants) list += (list.empty() ? "" : ", ") + v;
+  return list;
+}
+
+[[noreturn]] void usage(const char* suite, const char* description, const char* error,
+                        const std::vector<std::string>& variants = {}) {
   if (error != nullptr) std::fprintf(stderr, "%s: %s\n", suite, error);
-  std::fprintf(error ? stderr : stdout,
-               "usage: %s [--threads N] [--seconds S] [--seed X]\n  %s\n"
+  std::FILE* out = error ? stderr : stdout;
+  std::fprintf(out,
+               "usage: %s [--threads N] [--seconds S] [--seed X]%s\n  %s\n"
                "  --threads N   worker threads (default 4)\n"
                "  --seconds S   time box in seconds (default 2)\n"
                "  --seed X      seed to replay a run (default: from the clock)\n",
-               suite, description);
+               suite, variants.empty() ? "" : " [--variant V]", description);
+  if (!variants.empty()) {
+    std::fprintf(out, "  --variant V   one of: %s (default %s)\n", variant_list(variants).c_str(),
+                 variants.front().c_str());
+  }
   std::exit(error ? 2 : 0);
 }
 
@@ -45,11 +59,13 @@ T parse_number(const char* suite, const char* description, const char* text) {
 
 }  // namespace
 
-options parse_options(int argc, char** argv, const char* suite, const char* description) {
+options parse_options(int argc, char** argv, const char* suite, const char* description,
+                      const std::vector<std::string>& variants) {
   options opts;
+  if (!variants.empty()) opts.variant = variants.front();
   for (int i = 1; i < argc; ++i) {
     const std::string_view arg = argv[i];
-    if (arg == "--help" || arg == "-h") usage(suite, description, nullptr);
+    if (arg == "--help" || arg == "-h") usage(suite, description, nullptr, variants);
     if (i + 1 >= argc) usage(suite, description, ("missing value for " + std::string(arg)).c_str());
     const char* value = argv[++i];
     if (arg == "--threads") {
@@ -59,6 +75,11 @@ options parse_options(int argc, char** argv, const char* suite, const char* desc
       opts.seconds = parse_number<double>(suite, description, value);
     } else if (arg == "--seed") {
       opts.seed = parse_number<std::uint64_t>(suite, description, value);
+    } else if (arg == "--variant" && !variants.empty()) {
+      if (std::find(variants.begin(), variants.end(), value) == variants.end()) {
+        usage(suite, description, ("--variant must be one of: " + variant_list(variants)).c_str(), variants);
+      }
+      opts.variant = value;
     } else {
       usage(suite, description, ("unknown option " + std::string(arg)).c_str());
     }
@@ -67,8 +88,9 @@ options parse_options(int argc, char** argv, const char* suite, const char* desc
     opts.seed = static_cast<std::uint64_t>(
                     std::chrono::steady_clock::now().time_since_epoch().count()) | 1;
   }
-  std::printf("%s: threads=%u seconds=%g seed=%llu\n", suite, opts.threads, opts.seconds,
-              static_cast<unsigned long long>(opts.seed));
+  std::printf("%s: threads=%u seconds=%g seed=%llu%s%s\n", suite, opts.threads, opts.seconds,
+              static_cast<unsigned long long>(opts.seed), variants.empty() ? "" : " variant=",
+              opts.variant.c_str());
   std::fflush(stdout);
   return opts;
 }
@@ -116,8 +138,9 @@ void verdict::check(const std::string& name, bool ok, const std::string& detail)
 
 int verdict::finish(const options& opts) const {
   if (failed_ != 0) {
-    std::printf("%s: replay with --threads %u --seconds %g --seed %llu\n", suite_.c_str(),
-                opts.threads, opts.seconds, static_cast<unsigned long long>(opts.seed));
+    std::printf("%s: replay with --threads %u --seconds %g --seed %llu%s%s\n", suite_.c_str(),
+                opts.threads, opts.seconds, static_cast<unsigned long long>(opts.seed),
+                opts.variant.empty() ? "" : " --variant ", opts.variant.c_str());
   }
   std::printf("%zu passed, %zu failed\n", passed_, failed_);
   std::fflush(stdout);

@@ -21,10 +21,14 @@ struct options {
   unsigned threads = 4;
   double seconds = 2.0;
   std::uint64_t seed = 0;  // 0 on the command line: pick one from the clock
+  std::string variant;     // which structure, for suites that run several (--variant)
 };
 
-// Parses argv; prints usage and exits with status 2 on bad input.
-options parse_options(int argc, char** argv, const char* suite, const char* description);
+// Parses argv; prints usage and exits with status 2 on bad input. `variants`
+// lists the names --variant accepts, the first being the default; a suite
+// without variants passes none and rejects the flag.
+options parse_options(int argc, char** argv, const char* suite, const char* description,
+                      const std::vector<std::string>& variants = {});
 
 // A deadline that workers poll, with a progress line while it runs.
 class time_box {

@@ -439,6 +439,14 @@ TYPED_TEST(map_conformance, string_keys_are_found_by_string_view_and_c_string) {
     EXPECT_FALSE(snap.contains(absent_view));
     EXPECT_EQ(snap.find(present_view), make_value<V>(1));
     EXPECT_FALSE(snap.find(absent_view).has_value());
+
+    // String literals (char arrays) work everywhere a key is looked up.
+    ASSERT_TRUE(map.insert(K("pears"), make_value<V>(7)));
+    EXPECT_TRUE(map.contains("pears"));
+    EXPECT_EQ(map.find("pears"), make_value<V>(7));
+    EXPECT_TRUE(map.snapshot().contains("pears"));
+    EXPECT_TRUE(map.erase("pears"));
+    EXPECT_FALSE(map.contains("pears"));
   } else {
     GTEST_SKIP() << "heterogeneous lookup is checked for string keys";
   }

@@ -40,7 +40,7 @@ run_build() {
   count_results "$dir"
 }
 
-run_build release --no-suite stress -- \
+run_build release -- \
   --buildtype=release -Dpeers=enabled -Dtest_hooks=false
 # Sanitizer builds: -O2 with line tables only (-g1): reports keep file:line,
 # and the typed test suites assemble several times faster than with full -g.

@@ -17,6 +17,7 @@
 #include <functional>
 #include <string_view>
 #include <type_traits>
+#include <utility>
 
 namespace snapcache {
 
@@ -47,6 +48,20 @@ inline std::uint64_t hash_bytes(const char* data, std::size_t size, std::uint64_
   return mix64(h ^ tail ^ (seed >> 1));
 }
 
+// Whether hashing a K cannot throw. Asked without naming std::hash<K> for
+// keys hashed as bytes: std::hash of a string literal's type (char[N]) does
+// not exist, and heterogeneous lookup must accept "literals".
+template <class K>
+consteval bool hashes_without_throwing() {
+  if constexpr (std::is_integral_v<K> || std::is_enum_v<K>) {
+    return true;
+  } else if constexpr (std::is_convertible_v<const K&, std::string_view>) {
+    return std::is_nothrow_convertible_v<const K&, std::string_view>;
+  } else {
+    return noexcept(std::hash<K>{}(std::declval<const K&>()));
+  }
+}
+
 }  // namespace detail
 
 template <class Key>
@@ -56,7 +71,7 @@ struct seeded_hash {
   std::uint64_t seed = 0;
 
   template <class K>
-  std::uint64_t operator()(const K& key) const noexcept(noexcept(std::hash<K>{}(key))) {
+  std::uint64_t operator()(const K& key) const noexcept(detail::hashes_without_throwing<K>()) {
     if constexpr (std::is_integral_v<K> || std::is_enum_v<K>) {
       return detail::mix64(static_cast<std::uint64_t>(key) + seed);
     } else if constexpr (std::is_convertible_v<const K&, std::string_view>) {
@@ -73,8 +88,13 @@ struct seeded_hash {
 template <class Key>
 struct unseeded_hash {
   template <class K = Key>
-  std::uint64_t operator()(const K& key) const noexcept(noexcept(std::hash<K>{}(key))) {
-    return static_cast<std::uint64_t>(std::hash<K>{}(key));
+  std::uint64_t operator()(const K& key) const noexcept(detail::hashes_without_throwing<K>()) {
+    if constexpr (!std::is_integral_v<K> && !std::is_enum_v<K> && std::is_convertible_v<const K&, std::string_view>) {
+      // std::hash of a string equals std::hash of its string_view.
+      return static_cast<std::uint64_t>(std::hash<std::string_view>{}(std::string_view(key)));
+    } else {
+      return static_cast<std::uint64_t>(std::hash<K>{}(key));
+    }
   }
 };
 

@@ -44,13 +44,15 @@ struct operation {
 
 using history = std::vector<operation>;
 
-// Records operations from a fixed number of threads, each into its own
+// Records operations of type Op (any struct with thread, invoked and
+// responded members) from a fixed number of threads, each into its own
 // buffer. Thread-safety: record(t, ...) may run concurrently for distinct t;
 // one thread index must be used by one thread at a time. merge() must follow
 // the joins of the recording threads.
-class recorder {
+template <class Op>
+class basic_recorder {
  public:
-  explicit recorder(unsigned threads, std::size_t reserve_per_thread = 0) : buffers_(threads) {
+  explicit basic_recorder(unsigned threads, std::size_t reserve_per_thread = 0) : buffers_(threads) {
     for (auto& b : buffers_) b.ops.reserve(reserve_per_thread);
   }
 
@@ -58,7 +60,7 @@ class recorder {
   // operation described by `op` and fills its results (ok, found_value,
   // contents); the stamps bracket it.
   template <class Call>
-  void record(unsigned thread, operation op, Call&& call) {
+  void record(unsigned thread, Op op, Call&& call) {
     assert(thread < buffers_.size() && "thread index out of range");
     op.thread = thread;
     op.invoked = tick();
@@ -68,11 +70,11 @@ class recorder {
   }
 
   // Every recorded operation, ordered by invocation.
-  [[nodiscard]] history merge() const {
-    history h;
+  [[nodiscard]] std::vector<Op> merge() const {
+    std::vector<Op> h;
     for (const auto& b : buffers_) h.insert(h.end(), b.ops.begin(), b.ops.end());
     std::sort(h.begin(), h.end(),
-              [](const operation& a, const operation& b) { return a.invoked < b.invoked; });
+              [](const Op& a, const Op& b) { return a.invoked < b.invoked; });
     return h;
   }
 
@@ -85,11 +87,13 @@ class recorder {
   // Aligned so that one thread's appends do not share a cache line with
   // another's.
   struct alignas(64) buffer {
-    std::vector<operation> ops;
+    std::vector<Op> ops;
   };
 
   std::vector<buffer> buffers_;
   alignas(64) std::atomic<std::uint64_t> clock_{1};  // 0 is never a stamp: unrecorded
 };
+
+using recorder = basic_recorder<operation>;
 
 }  // namespace snapcache::lincheck

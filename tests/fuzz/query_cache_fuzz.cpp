@@ -1,7 +1,7 @@
 // libFuzzer target: random operation sequences on both query caches, checked
 // step by step against a small sequential model of the specification.
 //
-//   clang++-14 -std=c++20 -g -O1 -fsanitize=fuzzer,address,undefined -Iinclude \
+//   clang++-14 -std=c++20 -g -O1 -fsanitize=fuzzer,address,undefined -Iinclude -Itests/support \
 //     tests/fuzz/query_cache_fuzz.cpp lib/*.cpp -o /tmp/query_cache_fuzz
 //   /tmp/query_cache_fuzz -max_total_time=30 tests/fuzz/corpus/query_cache
 //
@@ -30,6 +30,7 @@
 #include "snapcache/locked_query_cache.hpp"
 #include "snapcache/query_cache.hpp"
 #include "snapcache/sql.hpp"
+#include "query_cache_model.hpp"
 
 namespace {
 
@@ -46,134 +47,7 @@ void check(bool ok) {
 
 cache_clock::time_point at(int seconds) { return cache_clock::time_point{} + std::chrono::seconds(1'000'000 + seconds); }
 
-// The specification, brute force: standard mode as written; compat mode the
-// original's update_cache and lookup loop, line by line.
-class model {
- public:
-  model(std::size_t capacity, cache_mode mode) : capacity_(capacity), mode_(mode) {}
-
-  // nullopt: the original would have failed (compat), nothing changed.
-  std::optional<std::vector<insert_result>> insert(const std::vector<query_entry>& batch) {
-    std::vector<insert_result> out(batch.size(), insert_result::dropped);
-    if (mode_ == cache_mode::standard) {
-      for (std::size_t i = 0; i < batch.size(); ++i) {
-        const query_entry& e = batch[i];
-        if (auto it = find(e.id); it != dict_.end()) {
-          *it = e;
-          out[i] = insert_result::replaced;
-        } else if (dict_.size() < capacity_) {
-          dict_.push_back(e);
-          out[i] = insert_result::admitted;
-        } else if (auto victim = oldest(); older(*victim, e)) {
-          dict_.erase(victim);
-          dict_.push_back(e);
-          out[i] = insert_result::admitted;
-        }
-      }
-      return out;
-    }
-    std::vector<std::size_t> items;
-    for (std::size_t i = 0; i < batch.size(); ++i) items.push_back(i);
-    if (!heap_.empty()) {
-      const auto top = *std::min_element(heap_.begin(), heap_.end());
-      if (auto it = find(top.second); it != dict_.end()) {
-        std::erase_if(items, [&](std::size_t i) { return !(batch[i].submitted_at > it->submitted_at); });
-      }
-    }
-    const long long oversize = static_cast<long long>(dict_.size() + items.size()) - static_cast<long long>(capacity_);
-    if (oversize > static_cast<long long>(heap_.size())) return std::nullopt;
-    for (long long i = 0; i < oversize; ++i) {
-      const auto top = std::min_element(heap_.begin(), heap_.end());
-      const std::string id = top->second;
-      heap_.erase(top);
-      if (auto it = find(id); it != dict_.end()) dict_.erase(it);
-    }
-    for (std::size_t j = 0; j < items.size() && j < capacity_; ++j) {
-      const query_entry& e = batch[items[j]];
-      heap_.emplace_back(e.submitted_at, e.id);
-      if (auto it = find(e.id); it != dict_.end()) {
-        *it = e;
-        out[items[j]] = insert_result::replaced;
-      } else {
-        dict_.push_back(e);
-        out[items[j]] = insert_result::admitted;
-      }
-    }
-    return out;
-  }
-
-  bool erase(const std::string& id) {
-    auto it = find(id);
-    if (it == dict_.end()) return false;
-    dict_.erase(it);
-    return true;
-  }
-
-  void set_capacity(std::size_t n) {
-    capacity_ = n;
-    if (mode_ == cache_mode::compat) return;
-    while (dict_.size() > capacity_) dict_.erase(oldest());
-  }
-
-  std::size_t size() const { return dict_.size(); }
-  bool contains(const std::string& id) const {
-    return std::any_of(dict_.begin(), dict_.end(), [&](const query_entry& e) { return e.id == id; });
-  }
-
-  std::vector<query_entry> candidates() const {
-    std::vector<query_entry> list;
-    for (const query_entry& e : dict_) {
-      if (e.state == query_state::succeeded && e.statement_type != statement_kind::utility && e.completed_at) {
-        list.push_back(e);
-      }
-    }
-    std::stable_sort(list.begin(), list.end(), [&](const query_entry& a, const query_entry& b) {
-      if (*a.completed_at != *b.completed_at) return *a.completed_at > *b.completed_at;
-      return mode_ == cache_mode::standard && a.id < b.id;
-    });
-    return list;
-  }
-
-  std::optional<std::string> lookup(const std::string& sql, cache_clock::duration max_age, std::size_t max_inspections,
-                                    cache_clock::time_point now) const {
-    if (max_age <= cache_clock::duration::zero()) return std::nullopt;
-    const bool std_rules = mode_ == cache_mode::standard;
-    const std::string key = std_rules ? snapcache::normalize(sql) : snapcache::normalize_compat(sql);
-    std::size_t inspected = 0;
-    for (const query_entry& c : candidates()) {
-      if (now - *c.completed_at > max_age) return std::nullopt;
-      std::optional<std::string> text;
-      if (c.statement_type == statement_kind::ddl) {
-        if (std_rules) {
-          if (auto inner = snapcache::ctas_parquet_select(c.query)) text = snapcache::normalize(*inner);
-        } else if (c.query.starts_with("CREATE TABLE")) {
-          if (auto inner = snapcache::ctas_parquet_select_compat(c.query)) text = snapcache::normalize_compat(*inner);
-        }
-      } else if (std_rules ? !snapcache::is_insert(c.query) : !c.query.starts_with("INSERT")) {
-        text = std_rules ? snapcache::normalize(c.query) : snapcache::normalize_compat(c.query);
-      }
-      if (text && *text == key) return c.id;
-      if (++inspected >= max_inspections) return std::nullopt;
-    }
-    return std::nullopt;
-  }
-
- private:
-  static bool older(const query_entry& a, const query_entry& b) {
-    return a.submitted_at < b.submitted_at || (a.submitted_at == b.submitted_at && a.id > b.id);
-  }
-  std::vector<query_entry>::iterator find(const std::string& id) {
-    return std::find_if(dict_.begin(), dict_.end(), [&](const query_entry& e) { return e.id == id; });
-  }
-  std::vector<query_entry>::iterator oldest() {
-    return std::min_element(dict_.begin(), dict_.end(), older);
-  }
-
-  std::size_t capacity_;
-  cache_mode mode_;
-  std::vector<query_entry> dict_;
-  std::vector<std::pair<cache_clock::time_point, std::string>> heap_;
-};
+using model = snapcache::testing::query_cache_model;
 
 const std::vector<std::string> texts = {
     "select 1",
