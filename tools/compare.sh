@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
-# README's main job: installs what is missing, builds the release build and
-# runs the side-by-side comparison. Until the comparison program exists this
-# is the EBR benchmark (snapcache::ebr next to liburcu), medians of 5 runs.
+# README's main job: installs what is missing, builds the release build (with
+# every peer library) and runs snapcache-compare's default run: the query
+# cache seed scenario and map workload C at 1 and 2 threads, 3 repeats (about
+# a minute on 2 cores). Arguments go to snapcache-compare (see --help), e.g.
+#   bash tools/compare.sh --workloads seed,A,B,A-zipf,C --repeats 5 --seconds 1
+# Tables go to the terminal; results.csv, results.json and PNG plots to
+# compare-out/ (or --out DIR).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$repo_root"
 
 step "install packages" bash tools/setup.sh
 step "configure release" configure build/release --buildtype=release -Dpeers=enabled -Dtest_hooks=false
-step "build" ninja -C build/release bench/ebr_bench
-step "ebr benchmark" build/release/bench/ebr_bench --benchmark_repetitions=5 \
-  --benchmark_report_aggregates_only=true --benchmark_min_time=0.2 "$@"
+step "build" ninja -C build/release tools/snapcache-compare
+step "compare" build/release/tools/snapcache-compare "$@"
