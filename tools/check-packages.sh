@@ -21,7 +21,7 @@ used_files() {
   done
   # Tools the scripts run.
   local tool
-  for tool in meson ninja g++ clang++-14 pkg-config python3 gnuplot cmake; do
+  for tool in meson ninja g++ clang++ clang++-14 pkg-config python3 gnuplot cmake; do
     command -v "$tool" || echo "missing-tool:$tool"
   done
 }
