@@ -5,6 +5,7 @@
 
 #include "cache/query_pool.hpp"
 #include "cache/seed_loop.hpp"
+#include "harness/select.hpp"
 #include "snapcache/locked_query_cache.hpp"
 #include "snapcache/query_cache.hpp"
 
@@ -29,17 +30,7 @@ const cache_variant* find_cache_variant(std::string_view name) {
 }
 
 std::vector<const cache_variant*> resolve(const std::vector<std::string>& names) {
-  std::vector<const cache_variant*> out;
-  if (names.empty()) {
-    for (const cache_variant& v : registry) out.push_back(&v);
-    return out;
-  }
-  for (const std::string& name : names) {
-    const cache_variant* v = find_cache_variant(name);
-    if (v == nullptr) throw std::invalid_argument("unknown cache variant: " + name);
-    if (std::find(out.begin(), out.end(), v) == out.end()) out.push_back(v);
-  }
-  return out;
+  return select_by_name(std::span<const cache_variant>(registry), names, "cache variant");
 }
 
 void summarise_cell(seed_cell& cell) {

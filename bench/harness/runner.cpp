@@ -1,4 +1,5 @@
 #include "harness/runner.hpp"
+#include "harness/select.hpp"
 
 #include <algorithm>
 #include <stdexcept>
@@ -26,17 +27,7 @@ spread summarise(std::vector<double> values) {
 namespace {
 
 std::vector<const variant*> resolve(const std::vector<std::string>& names) {
-  std::vector<const variant*> out;
-  if (names.empty()) {
-    for (const variant& v : all_variants()) out.push_back(&v);
-    return out;
-  }
-  for (const std::string& name : names) {
-    const variant* v = find_variant(name);
-    if (v == nullptr) throw std::invalid_argument("unknown variant: " + name);
-    if (std::find(out.begin(), out.end(), v) == out.end()) out.push_back(v);
-  }
-  return out;
+  return select_by_name(all_variants(), names, "variant");
 }
 
 void summarise_cell(cell_result& cell) {
