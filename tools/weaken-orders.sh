@@ -6,13 +6,16 @@
 # the snapshot-publication entries S1-S13, each a named constant. Building
 # with -DSNAPCACHE_WEAKEN_<entry> turns that one constant into relaxed, in the
 # library and in the Relacy models alike. For each entry in turn this script
-#   1. builds the Relacy models (stress/relacy/*_model.cpp) with the define
-#      and runs them (exhaustive to context bound 2; seconds per entry);
+#   1. builds the Relacy models (stress/relacy/*_model.cpp) and the RC11
+#      litmus tests (stress/rc11/: every execution the C++20 model allows,
+#      which shows weakenings Relacy cannot, such as S4) with the define and
+#      runs them (exhaustive; seconds per entry);
 #   2. sets up a TSan build with the define (build/weaken-<entry>: the flags
 #      of tools/test.sh's TSan build, without the unit tests) and runs its
 #      stress suites, `meson test --suite stress` (minutes: a full build);
-# and prints a table: entry | constant | caught by (TSan / Relacy / NOTHING) |
-# the models that failed | the stress suites that failed (and how).
+# and prints a table: entry | constant | caught by (TSan / Relacy / RC11 /
+# NOTHING) | the models that failed (RC11 scenarios as rc11:<name>) | the
+# stress suites that failed (and how).
 # A weakening counts as caught when a model or a stress suite fails on it; the
 # unweakened baseline (models, and TSan unless --no-baseline) must pass
 # first, or nothing is concluded.
@@ -78,9 +81,15 @@ fi
 
 models=(stress/relacy/*_model.cpp)
 
-# run_models TAG DEFINE...: builds and runs every model; prints the names of
-# the models that failed (space-separated, "none" if none). Returns 2 if a
-# model does not build.
+# model_failures OUTPUT: the tests a model program reports as failed, one
+# line each: "<test> [weakened: X]: FAILED (...)".
+model_failures() {
+  sed -nE 's/^([a-z_]+) \[weakened: [^]]*\]: FAILED.*/\1/p' <<<"$1"
+}
+
+# run_models TAG DEFINE...: builds and runs every Relacy model and the RC11
+# litmus tests; prints the names of the tests that failed (space-separated,
+# RC11 ones as rc11:<name>; "none" if none). Returns 2 if one does not build.
 run_models() {
   local tag=$1
   shift
@@ -94,12 +103,21 @@ run_models() {
       return 2
     fi
     if ! out=$("$bin" 2>&1); then
-      # One line per failing test of the model: "<test> [weakened: X]: FAILED (...)".
-      failed+=($(sed -nE 's/^([a-z_]+) \[weakened: [^]]*\]: FAILED.*/\1/p' <<<"$out"))
+      failed+=($(model_failures "$out"))
       $verbose && echo "$out" >&2
     fi
     grep -E '\]: (passed|FAILED)' <<<"$out" | sed 's/^/    /' >&2
   done
+  bin=$model_dir/snapshot_litmus-$tag
+  if ! "$cxx" -std=c++20 -O1 -Iinclude -Istress/rc11 "$@" stress/rc11/*.cpp -o "$bin" >"$bin.build.log" 2>&1; then
+    echo "    snapshot_litmus ($tag): does not build, see $bin.build.log" >&2
+    return 2
+  fi
+  if ! out=$("$bin" 2>&1); then
+    failed+=($(model_failures "$out" | sed 's/^/rc11:/'))
+    $verbose && echo "$out" >&2
+  fi
+  grep -E '\]: (passed|FAILED)' <<<"$out" | sed 's/^/    /' >&2
   if [[ ${#failed[@]} -eq 0 ]]; then echo none; else echo "${failed[*]}"; fi
 }
 
@@ -171,7 +189,8 @@ for e in "${entries[@]}"; do
   fi
   by=()
   [[ $caught_tsan != none && $caught_tsan != skipped ]] && by+=("TSan")
-  [[ $caught_models != none ]] && by+=("Relacy")
+  [[ $caught_models != none && $caught_models =~ (^| )[a-z_]+( |$) ]] && by+=("Relacy")
+  [[ $caught_models == *rc11:* ]] && by+=("RC11")
   if [[ ${#by[@]} -eq 0 ]]; then
     verdict=NOTHING
     status=1
@@ -183,10 +202,10 @@ for e in "${entries[@]}"; do
 done
 
 echo
-printf '%-5s| %-19s| %-13s| %-45s| %s\n' entry constant "caught by" "Relacy models that failed" "TSan stress suites that failed"
+printf '%-5s| %-19s| %-13s| %-60s| %s\n' entry constant "caught by" "models that failed" "TSan stress suites that failed"
 for r in "${rows[@]}"; do
   IFS='|' read -r id name tsan model verdict <<<"$r"
-  printf '%-5s| %-19s| %-13s| %-45s| %s\n' "$id" "$name" "$verdict" "$model" "$tsan"
+  printf '%-5s| %-19s| %-13s| %-60s| %s\n' "$id" "$name" "$verdict" "$model" "$tsan"
 done
 if [[ $status -ne 0 ]]; then
   echo "some weakening was caught by nothing"

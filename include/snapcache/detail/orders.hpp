@@ -2,8 +2,8 @@
 //
 // Every order these two protocols depend on is named here, so that the
 // ordering ledgers in docs/design.md, the code, the Relacy models
-// (stress/relacy/) and the weakening script (tools/weaken-orders.sh) all speak
-// of the same entries. Each constant names the operation it pairs with.
+// (stress/relacy/), the RC11 litmus tests (stress/rc11/) and the weakening
+// script (tools/weaken-orders.sh) all speak of the same entries. Each constant names the operation it pairs with.
 // Orders not listed here are either seq_cst on the protocol path (the map's
 // links, heads and stamps) or relaxed statistics and hints, commented where
 // they stand.
@@ -11,7 +11,7 @@
 // Weakening. Building with -DSNAPCACHE_WEAKEN_<entry> (say
 // -DSNAPCACHE_WEAKEN_E3) turns that one entry into relaxed, the weakest order
 // every load, store and read-modify-write accepts, so tools/weaken-orders.sh
-// can show that a TSan suite or a Relacy model notices. Never in a real build.
+// can show that a TSan suite or a model notices. Never in a real build.
 //
 // Plain C++17 on purpose: the Relacy models include this header too (before
 // relacy.hpp, whose macros rename memory_order_*) and translate the values
@@ -148,7 +148,8 @@ inline constexpr std::memory_order advance_clock = entry("S3", std::memory_order
 
 // (S4) the trimmer's clock read, before its scan (S5) and live check (S11).
 // A weakened (S4) breaks only the store-buffering argument, which Relacy
-// cannot show (its seq_cst stores are seen by every later seq_cst load).
+// cannot show (its seq_cst stores are seen by every later seq_cst load); the
+// RC11 litmus tests (stress/rc11/) do, and show acquire is not enough.
 inline constexpr std::memory_order trim_clock = entry("S4", std::memory_order_seq_cst);  // (S4) with (S3), (S2)
 
 // (S5) the trimmer's scan of each slot's timestamp: store-buffering with
