@@ -5,11 +5,8 @@
 
 #include <algorithm>
 #include <cstdint>
-#include <limits>
 #include <map>
 #include <optional>
-#include <tuple>
-#include <unordered_set>
 #include <utility>
 #include <vector>
 
