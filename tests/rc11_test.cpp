@@ -102,6 +102,41 @@ TEST(rc11_litmus, happens_before_is_transitive_across_three_threads) {
   EXPECT_TRUE(transitive_message_passing(relaxed).allows(stale));
 }
 
+// Plain data published by a flag: a race unless the flag is released and
+// acquired.
+rc11::exploration plain_message_passing(std::memory_order flag_store, std::memory_order flag_load) {
+  rc11::program p;
+  const auto data = p.add_location("data", 0);
+  const auto flag = p.add_location("flag", 0);
+  p.add_thread([=](thread_context& c) {
+    c.write_nonatomic(data, 1);
+    c.store(flag, 1, flag_store);
+  });
+  p.add_thread([=](thread_context& c) {
+    if (c.load(flag, flag_load) == 1) c.record("data", c.read_nonatomic(data));
+  });
+  return rc11::explore(p);
+}
+
+TEST(rc11_litmus, plain_accesses_race_unless_happens_before_orders_them) {
+  EXPECT_TRUE(plain_message_passing(release, acquire).violations.empty());
+  const auto racy = plain_message_passing(relaxed, acquire);
+  ASSERT_EQ(racy.violations.count("data race on data"), 1u);
+  EXPECT_NE(racy.violations.at("data race on data").find("Rna data"), std::string::npos);
+  EXPECT_EQ(plain_message_passing(release, relaxed).violations.count("data race on data"), 1u);
+}
+
+TEST(rc11_litmus, exchange_writes_its_value_and_returns_the_one_it_replaced) {
+  rc11::program p;
+  const auto x = p.add_location("x", 3);
+  p.add_thread([=](thread_context& c) { c.record("a", c.exchange(x, 7, relaxed)); });
+  p.add_thread([=](thread_context& c) { c.record("b", c.exchange(x, 9, relaxed)); });
+  const auto r = rc11::explore(p);
+  EXPECT_EQ(r.outcomes.size(), 2u);
+  EXPECT_TRUE(r.allows({{"a", 3}, {"b", 7}}));
+  EXPECT_TRUE(r.allows({{"a", 9}, {"b", 3}}));
+}
+
 TEST(rc11_litmus, load_buffering_out_of_thin_air_is_forbidden) {
   rc11::program p;
   const auto x = p.add_location("x", 0);

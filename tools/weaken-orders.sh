@@ -7,8 +7,9 @@
 # with -DSNAPCACHE_WEAKEN_<entry> turns that one constant into relaxed, in the
 # library and in the Relacy models alike. For each entry in turn this script
 #   1. builds the Relacy models (stress/relacy/*_model.cpp) and the RC11
-#      litmus tests (stress/rc11/: every execution the C++20 model allows,
-#      which shows weakenings Relacy cannot, such as S4) with the define and
+#      litmus tests of EBR and snapshot publication (stress/rc11/: every
+#      execution the C++20 model allows, which shows weakenings Relacy
+#      cannot, such as S4) with the define and
 #      runs them (exhaustive; seconds per entry);
 #   2. sets up a TSan build with the define (build/weaken-<entry>: the flags
 #      of tools/test.sh's TSan build, without the unit tests) and runs its
@@ -108,9 +109,9 @@ run_models() {
     fi
     grep -E '\]: (passed|FAILED)' <<<"$out" | sed 's/^/    /' >&2
   done
-  bin=$model_dir/snapshot_litmus-$tag
+  bin=$model_dir/rc11_litmus-$tag
   if ! "$cxx" -std=c++20 -O1 -Iinclude -Istress/rc11 "$@" stress/rc11/*.cpp -o "$bin" >"$bin.build.log" 2>&1; then
-    echo "    snapshot_litmus ($tag): does not build, see $bin.build.log" >&2
+    echo "    rc11_litmus ($tag): does not build, see $bin.build.log" >&2
     return 2
   fi
   if ! out=$("$bin" 2>&1); then

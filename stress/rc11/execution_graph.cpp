@@ -89,51 +89,44 @@ int execution_graph::add(const event& e, std::size_t mo_position) {
   return id;
 }
 
-std::optional<std::string> execution_graph::violated_axiom() const {
-  const std::size_t n = events_.size();
-  relation po(n, 0), rf(n, 0), mo(n, 0), rb(n, 0), same_location(n, 0);
+// The relations every check needs, derived from events, reads-from and
+// modification order.
+struct execution_graph::relations {
+  relation po, rf, mo, rb, same_location, hb;
   std::uint64_t seq_cst = 0;
+};
+
+execution_graph::relations execution_graph::derive() const {
+  const std::size_t n = events_.size();
+  relations r{relation(n, 0), relation(n, 0), relation(n, 0), relation(n, 0), relation(n, 0), relation(n, 0), 0};
   for (std::size_t i = 0; i < n; ++i) {
     const event& a = events_[i];
-    if (a.kind != event_kind::init && a.order == std::memory_order_seq_cst) seq_cst |= bit(static_cast<int>(i));
+    if (a.kind != event_kind::init && a.atomic && a.order == std::memory_order_seq_cst) r.seq_cst |= bit(static_cast<int>(i));
     for (std::size_t j = 0; j < n; ++j) {
       const event& b = events_[j];
-      if (a.location == b.location) same_location[i] |= bit(static_cast<int>(j));
+      if (a.location == b.location) r.same_location[i] |= bit(static_cast<int>(j));
       // po: program order; the init events come before every other event.
       const bool before = a.kind == event_kind::init ? b.kind != event_kind::init
                                                      : a.thread == b.thread && a.index < b.index;
-      if (before) po[i] |= bit(static_cast<int>(j));
+      if (before) r.po[i] |= bit(static_cast<int>(j));
     }
-    if (a.reads()) rf[static_cast<std::size_t>(a.reads_from)] |= bit(static_cast<int>(i));
+    if (a.reads()) r.rf[static_cast<std::size_t>(a.reads_from)] |= bit(static_cast<int>(i));
   }
   for (const auto& order : mo_) {
     for (std::size_t p = 0; p < order.size(); ++p) {
-      for (std::size_t q = p + 1; q < order.size(); ++q) mo[static_cast<std::size_t>(order[p])] |= bit(order[q]);
+      for (std::size_t q = p + 1; q < order.size(); ++q) r.mo[static_cast<std::size_t>(order[p])] |= bit(order[q]);
     }
   }
   // rb (from-read): a read is before every write mo-after the one it read.
   for (std::size_t i = 0; i < n; ++i) {
-    if (events_[i].reads()) rb[i] = mo[static_cast<std::size_t>(events_[i].reads_from)] & ~bit(static_cast<int>(i));
+    if (events_[i].reads()) r.rb[i] = r.mo[static_cast<std::size_t>(events_[i].reads_from)] & ~bit(static_cast<int>(i));
   }
-
-  // Atomicity: a read-modify-write reads its immediate mo-predecessor.
-  for (std::size_t i = 0; i < n; ++i) {
-    if (events_[i].kind != event_kind::rmw) continue;
-    const auto& order = mo_[static_cast<std::size_t>(events_[i].location)];
-    const auto at = std::find(order.begin(), order.end(), static_cast<int>(i));
-    if (at == order.begin() || *(at - 1) != events_[i].reads_from) return "atomicity";
-  }
-
-  // No thin air: po | rf acyclic (the explorer builds graphs in such an
-  // order; checked so that a hand-built graph is judged whole).
-  if (!irreflexive(transitive_closure(unite(po, rf)))) return "no-thin-air";
-
   // sw: a release write, through the read-modify-writes that continue its
   // release sequence (C++20), read by an acquire read.
   relation sw(n, 0);
   for (std::size_t w = 0; w < n; ++w) {
     const event& head = events_[w];
-    if (!head.writes() || head.kind == event_kind::init || !is_release(head.order)) continue;
+    if (!head.writes() || head.kind == event_kind::init || !head.atomic || !is_release(head.order)) continue;
     std::uint64_t sequence = bit(static_cast<int>(w));
     for (bool grew = true; grew;) {
       grew = false;
@@ -145,33 +138,69 @@ std::optional<std::string> execution_graph::violated_axiom() const {
         }
       }
     }
-    for (std::size_t r = 0; r < n; ++r) {
-      if (events_[r].reads() && is_acquire(events_[r].order) && (sequence & bit(events_[r].reads_from)) != 0) {
-        sw[w] |= bit(static_cast<int>(r));
+    for (std::size_t x = 0; x < n; ++x) {
+      const event& reader = events_[x];
+      if (reader.reads() && reader.atomic && is_acquire(reader.order) && (sequence & bit(reader.reads_from)) != 0) {
+        sw[w] |= bit(static_cast<int>(x));
       }
     }
   }
-  const relation hb = transitive_closure(unite(po, sw));
+  r.hb = transitive_closure(unite(r.po, sw));
+  return r;
+}
+
+std::optional<std::string> execution_graph::violated_axiom() const {
+  const std::size_t n = events_.size();
+  const relations r = derive();
+
+  // Atomicity: a read-modify-write reads its immediate mo-predecessor.
+  for (std::size_t i = 0; i < n; ++i) {
+    if (events_[i].kind != event_kind::rmw) continue;
+    const auto& order = mo_[static_cast<std::size_t>(events_[i].location)];
+    const auto at = std::find(order.begin(), order.end(), static_cast<int>(i));
+    if (at == order.begin() || *(at - 1) != events_[i].reads_from) return "atomicity";
+  }
+
+  // No thin air: po | rf acyclic (the explorer builds graphs in such an
+  // order; checked so that a hand-built graph is judged whole).
+  if (!irreflexive(transitive_closure(unite(r.po, r.rf)))) return "no-thin-air";
 
   // Coherence: hb ; eco? irreflexive, eco = (rf | mo | rb)+.
-  if (!irreflexive(hb)) return "coherence (hb cycle)";
-  const relation eco = transitive_closure(unite(unite(rf, mo), rb));
-  if (!irreflexive(compose(hb, eco))) return "coherence";
+  if (!irreflexive(r.hb)) return "coherence (hb cycle)";
+  const relation eco = transitive_closure(unite(unite(r.rf, r.mo), r.rb));
+  if (!irreflexive(compose(r.hb, eco))) return "coherence";
 
   // SC: psc = [SC]; scb; [SC] acyclic, where
   // scb = po | po|≠loc; hb; po|≠loc | hb|loc | mo | rb.
   relation po_other_location(n, 0), hb_same_location(n, 0);
   for (std::size_t i = 0; i < n; ++i) {
-    po_other_location[i] = po[i] & ~same_location[i];
-    hb_same_location[i] = hb[i] & same_location[i];
+    po_other_location[i] = r.po[i] & ~r.same_location[i];
+    hb_same_location[i] = r.hb[i] & r.same_location[i];
   }
-  relation scb = unite(unite(po, compose(compose(po_other_location, hb), po_other_location)),
-                       unite(hb_same_location, unite(mo, rb)));
+  const relation scb = unite(unite(r.po, compose(compose(po_other_location, r.hb), po_other_location)),
+                             unite(hb_same_location, unite(r.mo, r.rb)));
   relation psc(n, 0);
   for (std::size_t i = 0; i < n; ++i) {
-    if ((seq_cst & bit(static_cast<int>(i))) != 0) psc[i] = scb[i] & seq_cst;
+    if ((r.seq_cst & bit(static_cast<int>(i))) != 0) psc[i] = scb[i] & r.seq_cst;
   }
   if (!irreflexive(transitive_closure(psc))) return "sc (psc cycle)";
+  return std::nullopt;
+}
+
+std::optional<int> execution_graph::racy_location() const {
+  const relations r = derive();
+  for (std::size_t i = 0; i < events_.size(); ++i) {
+    for (std::size_t j = i + 1; j < events_.size(); ++j) {
+      const event& a = events_[i];
+      const event& b = events_[j];
+      if (a.kind == event_kind::init || b.kind == event_kind::init || a.location != b.location ||
+          a.thread == b.thread || (a.atomic && b.atomic) || (!a.writes() && !b.writes())) {
+        continue;
+      }
+      const bool ordered = (r.hb[i] & bit(static_cast<int>(j))) != 0 || (r.hb[j] & bit(static_cast<int>(i))) != 0;
+      if (!ordered) return a.location;
+    }
+  }
   return std::nullopt;
 }
 
@@ -195,8 +224,8 @@ std::string execution_graph::describe(const std::vector<std::string>& location_n
     const std::string& loc = location_names[static_cast<std::size_t>(e.location)];
     out << "  " << name(id) << ' ';
     switch (e.kind) {
-      case event_kind::read: out << "R" << order_name(e.order) << ' ' << loc << " = " << e.read_value; break;
-      case event_kind::write: out << "W" << order_name(e.order) << ' ' << loc << " := " << e.written_value; break;
+      case event_kind::read: out << "R" << (e.atomic ? order_name(e.order) : "na") << ' ' << loc << " = " << e.read_value; break;
+      case event_kind::write: out << "W" << (e.atomic ? order_name(e.order) : "na") << ' ' << loc << " := " << e.written_value; break;
       case event_kind::rmw:
         out << "U" << order_name(e.order) << ' ' << loc << ' ' << e.read_value << " -> " << e.written_value;
         break;

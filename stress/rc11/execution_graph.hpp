@@ -12,9 +12,11 @@
 // sequential consistency in C/C++11", PLDI 2017), which C++20 adopted for
 // seq_cst (P0668), with C++20's release sequences (P0982: only
 // read-modify-writes continue one). Events are atomic loads, stores and
-// read-modify-writes (one event each: it reads and writes); fences and
-// non-atomic accesses are not modelled (snapcache uses neither on its
-// protocol paths). Relations over at most 64 events are rows of bits.
+// read-modify-writes (one event each: it reads and writes), and non-atomic
+// reads and writes, whose races (two conflicting accesses of different
+// threads, one non-atomic, unordered by happens-before) make a program
+// undefined; fences are not modelled (snapcache's protocol paths use none).
+// Relations over at most 64 events are rows of bits.
 #pragma once
 
 #include <atomic>
@@ -39,7 +41,8 @@ struct event {
   int thread = -1;  // -1: init
   int index = 0;    // position in its thread
   int location = 0;
-  std::memory_order order = std::memory_order_relaxed;
+  std::memory_order order = std::memory_order_relaxed;  // of an atomic event
+  bool atomic = true;  // false: a plain read or write (kind read or write)
   value read_value = 0;     // read and rmw
   value written_value = 0;  // init, write and rmw
   int reads_from = -1;      // read and rmw: the event (graph index) it reads
@@ -68,11 +71,17 @@ class execution_graph {
   // Empty if the graph is RC11-consistent, else the axiom it breaks.
   std::optional<std::string> violated_axiom() const;
 
+  // A location on which a consistent graph has a data race, if any.
+  std::optional<int> racy_location() const;
+
   // The events, thread by thread, with what each read and the modification
   // orders: a counterexample a person can read.
   std::string describe(const std::vector<std::string>& location_names) const;
 
  private:
+  struct relations;
+  relations derive() const;
+
   std::vector<event> events_;
   std::vector<std::vector<int>> mo_;
 };

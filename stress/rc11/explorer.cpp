@@ -7,7 +7,7 @@
 namespace rc11 {
 
 struct thread_context::operation {
-  enum class type : std::uint8_t { load, store, compare_exchange, fetch_add };
+  enum class type : std::uint8_t { load, store, compare_exchange, fetch_add, exchange, plain_read, plain_write };
   type kind = type::load;
   int location = 0;
   std::memory_order order = std::memory_order_seq_cst;
@@ -35,10 +35,13 @@ bool matches(const thread_context::operation& op, const event& e) {
   using type = thread_context::operation::type;
   if (op.location != e.location) return false;
   switch (op.kind) {
-    case type::load: return e.kind == event_kind::read;
-    case type::store: return e.kind == event_kind::write && e.written_value == op.operand;
+    case type::load: return e.kind == event_kind::read && e.atomic;
+    case type::store: return e.kind == event_kind::write && e.atomic && e.written_value == op.operand;
+    case type::plain_read: return e.kind == event_kind::read && !e.atomic;
+    case type::plain_write: return e.kind == event_kind::write && !e.atomic && e.written_value == op.operand;
     case type::compare_exchange: return e.kind == event_kind::rmw || e.kind == event_kind::read;
     case type::fetch_add: return e.kind == event_kind::rmw;
+    case type::exchange: return e.kind == event_kind::rmw && e.written_value == op.operand;
   }
   return false;
 }
@@ -81,6 +84,22 @@ bool thread_context::compare_exchange(location at, value& expected, value desire
 value thread_context::fetch_add(location at, value delta, std::memory_order order) {
   bool unused = false;
   return perform({operation::type::fetch_add, at.id, order, order, delta, 0}, unused);
+}
+
+value thread_context::exchange(location at, value v, std::memory_order order) {
+  bool unused = false;
+  return perform({operation::type::exchange, at.id, order, order, v, 0}, unused);
+}
+
+value thread_context::read_nonatomic(location at) {
+  bool unused = false;
+  return perform({operation::type::plain_read, at.id, std::memory_order_relaxed, std::memory_order_relaxed, 0, 0},
+                 unused);
+}
+
+void thread_context::write_nonatomic(location at, value v) {
+  bool unused = false;
+  perform({operation::type::plain_write, at.id, std::memory_order_relaxed, std::memory_order_relaxed, v, 0}, unused);
 }
 
 void thread_context::record(const std::string& name, value v) { replay_->registers[name] = v; }
@@ -163,8 +182,9 @@ class explorer {
     e.index = static_cast<int>(index);
     e.location = op.location;
     e.order = op.order;
+    e.atomic = op.kind != operation::type::plain_read && op.kind != operation::type::plain_write;
     const auto& mo = g.modification_order(op.location);
-    if (op.kind == operation::type::store) {
+    if (op.kind == operation::type::store || op.kind == operation::type::plain_write) {
       e.kind = event_kind::write;
       e.written_value = op.operand;
       for (std::size_t position = 1; position <= mo.size(); ++position) try_extension(g, e, position);
@@ -177,12 +197,14 @@ class explorer {
       e.read_value = seen;
       switch (op.kind) {
         case operation::type::load:
+        case operation::type::plain_read:
           e.kind = event_kind::read;
           try_extension(g, e, 0);
           break;
         case operation::type::fetch_add:
+        case operation::type::exchange:
           e.kind = event_kind::rmw;
-          e.written_value = seen + op.operand;
+          e.written_value = op.kind == operation::type::exchange ? op.operand : seen + op.operand;
           try_extension(g, e, position + 1);  // atomicity: right after what it read
           break;
         case operation::type::compare_exchange:
@@ -197,7 +219,8 @@ class explorer {
             try_extension(g, e, 0);
           }
           break;
-        case operation::type::store: break;
+        case operation::type::store:
+        case operation::type::plain_write: break;
       }
     }
   }
@@ -233,6 +256,9 @@ class explorer {
       failed.insert(failed.end(), r.failed_checks.begin(), r.failed_checks.end());
     }
     if (result_.outcomes.count(o) == 0) result_.outcomes.emplace(o, g.describe(program_.location_names()));
+    if (const auto racy = g.racy_location()) {
+      failed.push_back("data race on " + program_.location_names()[static_cast<std::size_t>(*racy)]);
+    }
     for (const auto& what : failed) {
       if (result_.violations.count(what) == 0) result_.violations.emplace(what, g.describe(program_.location_names()));
     }

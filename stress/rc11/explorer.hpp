@@ -43,6 +43,10 @@ class thread_context {
                         std::memory_order failure);
   value fetch_add(location at, value delta, std::memory_order order);
   value fetch_sub(location at, value delta, std::memory_order order) { return fetch_add(at, value{0} - delta, order); }
+  value exchange(location at, value v, std::memory_order order);
+  // Plain (non-atomic) accesses: a race on one is a violation.
+  value read_nonatomic(location at);
+  void write_nonatomic(location at, value v);
 
   // A named register of the outcome (names are program-wide).
   void record(const std::string& name, value v);
@@ -87,7 +91,8 @@ struct exploration {
   std::size_t graphs = 0;      // consistent partial graphs visited
   // Each outcome reached, with one execution that reaches it.
   std::map<outcome, std::string> outcomes;
-  // Failed checks, each with one execution that fails it.
+  // Failed checks and data races ("data race on <location>"), each with
+  // one execution that shows it.
   std::map<std::string, std::string> violations;
 
   bool allows(const outcome& o) const { return outcomes.count(o) != 0; }

@@ -1,13 +1,17 @@
 #include "snapshot_litmus.hpp"
 
-#include <chrono>
-#include <functional>
-#include <stdexcept>
-
-#include "snapcache/detail/orders.hpp"
-
 namespace rc11 {
 namespace {
+
+// The table entries the scenarios use, looked up once.
+struct publication_orders {
+  std::memory_order announce_timestamp, validate_clock, advance_clock, trim_clock, scan_timestamp, stamp_clock,
+      count_live, read_live;
+
+  explicit publication_orders(const order_table& t)
+      : announce_timestamp(t["S1"]), validate_clock(t["S2"]), advance_clock(t["S3"]), trim_clock(t["S4"]),
+        scan_timestamp(t["S5"]), stamp_clock(t["S9"]), count_live(t["S10"]), read_live(t["S11"]) {}
+};
 
 constexpr value no_timestamp = ~value{0};  // detail::no_timestamp
 constexpr value old_head = 0, new_head = 1;
@@ -78,7 +82,7 @@ litmus_result trim_scenario(const publication_orders& o, const std::vector<std::
   }
   p.add_thread([r, slots, o](thread_context& c) { collect(c, r, slots, o); });
   const exploration e = explore(p);
-  litmus_result out{scenario, e.executions, e.graphs, 0, {}};
+  litmus_result out = from_exploration(scenario, e);
   check_trimmer(e, snapshots, out);
   return out;
 }
@@ -98,7 +102,7 @@ litmus_result stamp_after_advance(const publication_orders& o) {
     c.record("stamp", c.load(r.clock, o.stamp_clock));  // (S9) snapshot_registry::now()
   });
   const exploration e = explore(p);
-  litmus_result out{"stamp_after_advance", e.executions, e.graphs, 0, {}};
+  litmus_result out = from_exploration("stamp_after_advance", e);
   for (const auto& [seen, example] : e.outcomes) {
     if (seen.at("A.head") == old_head && seen.at("stamp") <= seen.at("A.t")) {
       out.violations.emplace_back("snapshot A missed the new head although it is stamped " +
@@ -111,45 +115,13 @@ litmus_result stamp_after_advance(const publication_orders& o) {
 
 }  // namespace
 
-publication_orders publication_orders::from_table() noexcept {
-  namespace table = snapcache::detail::orders;
-  return {table::announce_timestamp, table::validate_clock, table::advance_clock, table::trim_clock,
-          table::scan_timestamp,     table::stamp_clock,    table::count_live,    table::read_live};
-}
-
-const std::vector<std::string_view>& publication_orders::entries() {
-  static const std::vector<std::string_view> ids{"S1", "S2", "S3", "S4", "S5", "S9", "S10", "S11"};
-  return ids;
-}
-
-publication_orders publication_orders::with(std::string_view id, std::memory_order order) const {
-  publication_orders copy = *this;
-  std::memory_order* fields[] = {&copy.announce_timestamp, &copy.validate_clock, &copy.advance_clock,
-                                 &copy.trim_clock,         &copy.scan_timestamp, &copy.stamp_clock,
-                                 &copy.count_live,         &copy.read_live};
-  for (std::size_t i = 0; i < entries().size(); ++i) {
-    if (entries()[i] == id) {
-      *fields[i] = order;
-      return copy;
-    }
-  }
-  throw std::invalid_argument("no table entry " + std::string(id) + " in the snapshot litmus tests");
-}
-
-std::vector<litmus_result> run_snapshot_litmus(const publication_orders& orders) {
-  const std::vector<std::function<litmus_result()>> scenarios{
+std::vector<litmus_result> run_snapshot_litmus(const order_table& table) {
+  const publication_orders orders(table);
+  return run_timed({
       [&] { return trim_scenario(orders, {"A"}, "trim_after_advance"); },
       [&] { return trim_scenario(orders, {"A", "B"}, "trim_after_other_advance"); },
       [&] { return stamp_after_advance(orders); },
-  };
-  std::vector<litmus_result> results;
-  for (const auto& scenario : scenarios) {
-    const auto start = std::chrono::steady_clock::now();
-    results.push_back(scenario());
-    results.back().milliseconds =
-        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
-  }
-  return results;
+  });
 }
 
 }  // namespace rc11
