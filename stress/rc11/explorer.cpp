@@ -147,25 +147,28 @@ class explorer {
   }
 
   // Graph indices are addition order, which differs between paths to the
-  // same graph: name events by (thread, index) instead.
+  // same graph: name events by (thread, index) instead. A graph has at most
+  // 64 events, so index < 64; names, init events and separators take
+  // disjoint ranges of char32_t.
   std::string canonical_key(const execution_graph& g) const {
+    constexpr char32_t init_base = 0x100000, write_mark = 0x10FFF0, thread_end = 0x10FFF1, location_end = 0x10FFF2;
     auto name = [&](int id) {
       const event& e = g.events()[static_cast<std::size_t>(id)];
-      return e.kind == event_kind::init ? static_cast<char32_t>(0xF000 + e.location)
-                                        : static_cast<char32_t>(e.thread * 256 + e.index + 1);
+      return e.kind == event_kind::init ? init_base + static_cast<char32_t>(e.location)
+                                        : static_cast<char32_t>(e.thread * execution_graph::max_events + e.index + 1);
     };
     std::u32string key;
     for (int t = 0; t < static_cast<int>(program_.threads().size()); ++t) {
       for (std::size_t i = 0; i < g.events().size(); ++i) {  // addition order is program order within a thread
         const event& e = g.events()[i];
         if (e.thread != t) continue;
-        key += e.reads() ? name(e.reads_from) : U'-';
+        key += e.reads() ? name(e.reads_from) : write_mark;
       }
-      key += U'|';
+      key += thread_end;
     }
     for (int loc = 0; loc < g.location_count(); ++loc) {
       for (int id : g.modification_order(loc)) key += name(id);
-      key += U'/';
+      key += location_end;
     }
     return std::string(reinterpret_cast<const char*>(key.data()), key.size() * sizeof(char32_t));
   }
