@@ -22,7 +22,7 @@ std::vector<rc11::litmus_result> run_all(const rc11::order_table& orders) {
 
 TEST(litmus, every_scenario_holds_with_the_orders_of_the_table) {
   const auto results = run_all(rc11::order_table::compiled());
-  ASSERT_EQ(results.size(), 5u);
+  ASSERT_EQ(results.size(), 6u);
   for (const auto& r : results) EXPECT_GT(r.executions, 0u) << r.scenario;
   EXPECT_EQ(rc11::describe_violations(results), "");
 }
@@ -35,16 +35,20 @@ TEST_P(weakened_entry, is_caught_by_a_scenario) {
       << GetParam() << " relaxed breaks no scenario: the litmus tests lost their teeth";
 }
 
-// Not covered here: E6-E9 (record registration and hand-over), S6-S8 and
-// S10-S13 (slot hand-over, withdrawal, the live count's release role, the
-// slot list). The Relacy models catch each of them.
+// Not covered here: E6-E9 (record registration and hand-over), S6-S8, S12
+// and S13 (slot hand-over, withdrawal, the slot list), and S11: relaxed,
+// the live check still cannot miss an open snapshot whose t is below the
+// clock in these scenarios (the clock's acquire (S4) already orders the
+// advancing snapshot's increment before it); S11's acquire is needed for
+// the closed snapshots' reads, which the Relacy model checks. The Relacy
+// models catch each of them.
 INSTANTIATE_TEST_SUITE_P(rc11, weakened_entry,
-                         testing::Values("E1", "E2", "E3", "E4", "E5", "S1", "S2", "S3", "S4", "S5", "S9"),
+                         testing::Values("E1", "E2", "E3", "E4", "E5", "S1", "S2", "S3", "S4", "S5", "S9", "S10"),
                          [](const testing::TestParamInfo<const char*>& info) { return std::string(info.param); });
 
 TEST(litmus, trimmer_clock_read_must_be_seq_cst_not_just_acquire) {
   const auto results = rc11::run_snapshot_litmus(rc11::order_table::compiled().with("S4", std::memory_order_acquire));
-  ASSERT_EQ(results.size(), 3u);
+  ASSERT_EQ(results.size(), 4u);
   EXPECT_TRUE(results[0].violations.empty()) << "one snapshot: message passing, acquire suffices";
   EXPECT_FALSE(results[1].violations.empty()) << "another snapshot's advance: store buffering needs seq_cst";
 }

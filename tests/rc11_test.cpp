@@ -137,7 +137,8 @@ TEST(rc11_litmus, exchange_writes_its_value_and_returns_the_one_it_replaced) {
   EXPECT_TRUE(r.allows({{"a", 9}, {"b", 3}}));
 }
 
-TEST(rc11_litmus, load_buffering_out_of_thin_air_is_forbidden) {
+// RC11 forbids po | rf cycles, so load buffering too; C++20 allows it.
+TEST(rc11_litmus, load_buffering_is_forbidden_by_rc11_but_not_by_cpp20) {
   rc11::program p;
   const auto x = p.add_location("x", 0);
   const auto y = p.add_location("y", 0);
@@ -150,7 +151,7 @@ TEST(rc11_litmus, load_buffering_out_of_thin_air_is_forbidden) {
     c.store(x, 1, relaxed);
   });
   const auto r = rc11::explore(p);
-  EXPECT_FALSE(r.allows({{"a", 1}, {"b", 1}}));  // RC11 forbids po | rf cycles
+  EXPECT_FALSE(r.allows({{"a", 1}, {"b", 1}}));
   EXPECT_EQ(r.outcomes.size(), 3u);
 }
 
@@ -195,6 +196,61 @@ TEST(rc11_litmus, independent_reads_agree_on_the_order_of_independent_writes_onl
   EXPECT_FALSE(independent_reads(seq_cst, seq_cst).allows(disagree));
   EXPECT_TRUE(independent_reads(release, acquire).allows(disagree));
   EXPECT_TRUE(independent_reads(seq_cst, acquire).allows(disagree));
+}
+
+// The psc term po|≠loc; hb; po|≠loc: a seq_cst store, then a release to
+// another thread, whose acquire is followed by a seq_cst load, orders that
+// store before that load in psc; with a third thread this closes a cycle.
+rc11::exploration seq_cst_through_happens_before(std::memory_order flag_store) {
+  rc11::program p;
+  const auto x = p.add_location("x", 0);
+  const auto y = p.add_location("y", 0);
+  const auto z = p.add_location("z", 0);
+  p.add_thread([=](thread_context& c) {
+    c.store(x, 1, seq_cst);
+    c.store(y, 1, flag_store);
+  });
+  p.add_thread([=](thread_context& c) {
+    c.record("a", c.load(y, acquire));
+    c.record("b", c.load(z, seq_cst));
+  });
+  p.add_thread([=](thread_context& c) {
+    c.store(z, 1, seq_cst);
+    c.record("c", c.load(x, seq_cst));
+  });
+  return rc11::explore(p);
+}
+
+TEST(rc11_litmus, seq_cst_order_follows_happens_before_between_other_locations) {
+  const outcome cycle{{"a", 1}, {"b", 0}, {"c", 0}};
+  EXPECT_FALSE(seq_cst_through_happens_before(release).allows(cycle));
+  EXPECT_TRUE(seq_cst_through_happens_before(relaxed).allows(cycle));
+}
+
+// The psc term hb|loc (RWC): a seq_cst store read by another thread's
+// seq_cst load is before it in psc through happens-before on one location.
+// With that read only acquire, RC11 has no psc edge from the store: the
+// outcome is allowed (RC11 is weaker here than SC).
+rc11::exploration read_to_write_causality(std::memory_order first_read) {
+  rc11::program p;
+  const auto x = p.add_location("x", 0);
+  const auto y = p.add_location("y", 0);
+  p.add_thread([=](thread_context& c) { c.store(x, 1, seq_cst); });
+  p.add_thread([=](thread_context& c) {
+    c.record("a", c.load(x, first_read));
+    c.record("b", c.load(y, seq_cst));
+  });
+  p.add_thread([=](thread_context& c) {
+    c.store(y, 1, seq_cst);
+    c.record("c", c.load(x, seq_cst));
+  });
+  return rc11::explore(p);
+}
+
+TEST(rc11_litmus, seq_cst_order_follows_happens_before_on_one_location) {
+  const outcome cycle{{"a", 1}, {"b", 0}, {"c", 0}};
+  EXPECT_FALSE(read_to_write_causality(seq_cst).allows(cycle));
+  EXPECT_TRUE(read_to_write_causality(acquire).allows(cycle));
 }
 
 TEST(rc11_litmus, read_modify_writes_never_read_the_same_write) {

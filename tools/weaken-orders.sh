@@ -8,7 +8,7 @@
 # library and in the Relacy models alike. For each entry in turn this script
 #   1. builds the Relacy models (stress/relacy/*_model.cpp) and the RC11
 #      litmus tests of EBR and snapshot publication (stress/rc11/: every
-#      execution the C++20 model allows, which shows weakenings Relacy
+#      execution the RC11 model of C++ allows, which shows weakenings Relacy
 #      cannot, such as S4) with the define and
 #      runs them (exhaustive; seconds per entry);
 #   2. sets up a TSan build with the define (build/weaken-<entry>: the flags

@@ -33,7 +33,9 @@ domain make_domain(program& p) {
 void reader(thread_context& c, const domain& d, const ebr_orders& o) {
   const value e = c.load(d.epoch, o.read_epoch);                          // enter(): (E4)
   c.exchange(d.announcement, (e << 1) | pinned_bit, o.pin_announce);      // (E1)
-  if (c.load(d.head, seq_cst) == node) c.read_nonatomic(d.payload);       // the protected load, the use
+  if (c.load(d.head, seq_cst) == node) {                                  // the protected load
+    c.check(c.read_nonatomic(d.payload) == 1, "the reader read the node after its free");  // the use
+  }
   c.store(d.announcement, 0, o.unpin);                                    // leave(): (E2)
 }
 

@@ -1,14 +1,15 @@
 // EBR protection as RC11 litmus tests: a node unlinked and retired is freed
 // only after every reader that could still hold it has unpinned, in every
-// execution the C++20 model allows (not only in every interleaving, which
-// is what the Relacy model ebr_model explores).
+// execution RC11 allows (not only in every interleaving, which is what the
+// Relacy model ebr_model explores).
 //
 // Each scenario mirrors detail/ebr_record.hpp's enter()/leave() and
 // lib/ebr.cpp's retire(), try_advance() and collect() operation by
 // operation, with the orders of the table (E1-E5), and the map's unlink and
 // protected load (seq_cst, as in hash_map.hpp). The node's contents are a
 // plain (non-atomic) location: the reader's use and the reclaimer's free
-// must be ordered by happens-before, else the explorer reports a data race.
+// must be ordered by happens-before, else the explorer reports a data race,
+// and the use must not read the freed value.
 // One reader record; the retirer's own pin is left out (it only holds
 // advances back); record registration and hand-over (E6-E9) are the Relacy
 // model's.

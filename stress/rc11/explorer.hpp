@@ -8,8 +8,8 @@
 // its next operation, then tries every write that operation may read from
 // and every place in modification order its write may take, keeping only
 // consistent graphs. Threads are extended in every order, so every
-// consistent execution is reached (RC11 requires po | rf acyclic: add the
-// events in a topological order of it); graphs already seen are skipped.
+// RC11-consistent execution is reached (RC11 requires po | rf acyclic: add
+// the events in a topological order of it); graphs already seen are skipped.
 // Exhaustive, so meant for litmus-sized programs: a few threads of a few
 // operations, at most 64 events.
 //
