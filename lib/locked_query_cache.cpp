@@ -306,6 +306,7 @@ std::optional<cache_hit> locked_query_cache::lookup(std::string_view sql, cache_
     const std::string key = detail::normal_form(sql, mode_);
     read_lock lock(mutex_);
     const auto group = by_text_.find(key);
+    SNAPCACHE_PERTURB();  // a writer may run here if the lock is not held (planted bug 4)
     if (group != by_text_.end()) {
       // The first match in candidate order decides (see query_cache.cpp).
       const record_ptr& m = group->second.begin()->rec;
@@ -316,6 +317,7 @@ std::optional<cache_hit> locked_query_cache::lookup(std::string_view sql, cache_
         hit = detail::make_hit(*m);
       } else {
         for (const candidate_key& c : candidates_) {
+          SNAPCACHE_PERTURB();  // as above: mid-walk
           ++examined;
           if (c.rec == m) {
             hit = detail::make_hit(*m);
@@ -336,7 +338,10 @@ locked_query_cache::candidate_view locked_query_cache::candidates() const {
   read_lock lock(mutex_);
   std::vector<record_ptr> copy;
   copy.reserve(candidates_.size());
-  for (const candidate_key& c : candidates_) copy.push_back(c.rec);
+  for (const candidate_key& c : candidates_) {
+    SNAPCACHE_PERTURB();  // a writer may rebalance the set here if the lock is not held (planted bug 4)
+    copy.push_back(c.rec);
+  }
   return candidate_view(std::move(copy));
 }
 
