@@ -88,13 +88,24 @@ model_failures() {
   sed -nE 's/^([a-z_]+) \[weakened: [^]]*\]: FAILED.*/\1/p' <<<"$1"
 }
 
+# run_model_program BIN PREFIX: runs one model program; prints the tests it
+# failed, each with PREFIX, and shows its result lines on stderr.
+run_model_program() {
+  local out
+  if ! out=$("$1" 2>&1); then
+    model_failures "$out" | sed "s/^/$2/"
+    $verbose && echo "$out" >&2
+  fi
+  grep -E '\]: (passed|FAILED)' <<<"$out" | sed 's/^/    /' >&2
+}
+
 # run_models TAG DEFINE...: builds and runs every Relacy model and the RC11
 # litmus tests; prints the names of the tests that failed (space-separated,
 # RC11 ones as rc11:<name>; "none" if none). Returns 2 if one does not build.
 run_models() {
   local tag=$1
   shift
-  local failed=() src name bin out
+  local failed=() src name bin
   for src in "${models[@]}"; do
     name=$(basename "$src" .cpp)
     bin=$model_dir/$name-$tag
@@ -103,22 +114,14 @@ run_models() {
       echo "    $name ($tag): does not build, see $bin.build.log" >&2
       return 2
     fi
-    if ! out=$("$bin" 2>&1); then
-      failed+=($(model_failures "$out"))
-      $verbose && echo "$out" >&2
-    fi
-    grep -E '\]: (passed|FAILED)' <<<"$out" | sed 's/^/    /' >&2
+    failed+=($(run_model_program "$bin" ""))
   done
   bin=$model_dir/rc11_litmus-$tag
   if ! "$cxx" -std=c++20 -O1 -Iinclude -Istress/rc11 "$@" stress/rc11/*.cpp -o "$bin" >"$bin.build.log" 2>&1; then
     echo "    rc11_litmus ($tag): does not build, see $bin.build.log" >&2
     return 2
   fi
-  if ! out=$("$bin" 2>&1); then
-    failed+=($(model_failures "$out" | sed 's/^/rc11:/'))
-    $verbose && echo "$out" >&2
-  fi
-  grep -E '\]: (passed|FAILED)' <<<"$out" | sed 's/^/    /' >&2
+  failed+=($(run_model_program "$bin" "rc11:"))
   if [[ ${#failed[@]} -eq 0 ]]; then echo none; else echo "${failed[*]}"; fi
 }
 

@@ -1,5 +1,7 @@
 #include "ebr_litmus.hpp"
 
+#include "snapcache/detail/orders.hpp"
+
 namespace rc11 {
 namespace {
 
@@ -16,8 +18,7 @@ struct ebr_orders {
         scan_announcement(t["E3"]),
         read_epoch(t["E4"]),
         advance_epoch(t["E5"]),
-        // detail::orders::advance_epoch_failure: as (E4), relaxed with a relaxed (E5)
-        advance_epoch_failure(advance_epoch == std::memory_order_relaxed ? advance_epoch : read_epoch) {}
+        advance_epoch_failure(snapcache::detail::orders::failure(read_epoch, advance_epoch)) {}  // as the table's
 };
 
 struct domain {
