@@ -1,13 +1,18 @@
 #!/usr/bin/env bash
-# Checks that other projects can build against snapcache: installs BUILD_DIR
-# into a scratch directory, then builds tests/consumer/project three ways and
-# runs each program:
+# Checks that other projects can build against snapcache: installs it into a
+# scratch directory, then builds tests/consumer/project and runs each program:
 #   (a) as a meson subproject (subprojects/snapcache -> SOURCE_DIR),
 #   (b) through pkg-config: a meson dependency() and a plain compiler command,
-#   (c) through CMake's find_package(snapcache) with CMAKE_PREFIX_PATH.
+#   (c) through CMake's find_package(snapcache) with CMAKE_PREFIX_PATH=<prefix>.
+# (b) and (c) run twice: against an install of BUILD_DIR, and against an
+# install of a library-only build configured as on a machine without
+# dpkg-dev (meson then asks no dpkg-architecture for the multiarch libdir and
+# picks lib64, a directory Debian's pkg-config and CMake do not search). Both
+# find the package only where pkg-config and CMake look by default under the
+# install prefix: nothing points them at the directory it happened to land in.
 # The compiler is $CXX (default c++). Exits non-zero on any failure.
 # Usage: consumer-check.sh BUILD_DIR SOURCE_DIR
-set -euo pipefail
+set -Eeuo pipefail
 
 if [[ $# -ne 2 ]]; then
   echo "usage: $0 BUILD_DIR SOURCE_DIR" >&2
@@ -46,19 +51,60 @@ logged() {
   "$@" >"$log" 2>&1 || { cat "$log"; return 1; }
 }
 
-# An install into DESTDIR lands in DESTDIR/<prefix>: that is the prefix the
-# consumers see. The build directory itself is not touched.
-stage "install $build"
-prefix=$(meson introspect --buildoptions "$build" |
-  python3 -c 'import json, sys; print(next(o["value"] for o in json.load(sys.stdin) if o["name"] == "prefix"))')
-run meson install -C "$build" --no-rebuild --quiet --destdir "$scratch/dest"
-root=$scratch/dest$prefix
-pc_file=$(find "$root" -name snapcache.pc -path '*/pkgconfig/*')
-cmake_config=$(find "$root" -name snapcacheConfig.cmake -path '*/cmake/snapcache/*')
-[[ -n $pc_file && -n $cmake_config && -f $root/include/snapcache/hash_map.hpp ]]
-echo "prefix $prefix -> $root"
-# A shared build's programs must find the library where it was installed.
-export LD_LIBRARY_PATH=${pc_file%/pkgconfig/*}${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+# install_build BUILD DEST: installs BUILD into DEST (as DESTDIR) and prints
+# the install prefix as the consumers see it, DEST/<prefix>.
+install_build() {
+  local prefix
+  prefix=$(meson introspect --buildoptions "$1" |
+    python3 -c 'import json, sys; print(next(o["value"] for o in json.load(sys.stdin) if o["name"] == "prefix"))')
+  meson install -C "$1" --no-rebuild --quiet --destdir "$2" >&2
+  echo "$2$prefix"
+}
+
+# default_pc_path PREFIX: pkg-config's own default search path, with each
+# directory under /usr/local (the default prefix) moved under PREFIX: where a
+# user's pkg-config looks after `meson install` into /usr/local.
+default_pc_path() {
+  pkg-config --variable pc_path pkg-config | tr ':' '\n' | sed -n "s|^/usr/local/|$1/|p" | paste -sd:
+}
+
+# consume LABEL DEST ROOT: builds and runs the pkg-config and CMake consumers
+# against an install into DEST whose prefix ROOT (DEST/usr/local) was installed.
+consume() {
+  local label=$1 dest=$2 root=$3 version
+  [[ -f $root/include/snapcache/hash_map.hpp ]]
+  local libfile
+  libfile=$(find "$root" -name 'libsnapcache.*' | head -n1)
+  # A shared build's programs must find the library where it was installed.
+  local old_ld=${LD_LIBRARY_PATH:-}
+  export LD_LIBRARY_PATH=${libfile%/*}${old_ld:+:$old_ld}
+
+  stage "(b) pkg-config, $label"
+  # PKG_CONFIG_LIBDIR replaces the default path by the same directories under
+  # ROOT; PKG_CONFIG_SYSROOT_DIR maps the .pc file's absolute paths into DEST.
+  export PKG_CONFIG_LIBDIR PKG_CONFIG_SYSROOT_DIR=$dest
+  PKG_CONFIG_LIBDIR=$(default_pc_path "$root")
+  version=$(pkg-config --modversion snapcache)
+  CXX="${cxx[*]}" logged "$scratch/pc-setup-$label.log" \
+    meson setup --buildtype=plain -Dsnapcache_from=pkg-config "$scratch/pc-meson-$label" "$project"
+  run ninja -C "$scratch/pc-meson-$label" -j2
+  run "$scratch/pc-meson-$label/consumer"
+  # The .pc file alone must be enough: no build system adds anything here.
+  read -ra flags <<<"$(pkg-config --cflags --libs snapcache)"
+  run "${cxx[@]}" -Wall -Wextra -Wpedantic -Werror "$project/main.cpp" "${flags[@]}" -o "$scratch/pc-consumer-$label"
+  run "$scratch/pc-consumer-$label"
+  unset PKG_CONFIG_LIBDIR PKG_CONFIG_SYSROOT_DIR
+
+  stage "(c) cmake find_package, $label"
+  CXX="${cxx[*]}" logged "$scratch/cmake-setup-$label.log" \
+    cmake -S "$project" -B "$scratch/cmake-$label" -G Ninja -DCMAKE_BUILD_TYPE=Release \
+    -DCMAKE_PREFIX_PATH="$root" -DSNAPCACHE_VERSION="$version"
+  # The package found must be the one just installed, not one from the system.
+  grep -q "^snapcache_DIR:PATH=$root/" "$scratch/cmake-$label/CMakeCache.txt"
+  run cmake --build "$scratch/cmake-$label" -j 2 --verbose
+  run "$scratch/cmake-$label/consumer"
+  export LD_LIBRARY_PATH=$old_ld
+}
 
 stage "(a) meson subproject"
 mkdir -p "$scratch/sub/subprojects"
@@ -69,27 +115,25 @@ CXX="${cxx[*]}" logged "$scratch/sub-setup.log" \
 run ninja -C "$scratch/sub/build" -j2
 run "$scratch/sub/build/consumer"
 
-stage "(b) pkg-config"
-# PKG_CONFIG_SYSROOT_DIR maps the .pc file's absolute paths into DESTDIR.
-export PKG_CONFIG_PATH=${pc_file%/*} PKG_CONFIG_SYSROOT_DIR=$scratch/dest
-version=$(pkg-config --modversion snapcache)
-CXX="${cxx[*]}" logged "$scratch/pc-setup.log" \
-  meson setup --buildtype=plain -Dsnapcache_from=pkg-config "$scratch/pc-meson" "$project"
-run ninja -C "$scratch/pc-meson" -j2
-run "$scratch/pc-meson/consumer"
-# The .pc file alone must be enough: no build system adds anything here.
-read -ra flags <<<"$(pkg-config --cflags --libs snapcache)"
-run "${cxx[@]}" -Wall -Wextra -Wpedantic -Werror "$project/main.cpp" "${flags[@]}" -o "$scratch/pc-consumer"
-run "$scratch/pc-consumer"
-unset PKG_CONFIG_PATH PKG_CONFIG_SYSROOT_DIR
+stage "install $build"
+root=$(install_build "$build" "$scratch/dest")
+echo "prefix -> $root"
+consume this-build "$scratch/dest" "$root"
 
-stage "(c) cmake find_package"
-CXX="${cxx[*]}" logged "$scratch/cmake-setup.log" \
-  cmake -S "$project" -B "$scratch/cmake" -G Ninja -DCMAKE_BUILD_TYPE=Release \
-  -DCMAKE_PREFIX_PATH="$root" -DSNAPCACHE_VERSION="$version"
-# The package found must be the one just installed, not one from the system.
-grep -qx "snapcache_DIR:PATH=${cmake_config%/*}" "$scratch/cmake/CMakeCache.txt"
-run cmake --build "$scratch/cmake" -j 2 --verbose
-run "$scratch/cmake/consumer"
+# As on a machine without dpkg-dev: a dpkg-architecture that fails comes
+# first in PATH, so meson falls back to its non-Debian default libdir.
+stage "library-only build without dpkg-architecture"
+mkdir -p "$scratch/no-dpkg-dev"
+printf '#!/bin/sh\nexit 127\n' >"$scratch/no-dpkg-dev/dpkg-architecture"
+chmod +x "$scratch/no-dpkg-dev/dpkg-architecture"
+CXX="${cxx[*]}" PATH="$scratch/no-dpkg-dev:$PATH" logged "$scratch/plain-setup.log" \
+  meson setup --buildtype=release -Dtests=false -Dstress=false -Dbenchmarks=false -Dpeers=disabled \
+  --prefix=/usr/local "$scratch/plain-build" "$source"
+libdir=$(meson introspect --buildoptions "$scratch/plain-build" |
+  python3 -c 'import json, sys; print(next(o["value"] for o in json.load(sys.stdin) if o["name"] == "libdir"))')
+echo "libdir: $libdir"
+run ninja -C "$scratch/plain-build" -j2 >/dev/null
+plain_root=$(install_build "$scratch/plain-build" "$scratch/plain-dest")
+consume "libdir-$(tr / - <<<"$libdir")" "$scratch/plain-dest" "$plain_root"
 
-echo "consumer-check: the subproject, pkg-config (meson and plain) and cmake consumers built and ran"
+echo "consumer-check: the subproject, pkg-config (meson and plain) and cmake consumers built and ran, for this build and for a $libdir install"
