@@ -4,6 +4,9 @@
 #include "snapcache/ebr.hpp"
 
 #include <cassert>
+#include <cstdio>
+#include <cstdlib>
+#include <new>
 #include <stdexcept>
 #include <thread>
 #include <vector>
@@ -52,9 +55,24 @@ void bump(std::atomic<std::uint64_t>& counter, std::uint64_t by) noexcept {
                 std::memory_order_release);                    // pairs with stats() acquire
 }
 
+// A thread keeps at most this many empty bags; more are freed.
+constexpr std::size_t max_spare_bags = 4;
+
+void recycle_bag(ebr_record& record, retire_bag* bag) noexcept {
+  if (record.spare_count >= max_spare_bags) {
+    delete bag;
+    return;
+  }
+  bag->count = 0;
+  bag->next = record.spare_bags;
+  record.spare_bags = bag;
+  ++record.spare_count;
+}
+
 // Runs the reclaim function of every object in `list` and empties it.
 void free_list(ebr_record& record, limbo_list& list) noexcept {
   retirable* object = list.head;
+  retire_bag* bag = list.bags;
   const std::size_t count = list.count;
   list = limbo_list{};
   while (object != nullptr) {
@@ -62,8 +80,19 @@ void free_list(ebr_record& record, limbo_list& list) noexcept {
     retirable_access::reclaim(object)(object);
     object = next;
   }
+  while (bag != nullptr) {
+    retire_bag* next = bag->next;
+    for (std::size_t i = 0; i < bag->count; ++i) bag->items[i].reclaim(bag->items[i].object);
+    recycle_bag(record, bag);
+    bag = next;
+  }
   record.unreclaimed -= count;
   bump(record.freed, count);
+}
+
+void free_spare_bags(ebr_record& record) noexcept {
+  while (record.spare_bags != nullptr) delete std::exchange(record.spare_bags, record.spare_bags->next);
+  record.spare_count = 0;
 }
 
 // Frees the lists of `record` whose grace period is over: the epoch has moved
@@ -165,6 +194,7 @@ void free_domain(domain_state* domain) noexcept {
   ebr_record* record = domain->registry.load(orders::load_registry);  // (E9)
   while (record != nullptr) {
     ebr_record* next = record->next;
+    free_spare_bags(*record);
     delete record;
     record = next;
   }
@@ -206,18 +236,21 @@ ebr_record* register_thread(domain_state& domain) {
   return record;
 }
 
-void retire(ebr_record& record, ebr::retirable* object, ebr::reclaim_fn reclaim) noexcept {
-  assert(record.nesting > 0 && "retire needs a pinned guard");
-  retirable_access::reclaim(object) = reclaim;
+namespace {
+
+// The limbo list that an object retired now joins.
+limbo_list& current_limbo(ebr_record& record) noexcept {
   // (E4): read after the caller's unlink; the tag must not predate it.
   const std::uint64_t epoch = record.domain->epoch.load(orders::read_epoch);
   limbo_list& list = record.limbo[epoch % 3];
   // A list with the same slot but another tag is three or more epochs old:
   // its grace period is long over.
   if (list.count != 0 && list.epoch != epoch) free_list(record, list);
-  retirable_access::next(object) = list.head;
-  list.head = object;
   list.epoch = epoch;
+  return list;
+}
+
+void after_retire(ebr_record& record, limbo_list& list) noexcept {
   ++list.count;
   ++record.unreclaimed;
   bump(record.retired, 1);
@@ -225,6 +258,57 @@ void retire(ebr_record& record, ebr::retirable* object, ebr::reclaim_fn reclaim)
     try_advance(*record.domain);
     collect(record);
   }
+}
+
+}  // namespace
+
+void retire(ebr_record& record, ebr::retirable* object, ebr::reclaim_fn reclaim) noexcept {
+  assert(record.nesting > 0 && "retire needs a pinned guard");
+  retirable_access::reclaim(object) = reclaim;
+  limbo_list& list = current_limbo(record);
+  retirable_access::next(object) = list.head;
+  list.head = object;
+  after_retire(record, list);
+}
+
+void retire_raw(ebr_record& record, void* object, ebr::raw_reclaim_fn reclaim) noexcept {
+  assert(record.nesting > 0 && "retire needs a pinned guard");
+  limbo_list& list = current_limbo(record);
+  if (list.bags == nullptr || list.bags->count == retire_bag::capacity) {
+    retire_bag* bag = record.spare_bags;
+    if (bag != nullptr) {
+      record.spare_bags = bag->next;
+      --record.spare_count;
+    } else {
+      // No reserve() before: a broken precondition, unless memory is there.
+      bag = new (std::nothrow) retire_bag;
+      if (bag == nullptr) {
+        std::fputs("snapcache::ebr: retire_raw without reserve() and out of memory\n", stderr);
+        std::abort();
+      }
+    }
+    bag->count = 0;
+    bag->next = list.bags;
+    list.bags = bag;
+  }
+  list.bags->items[list.bags->count++] = {object, reclaim};
+  after_retire(record, list);
+}
+
+void add_spare_bag(ebr_record& record) {
+  auto* bag = new retire_bag;  // may throw: nothing changed
+  bag->next = record.spare_bags;
+  record.spare_bags = bag;
+  ++record.spare_count;
+}
+
+bool try_add_spare_bag(ebr_record& record) noexcept {
+  auto* bag = new (std::nothrow) retire_bag;
+  if (bag == nullptr) return false;
+  bag->next = record.spare_bags;
+  record.spare_bags = bag;
+  ++record.spare_count;
+  return true;
 }
 
 void on_pin_advance(ebr_record& record) noexcept {

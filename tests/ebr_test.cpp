@@ -244,6 +244,90 @@ TEST_F(ebr_test, defer_under_failing_operator_new_takes_no_ownership) {
   EXPECT_EQ(counted::live.load(), 0);
 }
 
+// Objects without a header, for retire_raw.
+struct plain_object {
+  static inline std::atomic<int> live{0};
+  plain_object() { live.fetch_add(1, std::memory_order_relaxed); }   // test counter only
+  ~plain_object() { live.fetch_sub(1, std::memory_order_relaxed); }  // test counter only
+  static void reclaim(void* self) noexcept { delete static_cast<plain_object*>(self); }
+};
+
+TEST_F(ebr_test, raw_retire_frees_after_the_grace_period_only) {
+  domain d(config{.batch = 1000, .advance_every = 0});
+  plain_object::live = 0;
+  {
+    guard g = d.pin();
+    g.reserve();
+    for (int i = 0; i < 200; ++i) {
+      if (i % 50 == 0) g.reserve();
+      g.retire_raw(new plain_object, &plain_object::reclaim);
+    }
+    guard other = d.pin();  // nested: still pinned
+    EXPECT_EQ(plain_object::live.load(), 200);
+    EXPECT_EQ(d.stats().pending, 200u);
+  }
+  d.synchronize();
+  EXPECT_EQ(plain_object::live.load(), 0);
+  EXPECT_EQ(d.stats().pending, 0u);
+}
+
+TEST_F(ebr_test, raw_retire_after_reserve_never_allocates_and_bags_are_recycled) {
+  domain d(config{.batch = 16, .advance_every = 0});
+  plain_object::live = 0;
+  std::thread([&] {
+    // Warm up: registration and the first bags.
+    for (int round = 0; round < 4; ++round) {
+      guard g = d.pin();
+      g.reserve();
+      for (int i = 0; i < 40; ++i) g.retire_raw(new plain_object, &plain_object::reclaim);
+    }
+    // Steady state: each round reserves, then retires 40 objects (allocated
+    // before counting); bags come back from collection, so no round allocates.
+    std::size_t bag_allocations = 0;
+    for (int round = 0; round < 100; ++round) {
+      std::vector<plain_object*> objects;
+      objects.reserve(40);
+      for (int i = 0; i < 40; ++i) objects.push_back(new plain_object);
+      guard g = d.pin();
+      const std::size_t before = snapcache::test::allocations_by_this_thread();
+      g.reserve();
+      for (plain_object* object : objects) g.retire_raw(object, &plain_object::reclaim);
+      bag_allocations += snapcache::test::allocations_by_this_thread() - before;
+    }
+    EXPECT_LE(bag_allocations, 4u) << "bags are not recycled";
+  }).join();
+  d.synchronize();
+  EXPECT_EQ(plain_object::live.load(), 0);
+}
+
+TEST_F(ebr_test, reserve_under_failing_operator_new_throws_and_changes_nothing) {
+  domain d(config{.batch = 1000, .advance_every = 0});
+  std::thread([&] {
+    guard g = d.pin();
+    // Use up any spare bag the registration left.
+    for (int i = 0; i < 200; ++i) {
+      g.reserve();
+      g.retire_raw(new plain_object, &plain_object::reclaim);
+    }
+    std::size_t failures = 0;
+    for (int i = 0; i < 300; ++i) {
+      snapcache::test::fail_nth_allocation(0);
+      try {
+        g.reserve();
+      } catch (const std::bad_alloc&) {
+        ++failures;
+      }
+      snapcache::test::disarm_allocation_failure();
+      g.reserve();
+      g.retire_raw(new plain_object, &plain_object::reclaim);
+    }
+    EXPECT_GT(failures, 0u) << "reserve() never allocated: the failure path was not tested";
+    EXPECT_FALSE(g.try_reserve() == false);
+  }).join();
+  d.synchronize();
+  EXPECT_EQ(plain_object::live.load(), 0);
+}
+
 TEST_F(ebr_test, defer_runs_the_callable_once_after_the_grace_period) {
   domain d(eager);
   int runs = 0;

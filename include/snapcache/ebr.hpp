@@ -140,6 +140,31 @@ class [[nodiscard]] guard {
     detail::retire(*record_, object, reclaim);
   }
 
+  // Makes sure the calling thread can retire_raw() at least
+  // retire_bag::capacity (62) objects without allocating: call it before the
+  // step that commits a change whose garbage is then retired, so that a
+  // failing allocation throws while nothing has changed yet. Cheap when a
+  // spare bag is already there (the common case: bags are recycled). May
+  // throw std::bad_alloc.
+  void reserve() const {
+    assert(record_ != nullptr && "reserve through an empty guard");
+    if (record_->spare_bags == nullptr) detail::add_spare_bag(*record_);
+  }
+  // reserve() that reports failure instead of throwing.
+  [[nodiscard]] bool try_reserve() const noexcept {
+    assert(record_ != nullptr && "reserve through an empty guard");
+    return record_->spare_bags != nullptr || detail::try_add_spare_bag(*record_);
+  }
+
+  // Retires an object without a header: `reclaim(object)` runs once every
+  // guard that could see it is gone. Never allocates after a reserve() with
+  // fewer than 62 raw retires since; without one it allocates with
+  // std::nothrow and terminates if that fails (a broken precondition).
+  void retire_raw(void* object, raw_reclaim_fn reclaim) const noexcept {
+    assert(record_ != nullptr && "retire through an empty guard");
+    detail::retire_raw(*record_, object, reclaim);
+  }
+
   // Retires any heap object; `deleter(ptr)` runs after the grace period.
   // Allocates a holder: may throw std::bad_alloc, and then `ptr` was not
   // retired (the caller still owns it).

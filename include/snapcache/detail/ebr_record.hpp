@@ -12,6 +12,8 @@
 namespace snapcache::ebr {
 class retirable;
 using reclaim_fn = void (*)(retirable*) noexcept;
+// Frees an object retired through guard::retire_raw (no header in the object).
+using raw_reclaim_fn = void (*)(void*) noexcept;
 }  // namespace snapcache::ebr
 
 namespace snapcache::detail {
@@ -21,9 +23,27 @@ struct domain_state;
 // A record's announcement word: (epoch << 1) | pinned_bit, or 0 when unpinned.
 inline constexpr std::uint64_t pinned_bit = 1;
 
-// Objects retired while the epoch was `epoch`, waiting for it to reach epoch + 2.
+// Objects retired through retire_raw, which carry no header: their address
+// and reclaim function wait in a bag. Bags are recycled through the record's
+// spare list, so retiring allocates only when a thread holds more garbage
+// than ever before (and reserve() does that allocation up front).
+struct retire_bag {
+  static constexpr std::size_t capacity = 62;  // 1008 bytes: header + 62 pairs
+  struct item {
+    void* object;
+    ebr::raw_reclaim_fn reclaim;
+  };
+  retire_bag* next = nullptr;
+  std::size_t count = 0;
+  item items[capacity];
+};
+
+// Objects retired while the epoch was `epoch`, waiting for it to reach epoch + 2:
+// intrusive ones in a list through their headers, raw ones in bags (only the
+// first bag may be partly full).
 struct limbo_list {
   ebr::retirable* head = nullptr;
+  retire_bag* bags = nullptr;
   std::uint64_t epoch = 0;
   std::size_t count = 0;
 };
@@ -45,6 +65,8 @@ struct alignas(64) ebr_record {
   std::size_t pins_until_advance = 0;
   std::size_t unreclaimed = 0;
   limbo_list limbo[3];
+  retire_bag* spare_bags = nullptr;  // empty bags ready for retire_raw
+  std::size_t spare_count = 0;
 
   // Statistics: one writer at a time (the owner), read by stats() at any time.
   std::atomic<std::uint64_t> retired{0};
@@ -81,6 +103,9 @@ extern thread_local constinit ebr_record* tl_global_record;
 // Slow paths (lib/ebr.cpp).
 ebr_record* register_thread(domain_state& domain);  // may throw std::bad_alloc
 void retire(ebr_record& record, ebr::retirable* object, ebr::reclaim_fn reclaim) noexcept;
+void retire_raw(ebr_record& record, void* object, ebr::raw_reclaim_fn reclaim) noexcept;
+void add_spare_bag(ebr_record& record);      // may throw std::bad_alloc
+bool try_add_spare_bag(ebr_record& record) noexcept;
 void on_pin_advance(ebr_record& record) noexcept;
 void reclaim_after_unpin(ebr_record& record) noexcept;
 
