@@ -339,7 +339,7 @@ domain::domain(config cfg)
     : config_((validate(cfg), cfg)),
       state_(new detail::domain_state(detail::make_domain_id(), cfg.batch, cfg.advance_every)) {}
 
-domain::domain(global_tag) noexcept : config_{}, state_(nullptr) {
+domain::domain(global_tag) noexcept : config_{}, state_(nullptr), is_global_(true) {
   state_ = ::new (detail::global_state_storage) detail::domain_state(detail::make_domain_id(), config_.batch,
                                                 config_.advance_every);
 }

@@ -1,6 +1,6 @@
 #include "snapcache/detail/test_hooks.hpp"
 
-#if SNAPCACHE_TEST_HOOKS
+#if defined(SNAPCACHE_TEST_HOOKS) && SNAPCACHE_TEST_HOOKS
 
 #include <atomic>
 #include <cstdlib>
@@ -17,6 +17,11 @@ constexpr const char* bug_names[] = {
     "snapshot_reads_live_value",
     "insert_check_then_act",
     "locked_cache_unlocked_reads",
+    "migration_copy_without_freeze",
+    "migration_early_install",
+    "migration_drops_visible_key",
+    "scan_skips_unfinished_migration",
+    "migration_place_without_recheck",
 };
 
 // Settings are written once at start-up and read on hot paths; relaxed:

@@ -77,6 +77,11 @@ struct lifetime_counter {
 lifetime_counter key_lifetimes;
 lifetime_counter value_lifetimes;
 
+// Objects a map retired are freed after a grace period of its reclamation
+// domain, which may come after the map itself is gone (the lock-free map
+// shares the process-wide domain). Lifetime checks wait for it first.
+void wait_for_reclamation() { snapcache::ebr::domain::global().synchronize(); }
+
 constexpr std::uint64_t no_key = ~std::uint64_t{0};
 // The counted_key id whose hash throws; no_key: none.
 std::atomic<std::uint64_t> throwing_hash_id{no_key};
@@ -306,6 +311,7 @@ class map_conformance : public ::testing::Test {
     snapcache::test::disarm_allocation_failure();
     throwing_hash_id = no_key;
     copies_until_throw = -1;
+    wait_for_reclamation();
     EXPECT_EQ(key_lifetimes.live(), 0) << "a counted_key leaked";
     EXPECT_EQ(value_lifetimes.live(), 0) << "a counted_value leaked";
     EXPECT_EQ(key_lifetimes.destroyed_twice.load(), 0);
@@ -899,6 +905,7 @@ TYPED_TEST(map_conformance, every_key_and_value_constructed_is_destroyed_exactly
   }
   EXPECT_GT(key_lifetimes.constructed.load(), 0);
   EXPECT_GT(value_lifetimes.constructed.load(), 0);
+  wait_for_reclamation();
   EXPECT_EQ(key_lifetimes.live(), 0) << "keys leaked or were destroyed twice";
   EXPECT_EQ(value_lifetimes.live(), 0) << "values leaked or were destroyed twice";
   EXPECT_EQ(key_lifetimes.destroyed_twice.load(), 0);
@@ -935,6 +942,7 @@ TYPED_TEST(map_conformance, a_throwing_hash_leaves_the_map_unchanged_and_leaks_n
     EXPECT_TRUE(map.insert(key(100), value(100))) << "the map is still usable";
     EXPECT_TRUE(map.erase(key(7)));
   }
+  wait_for_reclamation();
   EXPECT_EQ(key_lifetimes.live(), 0);
   EXPECT_EQ(value_lifetimes.live(), 0);
 }
@@ -973,6 +981,7 @@ TYPED_TEST(map_conformance, a_throwing_value_copy_leaves_the_map_unchanged_and_l
     model.emplace(key(101), v);
     EXPECT_EQ(contents(map), model) << "the operations did not complete once copies succeeded";
   }
+  wait_for_reclamation();
   EXPECT_EQ(key_lifetimes.live(), 0);
   EXPECT_EQ(value_lifetimes.live(), 0);
 }
@@ -991,6 +1000,7 @@ TYPED_TEST(map_conformance, allocation_failures_leak_no_keys_or_values) {
     sweep_allocation_failures_unchanged(map, [&] { map.erase(k); });
     EXPECT_EQ(map.size(), 21u);
   }
+  wait_for_reclamation();
   EXPECT_EQ(key_lifetimes.live(), 0);
   EXPECT_EQ(value_lifetimes.live(), 0);
 }

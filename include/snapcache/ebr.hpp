@@ -227,9 +227,24 @@ class domain {
   // Pins the calling thread. Registers it first if this is its first pin
   // in this domain (may throw std::bad_alloc then).
   [[nodiscard]] guard pin() {
-    detail::ebr_record* record = detail::tl_record_cache.domain_id == state_->id
-                                     ? detail::tl_record_cache.record
-                                     : detail::register_thread(*state_);
+    detail::ebr_record* record = known_record();
+    if (record == nullptr) record = detail::register_thread(*state_);
+    detail::enter(*record);
+    return guard(record);
+  }
+
+  // pin() for paths that must not throw (a destructor, a noexcept close):
+  // returns an empty guard if the thread is not registered and registering
+  // it fails.
+  [[nodiscard]] guard try_pin() noexcept {
+    detail::ebr_record* record = known_record();
+    if (record == nullptr) {
+      try {
+        record = detail::register_thread(*state_);
+      } catch (const std::bad_alloc&) {
+        return guard();
+      }
+    }
     detail::enter(*record);
     return guard(record);
   }
@@ -249,8 +264,15 @@ class domain {
   struct global_tag {};
   explicit domain(global_tag) noexcept;
 
+  // The calling thread's record here, or null if it has none yet.
+  [[nodiscard]] detail::ebr_record* known_record() const noexcept {
+    if (is_global_) return detail::tl_global_record;
+    return detail::tl_record_cache.domain_id == state_->id ? detail::tl_record_cache.record : nullptr;
+  }
+
   config config_;
   detail::domain_state* state_;
+  bool is_global_ = false;
 };
 
 // Pins the calling thread in the default domain.

@@ -67,6 +67,8 @@ consteval bool hashes_without_throwing() {
 template <class Key>
 struct seeded_hash {
   using is_transparent = void;
+  // Every output bit depends on every input bit: maps use the value as is.
+  using is_avalanching = void;
 
   std::uint64_t seed = 0;
 
@@ -87,6 +89,9 @@ struct seeded_hash {
 // hash-flooding test, which must be able to fail.
 template <class Key>
 struct unseeded_hash {
+  // Claimed so that maps use std::hash's value unmixed (the point of this
+  // hash: keys crafted against it collide, as they would in a naive table).
+  using is_avalanching = void;
   template <class K = Key>
   std::uint64_t operator()(const K& key) const noexcept(detail::hashes_without_throwing<K>()) {
     if constexpr (!std::is_integral_v<K> && !std::is_enum_v<K> && std::is_convertible_v<const K&, std::string_view>) {

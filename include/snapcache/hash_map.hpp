@@ -6,48 +6,64 @@
 // the scan. Services that scan a cache while it is written need a scan that
 // is consistent, cheap to start, and never in a writer's way.
 //
-// The mechanism. One split-ordered lock-free list (Shalev & Shavit) holds
-// every entry; buckets are entry points into it that are added as the map
-// grows, so no entry ever moves. Each entry holds a chain of value versions,
-// newest first (erase pushes a tombstone). A version is stamped with a
-// global clock after it is installed; whoever meets an unstamped version
-// stamps it first (Wei et al., PPoPP 2021). snapshot() announces a timestamp
-// t and advances the clock past it: the snapshot reads, for each entry, the
-// newest version stamped <= t. Writers trim each chain they touch down to
-// the versions some live snapshot can still read, so a snapshot keeps alive
-// only what it can see; memory is reclaimed with epochs (snapcache::ebr), but
+// The mechanism. An open-addressed array of 8-byte slots (detail/
+// slot_table.hpp), each pointing at the newest version of one key; a version
+// holds the key, the value, a timestamp and a link to the next older version
+// (detail/version.hpp), so a lookup reads one line of slots and one version.
+// Every write allocates a version and installs it with one CAS on the slot;
+// erase installs a tombstone. A version is stamped with a snapshot clock
+// after it is installed, and whoever meets an unstamped version stamps it
+// first (Wei et al., PPoPP 2021). snapshot() announces a timestamp t and
+// advances the clock past it: the snapshot reads, per key, the newest
+// version stamped <= t. A write unlinks the version it replaced at once
+// unless a live snapshot reads it; then the version is kept and rechecked
+// when that snapshot closes (detail/kept_record.hpp). The table grows and is
+// cleaned of dead keys by a cooperative migration that copies slot pointers,
+// never versions (detail/migration.hpp). Memory is reclaimed with epochs
+// (snapcache::ebr; the process-wide default domain unless one is given), and
 // a snapshot holds no epoch guard between the steps of its iteration.
 //
 // When not to use it. If you never iterate while writing, a plain hash table
 // behind a lock, or a striped one, is smaller and often faster single-
-// threaded. Each entry costs a list node and at least one version.
+// threaded. Every write allocates a version (and frees one after a grace
+// period); an erased key keeps its slot, with a tombstone, until a migration
+// drops it.
 //
 // Contract
 // * Thread-safety: every member may be called concurrently from any thread,
 //   except the destructor. A snapshot may be moved to and used from another
-//   thread; one snapshot (or iterator) object must not be used by two
-//   threads at once.
+//   thread; its const members may be called from several threads at once.
+//   One iterator object must not be used by two threads at once.
 // * Progress: insert, insert_or_assign, erase, find, contains, visit, update,
 //   compare_and_replace, snapshot() and every snapshot operation are
-//   lock-free: no mutex, spin-wait or blocking call. (The first operation of
-//   a thread on a map registers it with the map's reclamation domain.)
+//   lock-free: no mutex, spin-wait or blocking call; a thread stopped at any
+//   step (a migration's included) never stops the others. (The first
+//   operation of a thread registers it with the reclamation domain.)
 // * Linearizability: every operation, snapshot() included, takes effect at
 //   one instant between its call and its return (points in docs/design.md).
 // * Snapshots: (a) size() is exact and iterating yields each key present at
 //   the snapshot's instant exactly once, with the value it had then; (b) the
-//   same contents every time, whatever writers do meanwhile; (c) find() and
-//   contains() answer for that instant; (d) taking one is O(1); (e) writers
-//   never wait for a snapshot and a snapshot never waits for a writer.
+//   same contents every time, whatever writers do meanwhile, migrations
+//   included; (c) find() and contains() answer for that instant; (d) taking
+//   one is O(1); closing one costs O(1) plus the versions kept for it;
+//   (e) writers never wait for a snapshot and a snapshot never waits for a
+//   writer; (f) iterators stay valid when their snapshot object is moved.
 // * Memory ordering: an insert or assignment happens-before any find,
 //   visit, or snapshot that observes its value.
 // * Lifetime: values passed to visit() and references from snapshot
 //   iteration stay valid while the visit runs / the snapshot lives. A
-//   snapshot must not outlive its map (checked by an assertion in debug
-//   builds). Live versions stay within (1 + live snapshots) x live keys,
-//   plus what reclamation has not freed yet (threads x batch).
+//   snapshot must not outlive its map: the destructor checks it and aborts
+//   with a message. Value versions linked stay within live keys + one per key
+//   per live snapshot that sees the key, whatever the number of snapshots;
+//   what reclamation has not freed yet is bounded by the domain (threads x
+//   batch). An overwritten or erased value is destroyed once no snapshot
+//   reads it and a grace period has passed. A snapshot that has iterated
+//   keeps the slot table it scanned (and every newer one) until it closes.
 // * Exceptions: if Hash, KeyEqual, a copy of Key or T, or an allocation
 //   throws, the operation has no effect (strong guarantee) and leaks
 //   nothing. A throwing callable in update() leaves the value unchanged.
+//   Migration, closing a snapshot and the destructor call no user code but
+//   destructors.
 //
 // Differences from std::unordered_map: no iterators into the live map (use a
 // snapshot); find returns a copy (std::optional<T>); no references to values
@@ -55,31 +71,57 @@
 #pragma once
 
 #include <algorithm>
+#include <atomic>
 #include <bit>
-#include <cassert>
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
+#include <cstdlib>
 #include <functional>
+#include <iterator>
 #include <memory>
 #include <optional>
+#include <type_traits>
 #include <utility>
 
-#include "snapcache/detail/bucket_table.hpp"
-#include "snapcache/detail/map_node.hpp"
+#include "snapcache/detail/kept_record.hpp"
+#include "snapcache/detail/map_counters.hpp"
+#include "snapcache/detail/migration.hpp"
+#include "snapcache/detail/slot_table.hpp"
 #include "snapcache/detail/snapshot_registry.hpp"
 #include "snapcache/detail/test_hooks.hpp"
+#include "snapcache/detail/version.hpp"
 #include "snapcache/ebr.hpp"
 #include "snapcache/hash.hpp"
 #include "snapcache/map_stats.hpp"
 
 namespace snapcache {
 
+namespace detail {
+
+// Hashes whose output is already well mixed say so with `is_avalanching`;
+// others are mixed once more, since the table indexes by the low bits.
+template <class Hash>
+concept avalanching_hash = requires { typename Hash::is_avalanching; };
+
+[[nodiscard]] constexpr std::uint64_t post_mix(std::uint64_t h) noexcept {
+  h ^= h >> 32;
+  h *= 0x9E3779B97F4A7C15ULL;
+  return h ^ (h >> 29);
+}
+
+}  // namespace detail
+
 template <class Key, class T, class Hash = seeded_hash<Key>, class KeyEqual = std::equal_to<>>
 class hash_map {
-  using list_node = detail::list_node;
-  using entry = detail::entry_node<Key, T>;
-  using version = detail::version<T>;
-  using bucket = detail::bucket<list_node>;
+  // Keep the full hash in each version when recomputing it could throw or
+  // cost (migration never calls user code): anything but arithmetic keys
+  // with a non-throwing hash.
+  static constexpr bool stores_hash =
+      !((std::is_arithmetic_v<Key> || std::is_enum_v<Key>) && std::is_nothrow_invocable_v<const Hash&, const Key&>);
+  using version_type = detail::version<Key, T, stores_hash>;
+  using migration = detail::migration<version_type, hash_map>;
+  friend migration;
 
  public:
   using key_type = Key;
@@ -91,104 +133,91 @@ class hash_map {
 
   class snapshot_type;
 
-  // capacity_hint: entries expected, to size the bucket directory up front.
-  explicit hash_map(std::size_t capacity_hint = 0, const Hash& hash = Hash(),
-                    const KeyEqual& equal = KeyEqual())
-      : hash_(hash), equal_(equal) {
+  // capacity_hint: entries expected, to size the slot table up front.
+  // Reclaims through the process-wide ebr domain.
+  explicit hash_map(std::size_t capacity_hint = 0, const Hash& hash = Hash(), const KeyEqual& equal = KeyEqual())
+      : hash_map(ebr::domain::global(), capacity_hint, hash, equal) {}
+
+  // Reclaims through `domain`, which must outlive the map and every object
+  // the map retires into it (destroy the map, then synchronize the domain).
+  hash_map(ebr::domain& domain, std::size_t capacity_hint, const Hash& hash = Hash(),
+           const KeyEqual& equal = KeyEqual())
+      : hash_(hash), equal_(equal), domain_(&domain) {
     if constexpr (seedable_hash<Hash>) {
       if (hash_.seed == 0) hash_.seed = make_hash_seed();
     }
-    const std::size_t wanted = std::max<std::size_t>(capacity_hint / max_load, 2);
-    bucket_count_.store(std::bit_ceil(wanted), std::memory_order_relaxed);  // before publication
-    auto& first = buckets_.at(0);
-    first.state.store(bucket::ready, std::memory_order_relaxed);  // before publication
-    head_ = &first.sentinel;
+    const std::size_t wanted = capacity_hint + capacity_hint / 3 + 1;  // load <= 3/4 at the hint
+    current_.store(detail::slot_table::create(std::bit_ceil(std::max(wanted, detail::slot_table::min_capacity))),
+                   std::memory_order_relaxed);  // before publication
   }
 
   hash_map(const hash_map&) = delete;
   hash_map& operator=(const hash_map&) = delete;
 
-  // Precondition: no operation runs concurrently and no snapshot is alive.
+  // Precondition: no operation runs concurrently. A snapshot still alive is
+  // a use-after-free waiting to happen: checked in every build (aborts).
   ~hash_map() {
-    assert(registry_.live() == 0 && "a snapshot outlived its hash_map");
-    // Unlinked entries still parked on the deferred list are ours to free;
-    // the linked ones are freed with the list below.
-    for (entry* e = deferred_.load(std::memory_order_relaxed); e != nullptr;) {  // single-threaded from here
-      entry* next = e->deferred_next;
-      if ((e->flags.load(std::memory_order_relaxed) & entry::unlinked) != 0) entry::reclaim(e);  // single-threaded
-      e = next;
+    if (registry_.live() != 0) {
+      std::fputs("snapcache::hash_map destroyed while a snapshot of it is alive\n", stderr);
+      std::abort();
     }
-    list_node* node = head_->next.load(std::memory_order_relaxed);  // single-threaded
-    while (node != nullptr) {
-      list_node* next = detail::strip(node->next.load(std::memory_order_relaxed));  // single-threaded
-      // Sentinels live in the bucket table, which frees them.
-      if (detail::is_entry_order(node->order)) entry::reclaim(static_cast<entry*>(node));
-      node = next;
-    }
+    free_all();
   }
 
   // Inserts (key, value) if key is absent. Returns whether it inserted.
-  bool insert(const Key& key, const T& value) { return write(key, value, write_mode::if_absent); }
+  bool insert(const Key& key, const T& value) {
+    return write(key, [&](const version_type* head, std::unique_ptr<version_type, destroyer>& fresh) {
+      if (head != nullptr && !head->is_tombstone()) return decision::keep;
+      if (!fresh) fresh.reset(version_type::make(0, key, value));
+      return decision::write;
+    });
+  }
 
   // Inserts or replaces the value. Returns true if key was absent.
-  bool insert_or_assign(const Key& key, const T& value) { return write(key, value, write_mode::always); }
+  bool insert_or_assign(const Key& key, const T& value) {
+    bool was_absent = false;
+    write(key, [&](const version_type* head, std::unique_ptr<version_type, destroyer>& fresh) {
+      was_absent = head == nullptr || head->is_tombstone();
+      if (!fresh) fresh.reset(version_type::make(0, key, value));
+      return decision::write;
+    });
+    return was_absent;
+  }
 
   // Removes key. Returns whether it was present.
   template <class K>
   bool erase(const K& key) {
-    const std::uint64_t h = hash_(key);
-    const auto g = domain_.pin();
-    list_node* start = bucket_for(h);
-    std::unique_ptr<version> tombstone;
-    for (;;) {
-      position pos;
-      entry* node = search(start, detail::entry_order(h), key, pos, g);
-      if (node == nullptr) return false;
-      version* head = node->head.load(std::memory_order_seq_cst);
-      if (detail::is_marked(head)) {
-        help_remove(node);
-        continue;
-      }
-      stamp(head);
-      if (!head->value) return false;
-      if (!tombstone) tombstone = std::make_unique<version>();
-      SNAPCACHE_PERTURB();
-      SNAPCACHE_PARK(erase_before_push);
-      if (push(node, head, tombstone.get())) {
-        SNAPCACHE_PARK(write_before_stamp);
-        stamp(tombstone.release());
-        counters_.versions.add(1);
-        counters_.entries.add(-1);
-        maintain(node, g);
-        return true;
-      }
-    }
+    return write(key, [&](const version_type* head, std::unique_ptr<version_type, destroyer>& fresh) {
+      if (head == nullptr || head->is_tombstone()) return decision::keep;
+      if (!fresh) fresh.reset(version_type::make_tombstone(0, head->key));
+      return decision::write;
+    });
   }
 
   template <class K>
   [[nodiscard]] std::optional<T> find(const K& key) const {
-    const std::uint64_t h = hash_(key);
-    const auto g = domain_.pin();
-    const version* v = current(lookup(h, key, g));
-    return v ? std::optional<T>(*v->value) : std::nullopt;
+    const std::uint64_t h = hash_key(key);
+    const auto g = domain_->pin();
+    const version_type* v = current_value(h, key);
+    return v ? std::optional<T>(v->value()) : std::nullopt;
   }
 
   template <class K>
   [[nodiscard]] bool contains(const K& key) const {
-    const std::uint64_t h = hash_(key);
-    const auto g = domain_.pin();
-    return current(lookup(h, key, g)) != nullptr;
+    const std::uint64_t h = hash_key(key);
+    const auto g = domain_->pin();
+    return current_value(h, key) != nullptr;
   }
 
   // Calls f(const T&) with the current value while it is protected; returns
   // whether key was present. Keep f short: it runs inside an epoch guard.
   template <class K, class F>
   bool visit(const K& key, F&& f) const {
-    const std::uint64_t h = hash_(key);
-    const auto g = domain_.pin();
-    const version* v = current(lookup(h, key, g));
+    const std::uint64_t h = hash_key(key);
+    const auto g = domain_->pin();
+    const version_type* v = current_value(h, key);
     if (v == nullptr) return false;
-    std::forward<F>(f)(*v->value);
+    std::forward<F>(f)(v->value());
     return true;
   }
 
@@ -211,7 +240,7 @@ class hash_map {
 
   // Approximate while writers run; exact when quiescent.
   [[nodiscard]] std::size_t size() const noexcept {
-    const std::int64_t n = counters_.entries.sum();
+    const std::int64_t n = counters_.read().live;
     return n > 0 ? static_cast<std::size_t>(n) : 0;
   }
   [[nodiscard]] bool empty() const noexcept { return size() == 0; }
@@ -221,436 +250,570 @@ class hash_map {
   [[nodiscard]] snapshot_type snapshot() const { return snapshot_type(*this); }
 
   [[nodiscard]] map_stats stats() const noexcept {
+    const auto c = counters_.read();
     map_stats s;
-    s.live_entries = size();
-    const std::int64_t versions = counters_.versions.sum();
+    s.live_entries = c.live > 0 ? static_cast<std::size_t>(c.live) : 0;
+    const std::int64_t versions = c.live + c.kept;
     s.live_versions = versions > 0 ? static_cast<std::size_t>(versions) : 0;
-    s.retired_unfreed = static_cast<std::size_t>(domain_.stats().pending);
+    s.retired_unfreed = static_cast<std::size_t>(domain_->stats().pending);
     return s;
   }
 
-  // Diagnostics, for tests: the longest run of entries behind one bucket
-  // sentinel, and the bucket count. Walks the whole list: quiescent use only.
+  // Diagnostics, for tests (quiescent use only): the longest probe distance
+  // from a key's home slot, the slot count, and the snapshot slots ever
+  // registered (bounded by the peak of live snapshots).
   [[nodiscard]] std::size_t longest_chain() const noexcept {
-    std::size_t longest = 0, run = 0;
-    for (list_node* n = head_->next.load(std::memory_order_seq_cst); n != nullptr;
-         n = detail::strip(n->next.load(std::memory_order_seq_cst))) {
-      run = detail::is_entry_order(n->order) ? run + 1 : 0;
-      longest = std::max(longest, run);
+    const detail::slot_table& t = *current_.load(std::memory_order_seq_cst);
+    std::size_t longest = 0;
+    for (std::size_t i = 0; i < t.capacity; ++i) {
+      const std::uint64_t w = t.slots[i].load(std::memory_order_seq_cst);
+      if (!detail::slot_holds_version(w)) continue;
+      const std::size_t home = hash_of(detail::slot_version<version_type>(w)) & t.mask;
+      longest = std::max(longest, ((i - home) & t.mask) + 1);
     }
     return longest;
   }
   [[nodiscard]] std::size_t bucket_count() const noexcept {
-    return bucket_count_.load(std::memory_order_relaxed);  // statistic only
+    return current_.load(std::memory_order_seq_cst)->capacity;
   }
-  // Snapshot slots ever registered: bounded by the peak of live snapshots.
   [[nodiscard]] std::size_t snapshot_slots() const noexcept { return registry_.slots(); }
 
  private:
-  static constexpr std::size_t max_load = 2;   // entries per bucket before growth
-  static constexpr std::size_t long_walk = 8;  // entries walked that prompt a growth check
-
-  enum class write_mode { if_absent, always };
-
-  struct position {
-    list_node* prev = nullptr;
-    list_node* curr = nullptr;
+  struct destroyer {
+    void operator()(version_type* v) const noexcept { version_type::destroy(v); }
   };
+  using fresh_ptr = std::unique_ptr<version_type, destroyer>;
+  enum class decision { keep, write };
 
-  // ---- list ---------------------------------------------------------------
+  // Where a key was found: its slot, the word read there, and its head.
+  struct position {
+    detail::slot_table* table = nullptr;
+    std::size_t index = 0;
+    std::uint64_t word = 0;
+    version_type* head = nullptr;  // null: absent, `index` is the free slot to claim
+    std::size_t probes = 0;
+  };
+  enum class located { found, absent, migrating, full };
 
-  // Unlinks `curr` (whose next is marked) from after `prev`. The thread whose
-  // CAS succeeds owns the unlinked node.
-  bool snip(list_node* prev, list_node* curr, list_node* succ, const ebr::guard& g) const noexcept {
-    list_node* expected = curr;
-    if (!prev->next.compare_exchange_strong(expected, detail::strip(succ), std::memory_order_seq_cst)) {
+  // ---- hashing -------------------------------------------------------------
+
+  template <class K>
+  std::uint64_t hash_key(const K& key) const {
+    const auto h = static_cast<std::uint64_t>(hash_(key));
+    if constexpr (detail::avalanching_hash<Hash>) {
+      return h;
+    } else {
+      return detail::post_mix(h);
+    }
+  }
+
+ public:
+  // For migration (detail/migration.hpp): the hash of a version's key,
+  // without user code that may throw.
+  std::uint64_t hash_of(const version_type* v) const noexcept {
+    if constexpr (stores_hash) {
+      return v->hash.value;
+    } else {
+      return hash_key(v->key);
+    }
+  }
+  // A dead key whose slot a migration may drop: a stamped tombstone with
+  // nothing older (so every snapshot reads "absent" there either way).
+  bool droppable(version_type* v) const noexcept {
+    if (!v->is_tombstone()) return false;
+    stamp(v);
+    if (is_planted(detail::planted_bug::migration_drops_visible_key)) return true;
+    return v->older.load(std::memory_order_seq_cst) == nullptr;
+  }
+  void on_dropped() const noexcept { counters_.add_keys(0, -1); }
+  std::atomic<detail::slot_table*>& current_table() const noexcept { return current_; }
+
+ private:
+  // ---- stamps ----------------------------------------------------------------
+
+  static std::uint64_t stamp_value(std::uint64_t word) noexcept { return word & detail::unstamped_value_mask; }
+
+  // The version's stamp, stamping it with the clock first if needed.
+  std::uint64_t stamp(version_type* v) const noexcept {
+    std::uint64_t word = v->stamp_word.load(std::memory_order_seq_cst);
+    if (stamp_value(word) != detail::unstamped) return stamp_value(word);
+    const std::uint64_t now = registry_.now();  // (S9) read after installation
+    const std::uint64_t stamped = (word & ~detail::unstamped_value_mask) | now;
+    if (v->stamp_word.compare_exchange_strong(word, stamped, std::memory_order_seq_cst)) return now;
+    return stamp_value(word);  // another thread stamped it
+  }
+
+  // ---- lookup --------------------------------------------------------------
+
+  // The slot word a forwarding chain ends in, starting from word w of t:
+  // follows `moved` words into newer tables. Leaves t and w at the end.
+  static void resolve(detail::slot_table*& t, std::uint64_t& w) noexcept {
+    while ((w & detail::slot_moved) != 0) {
+      detail::slot_table* next = t->next.load(std::memory_order_seq_cst);
+      const std::size_t j = detail::slot_target(w);
+      t = next;
+      w = t->slots[j].load(std::memory_order_seq_cst);
+    }
+  }
+
+  // The key's newest version (read-only callers: follows migrations without
+  // helping). Pinned.
+  template <class K>
+  version_type* head_of(std::uint64_t h, const K& key) const {
+    detail::slot_table* t = current_.load(std::memory_order_seq_cst);
+    const std::uint64_t tag = detail::slot_tag_of_hash(h);
+    std::size_t i = h & t->mask;
+    for (std::size_t probes = 0; probes < t->capacity; ++probes, i = (i + 1) & t->mask) {
+      std::uint64_t w = t->slots[i].load(std::memory_order_seq_cst);
+      if (detail::slot_is_free(w)) return nullptr;
+      if ((w & detail::slot_dropped) != 0 || detail::slot_tag(w) != tag) continue;
+      detail::slot_table* at = t;
+      resolve(at, w);
+      // A moved key that died in a later table: it was this key (absent) or
+      // another; either way this probe goes on.
+      if (!detail::slot_holds_version(w)) continue;
+      version_type* v = detail::slot_version<version_type>(w);
+      if (equal_(v->key, key)) return v;
+    }
+    return nullptr;
+  }
+
+  // The key's current value version, or null if absent (stamps it first:
+  // a read must not see a write that a snapshot taken after it misses).
+  template <class K>
+  const version_type* current_value(std::uint64_t h, const K& key) const {
+    version_type* v = head_of(h, key);
+    if (v == nullptr) return nullptr;
+    stamp(v);
+    return v->is_tombstone() ? nullptr : v;
+  }
+
+  // Finds key in t for a writer. `migrating` if it met a frozen slot.
+  template <class K>
+  located locate(detail::slot_table* t, std::uint64_t h, const K& key, position& out) const {
+    const std::uint64_t tag = detail::slot_tag_of_hash(h);
+    std::size_t i = h & t->mask;
+    for (std::size_t probes = 0; probes < t->capacity; ++probes, i = (i + 1) & t->mask) {
+      const std::uint64_t w = t->slots[i].load(std::memory_order_seq_cst);
+      if ((w & detail::slot_frozen) != 0) return located::migrating;
+      if (w == 0) {
+        out = {t, i, 0, nullptr, probes};
+        return located::absent;
+      }
+      if (detail::slot_tag(w) != tag) continue;
+      version_type* v = detail::slot_version<version_type>(w);
+      if (equal_(v->key, key)) {
+        out = {t, i, w, v, probes};
+        return located::found;
+      }
+    }
+    return located::full;
+  }
+
+  // The current table, with any migration out of it finished first.
+  detail::slot_table* writable_table(const ebr::guard& g) {
+    for (;;) {
+      detail::slot_table* t = current_.load(std::memory_order_seq_cst);
+      if (t->next.load(std::memory_order_seq_cst) == nullptr) return t;
+      migration::help(*this, *t, g);
+    }
+  }
+
+  // ---- writes ----------------------------------------------------------------
+
+  // The write loop shared by every mutating operation. `decide(head, fresh)`
+  // looks at the key's current head (null: absent) and either keeps the map
+  // as it is or makes sure `fresh` holds the version to install. Returns
+  // whether it wrote.
+  template <class K, class Decide>
+  bool write(const K& key, Decide&& decide) {
+    const std::uint64_t h = hash_key(key);
+    auto g = domain_->pin();
+    g.reserve();  // the retire after the commit must not allocate
+    if (detail::tl_spare_record == nullptr) detail::refill_spare_record();
+    fresh_ptr fresh;
+    for (;;) {
+      detail::slot_table* t = writable_table(g);
+      position p;
+      const located where = locate(t, h, key, p);
+      if (where == located::migrating) continue;
+      if (where == located::full) {
+        grow(t, true);
+        continue;
+      }
+      if (p.head != nullptr) stamp(p.head);  // stamps never decrease along a chain
+      if (decide(static_cast<const version_type*>(p.head), fresh) == decision::keep) return false;
+      if (p.head == nullptr && should_grow(*t, p.probes)) {
+        grow(t, false);
+        continue;
+      }
+      if (commit(p, h, fresh, g)) return true;
+    }
+  }
+
+  template <class K, class Next>
+  bool replace_if(const K& key, Next&& next_value) {
+    return write(key, [&](const version_type* head, fresh_ptr& fresh) {
+      if (head == nullptr || head->is_tombstone()) return decision::keep;
+      std::optional<T> desired = next_value(head->value());  // may throw: nothing changed
+      if (!desired) return decision::keep;
+      fresh.reset(version_type::make(0, head->key, std::move(*desired)));
+      return decision::write;
+    });
+  }
+
+  // Installs `fresh` at p by CAS. On success the write has happened: stamps
+  // it, counts it and settles the version it replaced. Never throws.
+  bool commit(const position& p, std::uint64_t h, fresh_ptr& fresh, const ebr::guard& g) noexcept {
+    version_type* v = fresh.get();
+    if constexpr (stores_hash) v->hash.value = h;
+    v->older.store(p.head, std::memory_order_relaxed);  // published by the CAS below
+    const std::uint64_t desired = detail::claimed_word(detail::slot_tag_of_hash(h), v);
+    std::uint64_t expected = p.word;
+    SNAPCACHE_PERTURB();
+    SNAPCACHE_PARK(insert_before_link);
+    if (p.head == nullptr && is_planted(detail::planted_bug::insert_check_then_act)) {
+      p.table->slots[p.index].store(desired, std::memory_order_seq_cst);  // the bug: no CAS
+    } else if (!p.table->slots[p.index].compare_exchange_strong(expected, desired, std::memory_order_seq_cst)) {
       return false;
     }
-    on_unlinked(static_cast<entry*>(curr), g);  // only entries are ever marked
+    fresh.release();
+    SNAPCACHE_PARK(write_before_stamp);
+    stamp(v);
+    const bool new_value = !v->is_tombstone();
+    if (p.head == nullptr) {
+      counters_.add_keys(1, 0);
+    } else if (p.head->is_tombstone() != !new_value) {
+      counters_.add_keys(new_value ? 1 : -1, new_value ? -1 : 1);
+    }
+    if (p.head != nullptr) settle(v, p.head, h, g);
+    if (!new_value && p.head != nullptr) maybe_clean(*p.table, g);
+    detail::drop_spare_record_after_exit();
     return true;
   }
 
-  // Finds the entry for `key` after `start`, snipping deleted nodes on the
-  // way; fills `pos` with the insert position (before the first node ordered
-  // after `order`).
-  template <class K>
-  entry* search(list_node* start, std::uint64_t order, const K& key, position& pos,
-                const ebr::guard& g, std::size_t* walked = nullptr) const {
-  retry:
-    list_node* prev = start;
-    list_node* curr = prev->next.load(std::memory_order_seq_cst);
-    std::size_t steps = 0;
-    while (curr != nullptr) {
-      SNAPCACHE_PERTURB();
-      list_node* succ = curr->next.load(std::memory_order_seq_cst);
-      if (detail::is_marked(succ)) {
-        if (!snip(prev, curr, succ, g)) goto retry;
-        curr = detail::strip(succ);
-        continue;
+  // Decides the fate of `old`, just replaced by `fresh`: unlinked at once if
+  // no live snapshot reads it, else kept and recorded for the newest snapshot
+  // that does.
+  void settle(version_type* fresh, version_type* old, std::uint64_t h, const ebr::guard& g) const noexcept {
+    const std::uint64_t from = stamp(old);
+    const std::uint64_t to = stamp(fresh);
+    if (!reads_nothing(old)) {
+      if (detail::snapshot_slot* reader = registry_.newest_reader(from, to)) {
+        mark_kept(old);  // before the record is published: its closer reads the flag
+        detail::kept_record* record = detail::take_spare_record();
+        *record = {h, old, nullptr};
+        do {
+          if (detail::snapshot_registry::attach(reader, record)) return;
+          // That snapshot closed meanwhile: the next newest reader, if any.
+        } while ((reader = registry_.newest_reader(from, to)) != nullptr);
+        detail::tl_spare_record = record;
       }
-      if (curr->order > order) break;
-      if (curr->order == order && equal_(static_cast<entry*>(curr)->key, key)) {
-        pos = {prev, curr};
-        if (walked) *walked = steps;
-        return static_cast<entry*>(curr);
-      }
-      prev = curr;
-      curr = succ;
-      ++steps;
     }
-    pos = {prev, curr};
-    if (walked) *walked = steps;
-    return nullptr;
-  }
-
-  // Links `sentinel` into the list after `parent`. Only the thread that
-  // claimed the bucket calls this, so the sentinel is linked once.
-  void link_sentinel(list_node* parent, list_node* sentinel) const noexcept {
-    const auto g = domain_.pin();
-  retry:
-    list_node* prev = parent;
-    list_node* curr = prev->next.load(std::memory_order_seq_cst);
-    while (curr != nullptr) {
-      list_node* succ = curr->next.load(std::memory_order_seq_cst);
-      if (detail::is_marked(succ)) {
-        if (!snip(prev, curr, succ, g)) goto retry;
-        curr = detail::strip(succ);
-        continue;
-      }
-      if (curr->order > sentinel->order) break;
-      prev = curr;
-      curr = succ;
-    }
-    sentinel->next.store(curr, std::memory_order_relaxed);  // published by the CAS below
-    list_node* expected = curr;
-    if (!prev->next.compare_exchange_strong(expected, sentinel, std::memory_order_seq_cst)) goto retry;
-  }
-
-  static std::uint64_t parent_of(std::uint64_t b) noexcept {
-    return b & ~(std::uint64_t{1} << (std::bit_width(b) - 1));
-  }
-
-  // An entry point for bucket b: its own sentinel, linked first if needed
-  // (parents too), or, while another thread is linking it, the nearest
-  // ready parent (always a valid entry point: it precedes b's entries). May
-  // throw std::bad_alloc (a new segment); the map's contents never change.
-  list_node* initialised_bucket(std::uint64_t b) const {
-    bucket& own = buckets_.at(b);
-    std::uint8_t state = own.state.load(std::memory_order_acquire);  // pairs with the release store below
-    if (state == bucket::ready) return &own.sentinel;
-    list_node* parent = initialised_bucket(parent_of(b));
-    if (state == bucket::empty &&
-        own.state.compare_exchange_strong(state, bucket::linking, std::memory_order_relaxed)) {  // a claim only
-      link_sentinel(parent, &own.sentinel);
-      own.state.store(bucket::ready, std::memory_order_release);  // pairs with the acquire loads
-      return &own.sentinel;
-    }
-    return parent;
-  }
-
-  std::uint64_t bucket_index(std::uint64_t h) const noexcept {
-    // Any bucket count ever published gives a valid entry point: relaxed.
-    return h & (bucket_count_.load(std::memory_order_relaxed) - 1);  // any value is a valid entry point
-  }
-
-  // Entry point for writers: initialises the bucket if needed.
-  list_node* bucket_for(std::uint64_t h) const { return initialised_bucket(bucket_index(h)); }
-
-  // Entry point for readers: never allocates; falls back to the nearest
-  // ready parent bucket (bucket 0 always is).
-  list_node* existing_bucket(std::uint64_t h) const noexcept {
-    std::uint64_t b = bucket_index(h);
-    for (;;) {
-      if (bucket* own = buckets_.find(b)) {
-        if (own->state.load(std::memory_order_acquire) == bucket::ready) return &own->sentinel;  // pairs with release
-      }
-      b = parent_of(b);
-    }
-  }
-
-  template <class K>
-  entry* lookup(std::uint64_t h, const K& key, const ebr::guard& g) const {
-    position pos;
-    return search(existing_bucket(h), detail::entry_order(h), key, pos, g);
-  }
-
-  void maybe_grow(std::size_t walked) {
-    thread_local std::uint32_t inserts = 0;
-    if (walked < long_walk && (++inserts & 255) != 0) return;
-    std::size_t buckets = bucket_count_.load(std::memory_order_relaxed);  // CAS validates
-    if (size() > buckets * max_load && buckets < (std::size_t{1} << 62)) {
-      bucket_count_.compare_exchange_strong(buckets, buckets * 2, std::memory_order_relaxed);  // a hint, see bucket_index
-    }
-  }
-
-  // ---- versions -----------------------------------------------------------
-
-  // The version's stamp; stamps it first if it has none (helping its
-  // writer): an update takes effect at the clock read that stamps it.
-  std::uint64_t stamp(version* v) const noexcept {
-    std::uint64_t s = v->stamp.load(std::memory_order_seq_cst);
-    if (s != detail::no_timestamp) return s;
-    const std::uint64_t now = registry_.now();
     SNAPCACHE_PERTURB();
-    if (v->stamp.compare_exchange_strong(s, now, std::memory_order_seq_cst)) return now;
-    return s;
+    unlink(fresh, old, h, g);
   }
 
-  // The current value version of a live entry, or null (absent or erased).
-  const version* current(entry* node) const noexcept {
-    if (node == nullptr) return nullptr;
-    version* head = node->head.load(std::memory_order_seq_cst);
-    if (detail::is_marked(head)) return nullptr;  // dead: erased
-    stamp(head);
-    return head->value ? head : nullptr;
+  // A tombstone with nothing older reads the same as no version at all.
+  static bool reads_nothing(version_type* v) noexcept {
+    return v->is_tombstone() && v->older.load(std::memory_order_seq_cst) == nullptr;
   }
 
-  // The version a snapshot at t reads, or null.
-  const version* visible_at(entry* node, std::uint64_t t) const noexcept {
-    version* v = detail::strip(node->head.load(std::memory_order_seq_cst));
-    if (detail::is_planted(detail::planted_bug::snapshot_reads_live_value)) {
-      return v->value ? v : nullptr;
+  void mark_kept(version_type* v) const noexcept {
+    if (v->is_tombstone()) return;
+    v->stamp_word.fetch_or(detail::kept_flag, std::memory_order_relaxed);  // a count's flag: read by the unlinker after the unlink CAS
+    counters_.add_kept(1);
+  }
+
+  // Removes `old` (whose newer neighbour was `newer` when the caller looked)
+  // from its chain and retires it; if a neighbour changed meanwhile, cleans
+  // the whole chain instead. Exactly one thread retires each version: the
+  // one whose unlink CAS succeeds.
+  void unlink(version_type* newer, version_type* old, std::uint64_t h, const ebr::guard& g) const noexcept {
+    version_type* below = old->older.load(std::memory_order_seq_cst);
+    while (!detail::is_marked(below)) {
+      if (old->older.compare_exchange_weak(below, detail::with_mark(below), std::memory_order_seq_cst)) {
+        below = detail::with_mark(below);
+        break;
+      }
     }
-    while (v != nullptr) {
-      if (stamp(v) <= t) return v->value ? v : nullptr;
-      v = detail::strip(v->next.load(std::memory_order_seq_cst));
+    SNAPCACHE_PARK(trim_after_mark);
+    version_type* expected = old;
+    if (newer->older.compare_exchange_strong(expected, detail::strip(below), std::memory_order_seq_cst)) {
+      retire_version(old, g);
+      return;
+    }
+    clean_chain(h, old, g);
+  }
+
+  void retire_version(version_type* v, const ebr::guard& g) const noexcept {
+    if ((v->stamp_word.load(std::memory_order_relaxed) & detail::kept_flag) != 0) counters_.add_kept(-1);  // after the unlink CAS, which follows the flag's fetch_or in this version's modification order
+    g.retire_raw(v, &version_type::reclaim);
+  }
+
+  // Unlinks every marked version of the chain that holds (or held) `target`.
+  // Restarts from the chain's current head whenever a neighbour changed
+  // under it (someone else unlinked, or a new head superseded ours).
+  void clean_chain(std::uint64_t h, const version_type* target, const ebr::guard& g) const noexcept {
+    for (;;) {
+      version_type* prev = chain_holding(h, target, nullptr);
+      if (prev == nullptr) return;  // gone: whoever removed it cleaned up
+      version_type* curr = detail::strip(prev->older.load(std::memory_order_seq_cst));
+      bool changed = false;
+      while (curr != nullptr) {
+        version_type* next = curr->older.load(std::memory_order_seq_cst);
+        if (detail::is_marked(next)) {
+          version_type* expected = curr;
+          if (!prev->older.compare_exchange_strong(expected, detail::strip(next), std::memory_order_seq_cst)) {
+            changed = true;  // prev changed or is being unlinked itself
+            break;
+          }
+          retire_version(curr, g);
+          curr = detail::strip(next);
+          continue;
+        }
+        prev = curr;
+        curr = detail::strip(next);
+      }
+      if (!changed) return;
+    }
+  }
+
+  // The head of the chain that links `target` below it (by address only:
+  // `target` may be freed), or null. If `above` is given, it receives the
+  // version just above `target`. Follows migrations; no user code.
+  version_type* chain_holding(std::uint64_t h, const void* target, version_type** above) const noexcept {
+    detail::slot_table* t = current_.load(std::memory_order_seq_cst);
+    const std::uint64_t tag = detail::slot_tag_of_hash(h);
+    std::size_t i = h & t->mask;
+    for (std::size_t probes = 0; probes < t->capacity; ++probes, i = (i + 1) & t->mask) {
+      std::uint64_t w = t->slots[i].load(std::memory_order_seq_cst);
+      if (detail::slot_is_free(w)) return nullptr;
+      if ((w & detail::slot_dropped) != 0 || detail::slot_tag(w) != tag) continue;
+      detail::slot_table* at = t;
+      resolve(at, w);
+      if (!detail::slot_holds_version(w)) continue;
+      version_type* head = detail::slot_version<version_type>(w);
+      for (version_type* prev = head; prev != nullptr;) {
+        version_type* curr = detail::strip(prev->older.load(std::memory_order_seq_cst));
+        if (curr == target) {
+          if (above != nullptr) *above = prev;
+          return head;
+        }
+        prev = curr;
+      }
     }
     return nullptr;
   }
 
-  // Installs `fresh` over `head` (already stamped, so stamps never go
-  // backwards along a chain).
-  bool push(entry* node, version* head, version* fresh) const noexcept {
-    fresh->next.store(head, std::memory_order_relaxed);  // published by the CAS below
-    version* expected = head;
-    return node->head.compare_exchange_strong(expected, fresh, std::memory_order_seq_cst);
+  // ---- growth and cleanup ----------------------------------------------------
+
+  // Whether claiming one more slot of t should first grow or clean it: read
+  // often enough to keep the load under 3/4 (every claim in small tables, on
+  // a long probe, and every 16th claim of a thread otherwise).
+  bool should_grow(const detail::slot_table& t, std::size_t probes) const noexcept {
+    static thread_local constinit unsigned claims = 0;
+    if (t.capacity > 1024 && probes < 16 && (++claims & 15) != 0) return false;
+    const auto c = counters_.read();
+    const std::uint64_t claimed = static_cast<std::uint64_t>(std::max<std::int64_t>(c.live, 0)) +
+                                  static_cast<std::uint64_t>(std::max<std::int64_t>(c.dead, 0)) + 1;
+    return claimed * 4 > t.capacity * 3;
   }
 
-  bool write(const Key& key, const T& value, write_mode mode) {
-    const std::uint64_t h = hash_(key);
-    const std::uint64_t order = detail::entry_order(h);
-    const auto g = domain_.pin();
-    list_node* start = bucket_for(h);
-    std::unique_ptr<version> fresh;
-    std::unique_ptr<entry> node_owner;
-    for (;;) {
-      position pos;
-      std::size_t walked = 0;
-      entry* node = search(start, order, key, pos, g, &walked);
-      if (node != nullptr) {
-        version* head = node->head.load(std::memory_order_seq_cst);
-        if (detail::is_marked(head)) {
-          help_remove(node);
-          continue;
-        }
-        stamp(head);
-        const bool was_absent = !head->value;
-        if (!was_absent && mode == write_mode::if_absent) return false;
-        if (!fresh) fresh = std::make_unique<version>(value);
-        SNAPCACHE_PERTURB();
-        if (!push(node, head, fresh.get())) continue;
-        SNAPCACHE_PARK(write_before_stamp);
-        stamp(fresh.release());
-        counters_.versions.add(1);
-        if (was_absent) counters_.entries.add(1);
-        maintain(node, g);
-        return was_absent;
-      }
-      if (!node_owner) node_owner = std::make_unique<entry>(order, key, value, &counters_);
-      node_owner->next.store(pos.curr, std::memory_order_relaxed);  // published by the CAS below
-      SNAPCACHE_PERTURB();
-      SNAPCACHE_PARK(insert_before_link);
-      if (detail::is_planted(detail::planted_bug::insert_check_then_act)) {
-        pos.prev->next.store(node_owner.get(), std::memory_order_seq_cst);  // the bug: no CAS
-      } else {
-        list_node* expected = pos.curr;
-        if (!pos.prev->next.compare_exchange_strong(expected, node_owner.get(), std::memory_order_seq_cst)) {
-          continue;
-        }
-      }
-      entry* linked = node_owner.release();
-      SNAPCACHE_PARK(write_before_stamp);
-      stamp(&linked->first);
-      counters_.versions.add(1);
-      counters_.entries.add(1);
-      maybe_grow(walked);
-      return true;
+  // Starts (or joins) a migration of t into a table sized for the live keys:
+  // double if more than 3/8 are live, the same size to drop dead keys, half
+  // or less when few slots are claimed at all. `full`: t has no free slot.
+  void grow(detail::slot_table* t, bool full) {
+    const auto c = counters_.read();
+    const auto live = static_cast<std::size_t>(std::max<std::int64_t>(c.live, 0));
+    const auto dead = static_cast<std::size_t>(std::max<std::int64_t>(c.dead, 0));
+    std::size_t capacity = t->capacity;
+    if (full || live * 8 > t->capacity * 3) {
+      capacity = t->capacity * 2;
+    } else if ((live + dead) * 4 < t->capacity && t->capacity > detail::slot_table::min_capacity) {
+      // Everything claimed fits at load <= 1/2 even if no dead key is dropped.
+      capacity = std::max(detail::slot_table::min_capacity, std::bit_ceil(2 * (live + dead) + 2));
+    }
+    migration::start(*t, capacity);  // may throw std::bad_alloc: nothing changed
+  }
+
+  // After an erase: when dead keys outnumber live ones by a quarter of the
+  // table, a cleanup migration drops them, run to the end here (optional:
+  // skipped if memory is short). Checked every 64th erase of a thread in
+  // large tables.
+  void maybe_clean(detail::slot_table& t, const ebr::guard& g) noexcept {
+    static thread_local constinit unsigned erases = 0;
+    if (t.capacity > 1024 && (++erases & 63) != 0) return;
+    const auto c = counters_.read();
+    if (c.dead <= c.live + static_cast<std::int64_t>(t.capacity / 4)) return;
+    try {
+      grow(&t, false);
+    } catch (const std::bad_alloc&) {
+      return;
+    }
+    if (t.next.load(std::memory_order_seq_cst) != nullptr) migration::help(*this, t, g);
+  }
+
+  // ---- snapshots ---------------------------------------------------------------
+
+  // The newest version of the chain from `head` stamped <= t, or null.
+  const version_type* visible_at(version_type* head, std::uint64_t t) const noexcept {
+    if (is_planted(detail::planted_bug::snapshot_reads_live_value)) {
+      return head->is_tombstone() ? nullptr : head;
+    }
+    std::uint64_t s = stamp(head);
+    for (version_type* v = head;;) {
+      if (s <= t) return v->is_tombstone() ? nullptr : v;
+      v = detail::strip(v->older.load(std::memory_order_seq_cst));
+      if (v == nullptr) return nullptr;
+      s = stamp_value(v->stamp_word.load(std::memory_order_seq_cst));  // below the head: stamped
     }
   }
 
-  template <class K, class F>
-  bool replace_if(const K& key, F&& next_value) {
-    const std::uint64_t h = hash_(key);
-    const auto g = domain_.pin();
+  // The table a snapshot's scans read: the current one, once no migration
+  // runs out of it (a key may sit in its successor only), held by the slot.
+  detail::slot_table* scan_table(detail::snapshot_slot& slot) const {
+    if (detail::slot_table* held = slot.table.load(std::memory_order_acquire)) return held;  // pairs with the CAS below
+    auto g = domain_->pin();
     for (;;) {
-      entry* node = lookup(h, key, g);
-      if (node == nullptr) return false;
-      version* head = node->head.load(std::memory_order_seq_cst);
-      if (detail::is_marked(head)) return false;  // dead: erased
-      stamp(head);
-      if (!head->value) return false;
-      std::optional<T> desired = next_value(*head->value);  // may throw: nothing changed
-      if (!desired) return false;
-      auto fresh = std::make_unique<version>(std::move(*desired));
-      if (!push(node, head, fresh.get())) continue;
-      stamp(fresh.release());
-      counters_.versions.add(1);
-      maintain(node, g);
-      return true;
-    }
-  }
-
-  // ---- version trimming and entry removal ----------------------------------
-
-  void retire_version(version* v, const ebr::guard& g) const noexcept {
-    counters_.versions.add(-1);
-    if (!v->embedded) g.retire(v, &version::reclaim);  // an embedded one goes with its entry
-  }
-
-  // Removes from node's chain every version no live snapshot can read: keeps
-  // the head, every version newer than the clock read before the scan of
-  // announcements plus the newest one at or below it, and each version some
-  // announced snapshot reads. Best effort: gives up on contention (another
-  // trimmer is at work). Returns whether it kept versions for snapshots.
-  bool trim(entry* node, const ebr::guard& g) const noexcept {
-    detail::announced_timestamps seen;
-    registry_.collect(seen);
-    version* prev = detail::strip(node->head.load(std::memory_order_seq_cst));
-    std::uint64_t newer = stamp(prev);
-    bool below_clock = newer <= seen.clock;
-    bool kept_for_snapshots = false;
-    version* curr = detail::strip(prev->next.load(std::memory_order_seq_cst));
-    while (curr != nullptr) {
-      version* succ = curr->next.load(std::memory_order_seq_cst);
-      if (detail::is_marked(succ)) {  // logically removed: unlink it
-        version* expected = curr;
-        if (!prev->next.compare_exchange_strong(expected, detail::strip(succ), std::memory_order_seq_cst)) {
-          return true;  // contention; leave it for later
-        }
-        retire_version(curr, g);
-        curr = detail::strip(succ);
+      detail::slot_table* t = current_.load(std::memory_order_seq_cst);
+      if (t->next.load(std::memory_order_seq_cst) != nullptr &&
+          !is_planted(detail::planted_bug::scan_skips_unfinished_migration)) {
+        migration::help(*this, *t, g);
         continue;
       }
-      const std::uint64_t s = curr->stamp.load(std::memory_order_seq_cst);  // below the head: stamped
-      bool needed;
-      if (!below_clock) {
-        needed = true;
-        below_clock = s <= seen.clock;
-      } else {
-        needed = seen.reads_between(s, newer);
-        kept_for_snapshots |= needed;
+      // Pinned, and t was current: the map's reference, dropped only after
+      // a grace period, keeps the count above zero.
+      t->refs.fetch_add(1, std::memory_order_relaxed);  // the map's reference protects it; see above
+      detail::slot_table* expected = nullptr;
+      if (!slot.table.compare_exchange_strong(expected, t, std::memory_order_acq_rel,  // pairs with the load above
+                                              std::memory_order_acquire)) {             // takes the winner's table
+        detail::slot_table::release(t);
+        return expected;
       }
-      if (needed) {
-        prev = curr;
-        newer = s;
-        curr = detail::strip(succ);
-      } else {
-        SNAPCACHE_PERTURB();
-        if (curr->next.compare_exchange_strong(succ, detail::with_mark(succ), std::memory_order_seq_cst)) {
-          SNAPCACHE_PARK(trim_after_mark);
-        }
-        // Marked now (by us or another trimmer): the loop unlinks it.
-      }
+      return t;
     }
-    return kept_for_snapshots;
   }
 
-  // After a write to node: trim its chain; if it holds only a tombstone no
-  // snapshot needs, remove it; if it still holds versions for snapshots,
-  // park it on the deferred list for when they close.
-  void maintain(entry* node, const ebr::guard& g) const noexcept {
-    const bool kept = trim(node, g);
-    version* head = node->head.load(std::memory_order_seq_cst);
-    if (detail::is_marked(head)) return;  // already dead: being removed
-    if (!kept && !head->value && head->next.load(std::memory_order_seq_cst) == nullptr) {
-      version* expected = head;
-      if (node->head.compare_exchange_strong(expected, detail::with_mark(head), std::memory_order_seq_cst)) {
-        SNAPCACHE_PARK(remove_after_dead);
-        help_remove(node);
+  // Rechecks the versions kept for a snapshot that closed: each is unlinked
+  // if no snapshot reads it any more, or handed to the newest one that does.
+  // In batches of 32 under one guard (no guard retires more), on any thread;
+  // what cannot be done now (no guard, no memory) waits for the next close.
+  void recheck(detail::kept_record* list) const noexcept {
+    if (detail::kept_record* orphans = orphans_.exchange(nullptr, std::memory_order_acquire)) {  // pairs with orphan()
+      list = splice(list, orphans);
+    }
+    SNAPCACHE_PARK(close_before_recheck);
+    while (list != nullptr) {
+      auto g = domain_->try_pin();
+      if (!g.pinned() || !g.try_reserve()) {
+        orphan(list);
         return;
       }
-    }
-    if (kept || !head->value) defer(node);
-  }
-
-  // Deletes a dead entry from the list: marks its next pointer, then snips it
-  // (any thread that meets it helps).
-  void help_remove(entry* node) const noexcept {
-    list_node* succ = node->next.load(std::memory_order_seq_cst);
-    while (!detail::is_marked(succ)) {
-      if (node->next.compare_exchange_weak(succ, detail::with_mark(succ), std::memory_order_seq_cst)) break;
-    }
-    // Snip it (and any other deleted node) by walking its bucket by address:
-    // no user code (KeyEqual) runs here.
-    const auto g = domain_.pin();
-  retry:
-    list_node* prev = existing_bucket_for_order(node->order);
-    list_node* curr = prev->next.load(std::memory_order_seq_cst);
-    while (curr != nullptr && curr->order <= node->order) {
-      list_node* next = curr->next.load(std::memory_order_seq_cst);
-      if (detail::is_marked(next)) {
-        if (!snip(prev, curr, next, g)) goto retry;
-        if (curr == node) return;
-        curr = detail::strip(next);
-        continue;
+      for (int n = 0; n < 32 && list != nullptr; ++n) {
+        detail::kept_record* record = std::exchange(list, list->next);
+        recheck_one(record, g);
       }
-      prev = curr;
-      curr = next;
     }
   }
 
-  list_node* existing_bucket_for_order(std::uint64_t order) const noexcept {
-    return existing_bucket(detail::reverse_bits(order) & ~(std::uint64_t{1} << 63));
+  void recheck_one(detail::kept_record* record, const ebr::guard& g) const noexcept {
+    version_type* above = nullptr;
+    version_type* head = chain_holding(record->hash, record->version, &above);
+    if (head == nullptr) {  // unlinked and retired by a writer meanwhile
+      free_record(record);
+      return;
+    }
+    auto* v = const_cast<version_type*>(static_cast<const version_type*>(record->version));
+    if (!detail::is_marked(v->older.load(std::memory_order_seq_cst)) && !reads_nothing(v)) {
+      const std::uint64_t from = stamp(v);
+      const std::uint64_t to = stamp(above);
+      while (detail::snapshot_slot* reader = registry_.newest_reader(from, to)) {
+        if (detail::snapshot_registry::attach(reader, record)) return;
+      }
+    }
+    free_record(record);
+    unlink(above, v, record->hash, g);
   }
 
-  // The thread whose snip unlinked an entry retires it, unless the entry is
-  // parked on the deferred list: then the deferred list's processor does.
-  void on_unlinked(entry* node, const ebr::guard& g) const noexcept {
-    const std::uint8_t before = node->flags.fetch_or(entry::unlinked, std::memory_order_acq_rel);  // pairs with defer/process
-    if ((before & entry::on_deferred_list) == 0) g.retire(node, &entry::reclaim);
+  static void free_record(detail::kept_record* record) noexcept {
+    if (detail::tl_spare_record == nullptr && !detail::tl_spare_exited) {
+      detail::tl_spare_record = record;
+    } else {
+      delete record;
+    }
   }
 
-  void defer(entry* node) const noexcept {
-    const std::uint8_t before = node->flags.fetch_or(entry::on_deferred_list, std::memory_order_acq_rel);  // pairs with on_unlinked
-    if ((before & (entry::on_deferred_list | entry::unlinked)) != 0) return;
-    entry* head = deferred_.load(std::memory_order_relaxed);  // the CAS validates
+  static detail::kept_record* splice(detail::kept_record* a, detail::kept_record* b) noexcept {
+    if (a == nullptr) return b;
+    detail::kept_record* tail = a;
+    while (tail->next != nullptr) tail = tail->next;
+    tail->next = b;
+    return a;
+  }
+
+  void orphan(detail::kept_record* list) const noexcept {
+    detail::kept_record* tail = list;
+    while (tail->next != nullptr) tail = tail->next;
+    detail::kept_record* head = orphans_.load(std::memory_order_relaxed);  // the CAS validates
     do {
-      node->deferred_next = head;
-    } while (!deferred_.compare_exchange_weak(head, node, std::memory_order_release,  // pairs with process_deferred
-                                              std::memory_order_relaxed));            // retry reads head only
+      tail->next = head;
+    } while (!orphans_.compare_exchange_weak(head, list, std::memory_order_release,  // pairs with recheck (acquire)
+                                             std::memory_order_relaxed));            // retry reads head only
   }
 
-  // Called when a snapshot closes: entries that kept versions for snapshots
-  // are trimmed again, removed if only a tombstone is left, or parked again.
-  void process_deferred() const noexcept {
-    entry* list = deferred_.exchange(nullptr, std::memory_order_acquire);  // pairs with defer's release
-    if (list == nullptr) return;
-    const auto g = domain_.pin();
-    while (list != nullptr) {
-      entry* node = list;
-      list = node->deferred_next;
-      const std::uint8_t before = node->flags.fetch_and(
-          static_cast<std::uint8_t>(~entry::on_deferred_list), std::memory_order_acq_rel);  // pairs with on_unlinked
-      if ((before & entry::unlinked) != 0) {
-        g.retire(node, &entry::reclaim);
-      } else {
-        maintain(node, g);
+  // ---- teardown ------------------------------------------------------------------
+
+  void free_all() noexcept {
+    detail::slot_table* t = current_.load(std::memory_order_relaxed);  // single-threaded from here
+    detail::slot_table* next = t->next.load(std::memory_order_relaxed);  // single-threaded
+    for (std::size_t i = 0; i < t->capacity; ++i) {
+      const std::uint64_t w = t->slots[i].load(std::memory_order_relaxed);  // single-threaded
+      if (!detail::slot_holds_version(w)) continue;
+      version_type* v = detail::slot_version<version_type>(w);
+      // An unfinished migration may have placed it already: then the new
+      // table owns it.
+      if ((w & detail::slot_placing) != 0 && next != nullptr && holds_pointer(*next, v)) continue;
+      free_chain(v);
+    }
+    if (next != nullptr) {
+      for (std::size_t i = 0; i < next->capacity; ++i) {
+        const std::uint64_t w = next->slots[i].load(std::memory_order_relaxed);  // single-threaded
+        if (detail::slot_holds_version(w)) free_chain(detail::slot_version<version_type>(w));
       }
+    }
+    for (detail::kept_record* r = orphans_.load(std::memory_order_relaxed); r != nullptr;) {  // single-threaded
+      delete std::exchange(r, r->next);
+    }
+    detail::slot_table::release(t);
+  }
+
+  bool holds_pointer(const detail::slot_table& t, const version_type* v) const noexcept {
+    std::size_t i = hash_of(v) & t.mask;
+    for (std::size_t probes = 0; probes < t.capacity; ++probes, i = (i + 1) & t.mask) {
+      const std::uint64_t w = t.slots[i].load(std::memory_order_relaxed);  // single-threaded
+      if (w == 0) return false;
+      if (detail::slot_holds_version(w) && detail::slot_version<version_type>(w) == v) return true;
+    }
+    return false;
+  }
+
+  static void free_chain(version_type* v) noexcept {
+    while (v != nullptr) {
+      version_type* older = detail::strip(v->older.load(std::memory_order_relaxed));  // single-threaded
+      version_type::destroy(v);
+      v = older;
     }
   }
 
-  // ---- state --------------------------------------------------------------
+  // ---- state -------------------------------------------------------------------
   Hash hash_;
   KeyEqual equal_;
-  mutable detail::map_counters counters_;
+  ebr::domain* domain_;
+  alignas(64) mutable std::atomic<detail::slot_table*> current_{nullptr};
+  mutable std::atomic<detail::kept_record*> orphans_{nullptr};  // kept versions whose recheck could not run
   mutable detail::snapshot_registry registry_;
-  mutable detail::bucket_table<list_node> buckets_{&detail::sentinel_order};
-  alignas(64) std::atomic<std::size_t> bucket_count_{2};
-  list_node* head_ = nullptr;  // bucket 0's sentinel: the list's head
-  mutable std::atomic<entry*> deferred_{nullptr};
-  // Declared last, destroyed first: frees what is still retired while the
-  // counters those objects report to are alive.
-  mutable ebr::domain domain_{ebr::config{.batch = 64, .advance_every = 64}};
+  mutable detail::map_counters counters_;
 
  public:
   class snapshot_type {
@@ -659,8 +822,7 @@ class hash_map {
         : map_(std::exchange(other.map_, nullptr)),
           slot_(std::exchange(other.slot_, nullptr)),
           timestamp_(other.timestamp_),
-          steps_(other.steps_),
-          size_(other.size_) {}
+          steps_(other.steps_) {}
     snapshot_type& operator=(snapshot_type&& other) noexcept {
       if (this != &other) {
         close();
@@ -668,7 +830,6 @@ class hash_map {
         slot_ = std::exchange(other.slot_, nullptr);
         timestamp_ = other.timestamp_;
         steps_ = other.steps_;
-        size_ = other.size_;
       }
       return *this;
     }
@@ -677,34 +838,39 @@ class hash_map {
     ~snapshot_type() { close(); }
 
     class iterator;
-    [[nodiscard]] iterator begin() const { return iterator(this, map_->head_); }
+    // The first call finishes a migration in flight, if any, and holds the
+    // table it will scan until the snapshot closes. May throw std::bad_alloc
+    // (the calling thread's first pin).
+    [[nodiscard]] iterator begin() const { return iterator(map_, map_->scan_table(*slot_), timestamp_); }
     [[nodiscard]] iterator end() const noexcept { return iterator(); }
 
-    // Exact: counted on first call (O(n)), then remembered.
+    // Exact: counted by one iteration on the first call (O(n)), then
+    // remembered (O(1)); safe from several threads at once.
     [[nodiscard]] std::size_t size() const {
-      if (!size_) {
-        std::size_t n = 0;
+      std::uint64_t n = slot_->size.load(std::memory_order_relaxed);  // the value is all it carries
+      if (n == detail::size_unknown) {
+        n = 0;
         for (auto it = begin(); it != end(); ++it) ++n;
-        size_ = n;
+        slot_->size.store(n, std::memory_order_relaxed);  // a value only: every thread computes the same
       }
-      return *size_;
+      return static_cast<std::size_t>(n);
     }
     [[nodiscard]] bool empty() const { return size() == 0; }
 
     template <class K>
     [[nodiscard]] std::optional<T> find(const K& key) const {
-      const std::uint64_t h = map_->hash_(key);
-      const auto g = map_->domain_.pin();
-      entry* node = map_->lookup(h, key, g);
-      const version* v = node ? map_->visible_at(node, timestamp_) : nullptr;
-      return v ? std::optional<T>(*v->value) : std::nullopt;
+      const std::uint64_t h = map_->hash_key(key);
+      const auto g = map_->domain_->pin();
+      version_type* head = map_->head_of(h, key);
+      const version_type* v = head ? map_->visible_at(head, timestamp_) : nullptr;
+      return v ? std::optional<T>(v->value()) : std::nullopt;
     }
     template <class K>
     [[nodiscard]] bool contains(const K& key) const {
-      const std::uint64_t h = map_->hash_(key);
-      const auto g = map_->domain_.pin();
-      entry* node = map_->lookup(h, key, g);
-      return node != nullptr && map_->visible_at(node, timestamp_) != nullptr;
+      const std::uint64_t h = map_->hash_key(key);
+      const auto g = map_->domain_->pin();
+      version_type* head = map_->head_of(h, key);
+      return head != nullptr && map_->visible_at(head, timestamp_) != nullptr;
     }
 
     // The clock value the snapshot reads at.
@@ -713,9 +879,11 @@ class hash_map {
     // diagnostic for the O(1) claim; independent of the map's size.
     [[nodiscard]] std::size_t steps() const noexcept { return steps_; }
 
-    // Iterates the snapshot. Entries the snapshot sees cannot be removed
-    // while it lives, so the iterator keeps plain pointers to them and pins
-    // an epoch guard only while it walks to fetch the next batch.
+    // Iterates the snapshot's table in slot order, a batch of up to 64 keys
+    // at a time under one short epoch guard (the versions a snapshot reads
+    // are never unlinked while it lives, so the batch stays valid unpinned).
+    // Points at the snapshot's slot, not at the snapshot object: moving the
+    // snapshot leaves it valid.
     class iterator {
      public:
       using value_type = std::pair<const Key&, const T&>;
@@ -726,8 +894,8 @@ class hash_map {
       iterator() noexcept = default;
 
       reference operator*() const noexcept {
-        const item& it = batch_[index_];
-        return {it.node->key, *it.v->value};
+        const version_type* v = batch_[index_];
+        return {v->key, v->value()};
       }
       struct arrow_proxy {
         value_type pair;
@@ -736,7 +904,7 @@ class hash_map {
       arrow_proxy operator->() const noexcept { return {**this}; }
 
       iterator& operator++() {
-        if (++index_ == count_) fill(batch_[count_ - 1].node);
+        if (++index_ == count_) fill();
         return *this;
       }
       iterator operator++(int) {
@@ -747,40 +915,58 @@ class hash_map {
       friend bool operator==(const iterator& a, const iterator& b) noexcept {
         const bool a_end = a.count_ == 0, b_end = b.count_ == 0;
         if (a_end || b_end) return a_end == b_end;
-        return a.batch_[a.index_].node == b.batch_[b.index_].node;
+        return a.batch_[a.index_] == b.batch_[b.index_];
       }
 
      private:
       friend class snapshot_type;
-      static constexpr std::size_t batch_size = 32;
-      struct item {
-        const entry* node;
-        const version* v;
-      };
+      static constexpr std::size_t batch_size = 64;
+      static constexpr std::size_t lookahead = 16;  // slots whose versions are prefetched ahead
 
-      iterator(const snapshot_type* snap, const list_node* from) : snap_(snap) { fill(from); }
+      iterator(const hash_map* map, detail::slot_table* table, std::uint64_t t)
+          : map_(map), table_(table), timestamp_(t) {
+        fill();
+      }
 
-      // Collects the next batch of visible entries after `from`, which is a
-      // sentinel or an entry this snapshot sees (so it is still linked).
-      void fill(const list_node* from) {
-        const hash_map& map = *snap_->map_;
-        const auto g = map.domain_.pin();
+      // Collects the next batch of visible entries, from position_ on.
+      void fill() {
         count_ = 0;
         index_ = 0;
+        if (table_ == nullptr || position_ >= table_->capacity) return;
+        const auto g = map_->domain_->pin();
         SNAPCACHE_PARK(iterate_while_pinned);
-        for (list_node* n = detail::strip(from->next.load(std::memory_order_seq_cst)); n != nullptr;
-             n = detail::strip(n->next.load(std::memory_order_seq_cst))) {
-          if (!detail::is_entry_order(n->order)) continue;
-          auto* node = static_cast<entry*>(n);
-          if (const version* v = map.visible_at(node, snap_->timestamp_)) {
-            batch_[count_++] = {node, v};
-            if (count_ == batch_size) return;
+        const std::size_t capacity = table_->capacity;
+        while (position_ < capacity && count_ < batch_size) {
+          // Read a window of slot words, prefetch the versions they name,
+          // then walk them: the misses overlap instead of queueing.
+          const std::size_t end = std::min(capacity, position_ + lookahead);
+          std::uint64_t words[lookahead];
+          std::size_t n = 0;
+          for (std::size_t i = position_; i < end; ++i) {
+            const std::uint64_t w = table_->slots[i].load(std::memory_order_seq_cst);
+            words[n++] = w;
+            if (detail::slot_holds_version(w)) __builtin_prefetch(detail::slot_version<version_type>(w));
           }
+          std::size_t used = 0;
+          for (; used < n && count_ < batch_size; ++used) {
+            std::uint64_t w = words[used];
+            if ((w & detail::slot_moved) != 0) {
+              detail::slot_table* at = table_;
+              resolve(at, w);
+            }
+            if (!detail::slot_holds_version(w)) continue;
+            const version_type* v = map_->visible_at(detail::slot_version<version_type>(w), timestamp_);
+            if (v != nullptr) batch_[count_++] = v;
+          }
+          position_ += used;
         }
       }
 
-      const snapshot_type* snap_ = nullptr;
-      item batch_[batch_size];
+      const hash_map* map_ = nullptr;
+      detail::slot_table* table_ = nullptr;
+      std::uint64_t timestamp_ = 0;
+      std::size_t position_ = 0;
+      const version_type* batch_[batch_size];
       std::size_t count_ = 0;
       std::size_t index_ = 0;
     };
@@ -792,8 +978,14 @@ class hash_map {
     }
     void close() noexcept {
       if (map_ == nullptr) return;
-      map_->registry_.close(slot_);
-      map_->process_deferred();
+      detail::kept_record* kept = map_->registry_.close(slot_);
+      if (detail::slot_table* t = slot_->table.exchange(nullptr, std::memory_order_acq_rel)) {  // pairs with scan_table
+        detail::slot_table::release(t);
+      }
+      map_->registry_.release_slot(slot_);
+      if (kept != nullptr || map_->orphans_.load(std::memory_order_relaxed) != nullptr) {  // a hint: recheck takes the list
+        map_->recheck(kept);
+      }
       map_ = nullptr;
     }
 
@@ -801,7 +993,6 @@ class hash_map {
     detail::snapshot_slot* slot_ = nullptr;
     std::uint64_t timestamp_ = 0;
     std::size_t steps_ = 0;
-    mutable std::optional<std::size_t> size_;
   };
 };
 

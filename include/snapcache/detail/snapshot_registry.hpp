@@ -1,50 +1,42 @@
 // The snapshot clock and the announcements of live snapshots.
 //
 // Writers stamp versions with the clock; a snapshot takes timestamp t and
-// advances the clock past t, so it sees exactly the versions stamped <= t.
+// advances the clock past it, so it sees exactly the versions stamped <= t.
 // Version trimming must know which timestamps live snapshots still read:
 // a snapshot announces t in a slot, then re-reads the clock and retries if
 // it moved (announce, then validate); a trimmer reads the clock *before*
 // scanning the slots, so any snapshot it misses has t >= that clock value
 // (see docs/design.md, "Snapshots").
+//
+// A slot is also the snapshot's state while it lives, so that iterators can
+// point at it and stay valid when the snapshot object moves: the list of
+// versions kept for it (detail/kept_record.hpp), the table its scans hold,
+// and its size once counted. Slots live as long as the registry.
 #pragma once
 
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
 
+#include "snapcache/detail/kept_record.hpp"
 #include "snapcache/detail/orders.hpp"
+#include "snapcache/detail/slot_table.hpp"
 #include "snapcache/detail/test_hooks.hpp"
 
 namespace snapcache::detail {
 
 inline constexpr std::uint64_t no_timestamp = ~std::uint64_t{0};
 
+inline constexpr std::uint64_t size_unknown = ~std::uint64_t{0};
+
 struct alignas(64) snapshot_slot {
   std::atomic<std::uint64_t> timestamp{no_timestamp};  // announced t, or none
   std::atomic<bool> claimed{true};
   snapshot_slot* next = nullptr;  // written once before publication
-};
-
-// Live snapshot timestamps seen by one trimmer: at most `capacity`; when
-// there are more, `overflow` is set and `oldest` is the smallest of all.
-struct announced_timestamps {
-  static constexpr std::size_t capacity = 16;
-  std::uint64_t clock = 0;  // read before the scan
-  std::uint64_t values[capacity];
-  std::size_t count = 0;
-  bool overflow = false;
-  std::uint64_t oldest = no_timestamp;
-
-  // Is there a snapshot that reads a version stamped `stamp` whose next
-  // newer version is stamped `newer`: some t with stamp <= t < newer?
-  [[nodiscard]] bool reads_between(std::uint64_t stamp, std::uint64_t newer) const noexcept {
-    if (overflow) return newer > oldest;  // conservative: keep everything above the oldest
-    for (std::size_t i = 0; i < count; ++i) {
-      if (stamp <= values[i] && values[i] < newer) return true;
-    }
-    return false;
-  }
+  // The open snapshot's state (reset by open() before it announces):
+  std::atomic<kept_record*> kept{nullptr};      // versions kept for it; closed_list() once closed
+  std::atomic<slot_table*> table{nullptr};      // the table its scans read (one reference)
+  std::atomic<std::uint64_t> size{size_unknown};  // counted on first size()
 };
 
 class snapshot_registry {
@@ -73,6 +65,11 @@ class snapshot_registry {
       live_.fetch_sub(1, orders::count_live);  // (S10)
       throw;
     }
+    // The state of this snapshot, before anyone can see it announced: a
+    // writer that reads the announcement (S1) also sees these (S1 releases).
+    slot->kept.store(nullptr, std::memory_order_relaxed);     // published by (S1)
+    slot->table.store(nullptr, std::memory_order_relaxed);    // published by (S1)
+    slot->size.store(size_unknown, std::memory_order_relaxed);  // published by (S1)
     std::uint64_t t = clock_.load(orders::validate_clock);  // (S2)
     for (;;) {
       ++steps;
@@ -91,34 +88,57 @@ class snapshot_registry {
     return t;
   }
 
-  void close(snapshot_slot* slot) noexcept {
+  // Withdraws the snapshot and returns the versions kept for it (the caller
+  // rechecks them); the slot's table reference is the caller's to drop,
+  // before release_slot().
+  [[nodiscard]] kept_record* close(snapshot_slot* slot) noexcept {
     slot->timestamp.store(no_timestamp, orders::withdraw_timestamp);  // (S8)
+    // acquire: pairs with attach()'s release CAS, so the records' fields are
+    // visible; from here on, attach() to this slot fails until it is reused.
+    return slot->kept.exchange(closed_list(), std::memory_order_acquire);  // pairs with attach (release)
+  }
+  void release_slot(snapshot_slot* slot) noexcept {
     slot->claimed.store(false, orders::release_slot);  // (S6) pairs with claim_slot's CAS (S7)
     live_.fetch_sub(1, orders::count_live);  // (S10)
   }
 
   [[nodiscard]] std::size_t live() const noexcept { return live_.load(orders::read_live); }  // (S11)
 
-  // What a trimmer needs: the clock first, then every announcement.
-  void collect(announced_timestamps& out) const noexcept {
-    out.clock = clock_.load(orders::trim_clock);  // (S4) before the scan
-    out.count = 0;
-    out.overflow = false;
-    out.oldest = no_timestamp;
+  // The live snapshot with the largest timestamp in [from, to), or null if
+  // none reads a version stamped `from` whose next newer version is stamped
+  // `to` (the caller read `to` from a stamped version, so any snapshot this
+  // scan misses has t >= the clock read first >= to). O(live snapshots).
+  [[nodiscard]] snapshot_slot* newest_reader(std::uint64_t from, std::uint64_t to) const noexcept {
+    (void)clock_.load(orders::trim_clock);  // (S4) before the scan
     // A snapshot whose increment of live_ we miss reads the clock after our
-    // read above, so its t >= out.clock: the trimmer keeps that range anyway.
-    if (live_.load(orders::read_live) == 0) return;  // (S11)
+    // read above, so its t >= that value: it reads nothing below `to`.
+    if (live_.load(orders::read_live) == 0) return nullptr;  // (S11)
+    snapshot_slot* best = nullptr;
+    std::uint64_t best_t = 0;
     for (snapshot_slot* slot = slots_.load(orders::load_slots);  // (S13) pairs with claim_slot's push (S12)
          slot != nullptr; slot = slot->next) {
       const std::uint64_t t = slot->timestamp.load(orders::scan_timestamp);  // (S5)
-      if (t == no_timestamp) continue;
-      if (t < out.oldest) out.oldest = t;
-      if (out.count < announced_timestamps::capacity) {
-        out.values[out.count++] = t;
-      } else {
-        out.overflow = true;
+      if (t == no_timestamp || t < from || t >= to) continue;
+      if (best == nullptr || t > best_t) {
+        best = slot;
+        best_t = t;
       }
     }
+    return best;
+  }
+
+  // Adds `record` to the versions kept for the snapshot in `slot`. Fails if
+  // that snapshot has closed (the caller looks for another reader). A record
+  // may land on a later snapshot that reused the slot: it is then rechecked
+  // when that one closes, which only delays freeing the version.
+  [[nodiscard]] static bool attach(snapshot_slot* slot, kept_record* record) noexcept {
+    kept_record* head = slot->kept.load(std::memory_order_relaxed);  // the CAS validates
+    do {
+      if (head == closed_list()) return false;
+      record->next = head;
+    } while (!slot->kept.compare_exchange_weak(head, record, std::memory_order_release,  // pairs with close (acquire)
+                                               std::memory_order_relaxed));  // retry reads head only
+    return true;
   }
 
   [[nodiscard]] std::size_t slots() const noexcept {

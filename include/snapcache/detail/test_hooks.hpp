@@ -18,6 +18,12 @@ enum class planted_bug : std::uint8_t {
   snapshot_reads_live_value,   // a snapshot skips its version check and reads the newest value
   insert_check_then_act,       // insert checks for the key, then links it without a CAS guard
   locked_cache_unlocked_reads, // the original bug: locked cache readers iterate without the lock
+  // Migration (each removes one synchronisation of detail/migration.hpp):
+  migration_copy_without_freeze,  // a slot is copied from a plain read, then overwritten as moved
+  migration_early_install,        // the new table is installed before every block is copied
+  migration_drops_visible_key,    // a tombstoned key is dropped although it holds older versions
+  scan_skips_unfinished_migration,// a snapshot scan reads the current table while a migration runs
+  migration_place_without_recheck,// a copy claims a free slot without re-reading the source slot
 };
 
 // Places where a progress test can park a thread indefinitely, to show the
@@ -31,9 +37,13 @@ enum class park_site : std::uint8_t {
   remove_after_dead,      // entry declared dead, not yet unlinked
   snapshot_announced,     // timestamp announced, clock not yet advanced
   iterate_while_pinned,   // snapshot iteration, inside its epoch guard
+  migrate_after_freeze,   // a source slot frozen, not yet copied
+  migrate_after_place,    // a head placed in the new table, its source slot not yet marked moved
+  migrate_before_install, // every block copied, the new table not yet installed
+  close_before_recheck,   // a closed snapshot's kept versions not yet rechecked
 };
 
-#if SNAPCACHE_TEST_HOOKS
+#if defined(SNAPCACHE_TEST_HOOKS) && SNAPCACHE_TEST_HOOKS
 inline constexpr bool test_hooks_enabled = true;
 
 // The next thread to reach `site` parks there until release_parked().

@@ -1,0 +1,49 @@
+// Kept records: the to-do list of versions kept alive for snapshots.
+//
+// When a write supersedes a version that some live snapshot still reads, the
+// version stays in its chain and a record of it is attached to the snapshot
+// with the largest timestamp that reads it. When that snapshot closes, it
+// rechecks each of its records: the version is unlinked and retired if no
+// snapshot reads it any more, or the record moves to the next reader. So a
+// close costs the versions kept for it (each charged to the write that made
+// it), never a scan of the map, and nothing waits for a close that never
+// comes: versions no snapshot reads are unlinked by the write itself.
+//
+// A record names its version by address only; the version may have been
+// unlinked and freed by a writer meanwhile, so the address is compared with
+// the chain's versions and never dereferenced unless found there.
+#pragma once
+
+#include <cstdint>
+
+namespace snapcache::detail {
+
+struct kept_record {
+  std::uint64_t hash;  // of the version's key: where its chain lives
+  const void* version;
+  kept_record* next;
+};
+
+// A list head meaning "this snapshot has closed: attach elsewhere".
+[[nodiscard]] inline kept_record* closed_list() noexcept {
+  static kept_record sentinel{0, nullptr, nullptr};
+  return &sentinel;
+}
+
+// Each thread keeps one spare record, allocated before a write commits, so
+// that keeping a version after the commit never allocates.
+extern thread_local constinit kept_record* tl_spare_record;
+// Allocates the calling thread's spare. May throw std::bad_alloc.
+void refill_spare_record();
+// Takes the spare (the caller made sure there is one).
+[[nodiscard]] inline kept_record* take_spare_record() noexcept {
+  kept_record* r = tl_spare_record;
+  tl_spare_record = nullptr;
+  return r;
+}
+// Frees the spare of a thread whose thread-exit cleanup already ran (a late
+// thread_local destructor using a map), so it does not leak.
+void drop_spare_record_after_exit() noexcept;
+extern thread_local constinit bool tl_spare_exited;
+
+}  // namespace snapcache::detail

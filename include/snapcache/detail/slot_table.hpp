@@ -1,0 +1,124 @@
+// The slot array of snapcache::hash_map: open addressing, linear probing,
+// one 8-byte atomic word per slot, eight to a cache line.
+//
+// A slot word is one of:
+//   0                         empty
+//   tag:16 | pointer:48       claimed: the newest version of one key
+//   ... | frozen              a migration froze it: no write may replace it
+//   ... | frozen | placing    a migration is copying its pointer
+//   tag | j << 4 | moved | frozen  copied: the key lives in slot j of `next`
+//   dropped | frozen          a dead key (a lone tombstone) left behind
+// Claim once: a key takes the first empty slot on its probe path by CAS and
+// keeps it until the next migration; a slot never becomes empty again, so
+// every inserter of a key meets the same slot and each key has one slot per
+// table. The tag (the hash's top 16 bits) lets a probe skip other keys
+// without touching their versions.
+//
+// A table is freed when its last reference goes: the map holds one while the
+// table is current, a table holds one on its successor (so a scan that holds
+// an old table can follow `moved` words into every newer one), and each
+// snapshot scanning it holds one.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <new>
+
+#include "snapcache/ebr.hpp"
+
+namespace snapcache::detail {
+
+inline constexpr std::uint64_t slot_frozen = 1;
+inline constexpr std::uint64_t slot_placing = 2;
+inline constexpr std::uint64_t slot_moved = 4;
+inline constexpr std::uint64_t slot_dropped = 8;
+inline constexpr std::uint64_t slot_flags = 15;
+inline constexpr std::uint64_t slot_pointer_bits = 0x0000'FFFF'FFFF'FFF0ULL;
+inline constexpr unsigned slot_tag_shift = 48;
+
+[[nodiscard]] constexpr std::uint64_t slot_tag_of_hash(std::uint64_t hash) noexcept { return hash >> slot_tag_shift; }
+[[nodiscard]] constexpr std::uint64_t slot_tag(std::uint64_t word) noexcept { return word >> slot_tag_shift; }
+// Whether the word names a version (claimed, possibly frozen or being copied).
+[[nodiscard]] constexpr bool slot_holds_version(std::uint64_t word) noexcept {
+  return (word & (slot_moved | slot_dropped)) == 0 && (word & slot_pointer_bits) != 0;
+}
+[[nodiscard]] constexpr bool slot_is_free(std::uint64_t word) noexcept { return (word & ~slot_frozen) == 0; }
+[[nodiscard]] constexpr std::size_t slot_target(std::uint64_t word) noexcept {
+  return static_cast<std::size_t>((word & slot_pointer_bits) >> 4);
+}
+[[nodiscard]] constexpr std::uint64_t moved_word(std::size_t target) noexcept {
+  return (static_cast<std::uint64_t>(target) << 4) | slot_moved | slot_frozen;
+}
+template <class V>
+[[nodiscard]] V* slot_version(std::uint64_t word) noexcept {
+  return reinterpret_cast<V*>(static_cast<std::uintptr_t>(word & slot_pointer_bits));
+}
+template <class V>
+[[nodiscard]] std::uint64_t claimed_word(std::uint64_t tag, V* v) noexcept {
+  return (tag << slot_tag_shift) | static_cast<std::uint64_t>(reinterpret_cast<std::uintptr_t>(v));
+}
+
+struct slot_table final : ebr::retirable {
+  static constexpr std::size_t block_size = 256;  // slots copied per migration claim
+  static constexpr std::size_t min_capacity = 8;
+
+  std::size_t capacity;
+  std::size_t mask;
+  std::size_t blocks;
+  std::atomic<slot_table*> next{nullptr};  // the table this one migrates into
+  std::atomic<std::size_t> refs{1};
+  std::atomic<std::size_t> cursor{0};       // next block to claim, while migrating out
+  std::atomic<std::size_t> blocks_done{0};  // blocks fully copied out
+  std::atomic<std::uint8_t>* block_done;    // per block: copied out (counted once)
+  std::atomic<std::uint64_t>* slots;
+
+  // A table of `capacity` (a power of two, >= min_capacity) empty slots, with
+  // one reference. May throw std::bad_alloc.
+  static slot_table* create(std::size_t capacity);
+  // Drops one reference; the last one frees the table and drops its
+  // reference on the next table, and so on down the chain.
+  static void release(slot_table* table) noexcept;
+  // The reclaim function that drops the map's reference on a retired table.
+  static void release_retired(ebr::retirable* table) noexcept { release(static_cast<slot_table*>(table)); }
+
+  [[nodiscard]] std::size_t bytes() const noexcept;
+
+ private:
+  slot_table() = default;
+};
+
+inline slot_table* slot_table::create(std::size_t capacity) {
+  const std::size_t blocks = (capacity + block_size - 1) / block_size;
+  const std::size_t header = (sizeof(slot_table) + 63) / 64 * 64;
+  const std::size_t total = header + capacity * sizeof(std::uint64_t) + blocks;
+  void* memory = ::operator new(total, std::align_val_t{64});
+  auto* table = ::new (memory) slot_table();
+  table->capacity = capacity;
+  table->mask = capacity - 1;
+  table->blocks = blocks;
+  auto* base = static_cast<unsigned char*>(memory);
+  table->slots = ::new (base + header) std::atomic<std::uint64_t>[capacity];
+  table->block_done = ::new (base + header + capacity * sizeof(std::uint64_t)) std::atomic<std::uint8_t>[blocks];
+  for (std::size_t i = 0; i < capacity; ++i) table->slots[i].store(0, std::memory_order_relaxed);  // before publication
+  for (std::size_t b = 0; b < blocks; ++b) table->block_done[b].store(0, std::memory_order_relaxed);  // before publication
+  return table;
+}
+
+inline std::size_t slot_table::bytes() const noexcept {
+  return (sizeof(slot_table) + 63) / 64 * 64 + capacity * sizeof(std::uint64_t) + blocks;
+}
+
+inline void slot_table::release(slot_table* table) noexcept {
+  // acq_rel: the last holder sees every other holder's use before it frees
+  // (the shared_ptr pattern); the successor link was published by the seq_cst
+  // CAS that installed it, which the acquire half orders before this load.
+  while (table != nullptr && table->refs.fetch_sub(1, std::memory_order_acq_rel) == 1) {  // see above
+    slot_table* next = table->next.load(std::memory_order_acquire);  // pairs with the install CAS (seq_cst)
+    table->~slot_table();
+    ::operator delete(static_cast<void*>(table), std::align_val_t{64});
+    table = next;  // our link's reference on the successor
+  }
+}
+
+}  // namespace snapcache::detail

@@ -1,0 +1,150 @@
+// A version of one key: the unit hash_map allocates per write.
+//
+// Entries are their own versions: a slot of the table points at the newest
+// version of its key, and each version links to the next older one. A write
+// allocates a version (key, value, stamp) and installs it over the old head;
+// an erase installs a tombstone (a version without a value). Versions never
+// change after publication except for three atomic words:
+//   * the stamp, set once from "unstamped" to the snapshot clock read after
+//     installation (lazy stamping, Wei et al. PPoPP 2021: whoever meets an
+//     unstamped version stamps it first);
+//   * `older`, which only ever skips versions that no snapshot can read
+//     (trimming), and whose low bit marks this version as being unlinked
+//     (Harris: a marked version's `older` is frozen, so two unlinks of
+//     neighbours cannot lose one another).
+// No reclamation header: versions are retired with ebr::guard::retire_raw.
+// 32 bytes for 8-byte keys and values.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <new>
+#include <type_traits>
+#include <utility>
+
+namespace snapcache::detail {
+
+// The low pointer bit of `older`: this version is logically unlinked.
+inline constexpr std::uintptr_t unlink_mark = 1;
+
+template <class P>
+[[nodiscard]] P* strip(P* p) noexcept {
+  return reinterpret_cast<P*>(reinterpret_cast<std::uintptr_t>(p) & ~unlink_mark);
+}
+template <class P>
+[[nodiscard]] bool is_marked(P* p) noexcept {
+  return (reinterpret_cast<std::uintptr_t>(p) & unlink_mark) != 0;
+}
+template <class P>
+[[nodiscard]] P* with_mark(P* p) noexcept {
+  return reinterpret_cast<P*>(reinterpret_cast<std::uintptr_t>(p) | unlink_mark);
+}
+
+// The 64-bit hash, kept in the version when recomputing it could throw or
+// cost (so migration never calls user code); empty otherwise.
+template <bool Stored>
+struct stored_hash {
+  explicit stored_hash(std::uint64_t) noexcept {}
+};
+template <>
+struct stored_hash<true> {
+  explicit stored_hash(std::uint64_t h) noexcept : value(h) {}
+  std::uint64_t value;
+};
+
+// Stamp words: the top bit says "tombstone" (fixed at construction), the
+// next one "kept for a snapshot and counted so" (set once, before the
+// version's kept record is published), the rest is the stamp, `unstamped`
+// until the version is stamped.
+inline constexpr std::uint64_t tombstone_flag = std::uint64_t{1} << 63;
+inline constexpr std::uint64_t kept_flag = std::uint64_t{1} << 62;
+inline constexpr std::uint64_t unstamped_value_mask = kept_flag - 1;
+inline constexpr std::uint64_t unstamped = unstamped_value_mask;
+
+template <class Key, class T, bool StoresHash>
+struct version {
+  using self = version;
+
+  std::atomic<std::uint64_t> stamp_word;
+  std::atomic<version*> older;
+  [[no_unique_address]] stored_hash<StoresHash> hash;
+  const Key key;
+
+  [[nodiscard]] bool is_tombstone() const noexcept {
+    // The flag never changes after construction: any order reads it right.
+    return (stamp_word.load(std::memory_order_relaxed) & tombstone_flag) != 0;  // constant bit, see above
+  }
+  [[nodiscard]] const T& value() const noexcept { return *std::launder(reinterpret_cast<const T*>(storage_)); }
+
+  // A version of `key` holding T(args...), linked over `below`, unstamped.
+  // May throw (allocation, Key's copy, T's constructor); nothing leaks then.
+  template <class K, class... Args>
+  [[nodiscard]] static version* make(std::uint64_t h, K&& k, Args&&... args) {
+    void* memory = allocate();
+    version* v = nullptr;
+    try {
+      v = ::new (memory) version(h, std::forward<K>(k), false);
+    } catch (...) {
+      ::operator delete(memory);
+      throw;
+    }
+    try {
+      ::new (static_cast<void*>(v->storage_)) T(std::forward<Args>(args)...);
+    } catch (...) {
+      v->~version();
+      ::operator delete(memory);
+      throw;
+    }
+    return v;
+  }
+
+  // A tombstone of `key`. May throw (allocation, Key's copy).
+  template <class K>
+  [[nodiscard]] static version* make_tombstone(std::uint64_t h, K&& k) {
+    void* memory = allocate();
+    try {
+      return ::new (memory) version(h, std::forward<K>(k), true);
+    } catch (...) {
+      ::operator delete(memory);
+      throw;
+    }
+  }
+
+  // Destroys and frees: for versions no thread can reach any more.
+  static void destroy(version* v) noexcept {
+    if (!v->is_tombstone()) std::launder(reinterpret_cast<T*>(v->storage_))->~T();
+    v->~version();
+    ::operator delete(static_cast<void*>(v));
+  }
+  // The reclaim function handed to ebr::guard::retire_raw.
+  static void reclaim(void* v) noexcept { destroy(static_cast<version*>(v)); }
+
+ private:
+  template <class K>
+  version(std::uint64_t h, K&& k, bool tombstone)
+      : stamp_word(tombstone ? tombstone_flag | unstamped : unstamped),
+        older(nullptr),
+        hash(h),
+        key(std::forward<K>(k)) {}
+  ~version() = default;
+
+  // Slots keep 48 address bits and use the 4 low ones as flags: a version
+  // must be 16-byte aligned below 2^48 (x86-64 and AArch64 user space unless
+  // a program maps memory above 2^47 with explicit hints).
+  static void* allocate() {
+    static_assert(alignof(version) <= 16, "versions rely on operator new's 16-byte alignment");
+    void* memory = ::operator new(sizeof(version));
+    const auto address = reinterpret_cast<std::uintptr_t>(memory);
+    if ((address & 15) != 0 || (address >> 48) != 0) {
+      ::operator delete(memory);
+      throw std::bad_alloc();
+    }
+    return memory;
+  }
+
+  alignas(T) unsigned char storage_[sizeof(T)];
+};
+
+}  // namespace snapcache::detail
