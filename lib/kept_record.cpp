@@ -3,7 +3,9 @@
 namespace snapcache::detail {
 
 thread_local constinit kept_record* tl_spare_record = nullptr;
+namespace {
 thread_local constinit bool tl_spare_exited = false;
+}  // namespace
 
 namespace {
 // Frees the calling thread's spare record at thread exit.
@@ -22,6 +24,15 @@ void refill_spare_record() {
   auto* r = new kept_record{0, nullptr, nullptr};  // may throw: nothing changed
   if (!tl_spare_exited) tl_spare_owner.active = true;  // registers the exit cleanup
   tl_spare_record = r;
+}
+
+void give_back_record(kept_record* record) noexcept {
+  if (tl_spare_record != nullptr || tl_spare_exited) {
+    delete record;
+    return;
+  }
+  tl_spare_owner.active = true;  // registers the exit cleanup
+  tl_spare_record = record;
 }
 
 void drop_spare_record_after_exit() noexcept {

@@ -277,6 +277,24 @@ class hash_map {
     return current_.load(std::memory_order_seq_cst)->capacity;
   }
   [[nodiscard]] std::size_t snapshot_slots() const noexcept { return registry_.slots(); }
+  // Versions linked under key's current head, the head included (0 if the
+  // key never had a slot or its slot was dropped).
+  template <class K>
+  [[nodiscard]] std::size_t chain_length(const K& key) const {
+    const std::uint64_t h = hash_key(key);
+    const auto g = domain_->pin();
+    std::size_t n = 0;
+    for (const version_type* v = head_of(h, key); v != nullptr;
+         v = detail::strip(v->older.load(std::memory_order_seq_cst))) {
+      ++n;
+    }
+    return n;
+  }
+  // Kept versions rechecked since the map was made (each close rechecks the
+  // versions kept for it): shows that a close costs its own versions only.
+  [[nodiscard]] std::uint64_t kept_rechecks() const noexcept {
+    return rechecks_.load(std::memory_order_relaxed);  // statistic only
+  }
 
  private:
   struct destroyer {
@@ -472,7 +490,7 @@ class hash_map {
     std::uint64_t expected = p.word;
     SNAPCACHE_PERTURB();
     SNAPCACHE_PARK(insert_before_link);
-    if (p.head == nullptr && is_planted(detail::planted_bug::insert_check_then_act)) {
+    if (is_planted(detail::planted_bug::insert_check_then_act)) {
       p.table->slots[p.index].store(desired, std::memory_order_seq_cst);  // the bug: no CAS
     } else if (!p.table->slots[p.index].compare_exchange_strong(expected, desired, std::memory_order_seq_cst)) {
       return false;
@@ -500,6 +518,7 @@ class hash_map {
     const std::uint64_t to = stamp(fresh);
     if (!reads_nothing(old)) {
       if (detail::snapshot_slot* reader = registry_.newest_reader(from, to)) {
+        SNAPCACHE_PARK(settle_before_keep);
         mark_kept(old);  // before the record is published: its closer reads the flag
         detail::kept_record* record = detail::take_spare_record();
         *record = {h, old, nullptr};
@@ -507,7 +526,7 @@ class hash_map {
           if (detail::snapshot_registry::attach(reader, record)) return;
           // That snapshot closed meanwhile: the next newest reader, if any.
         } while ((reader = registry_.newest_reader(from, to)) != nullptr);
-        detail::tl_spare_record = record;
+        detail::give_back_record(record);
       }
     }
     SNAPCACHE_PERTURB();
@@ -718,6 +737,7 @@ class hash_map {
   }
 
   void recheck_one(detail::kept_record* record, const ebr::guard& g) const noexcept {
+    rechecks_.fetch_add(1, std::memory_order_relaxed);  // statistic only
     version_type* above = nullptr;
     version_type* head = chain_holding(record->hash, record->version, &above);
     if (head == nullptr) {  // unlinked and retired by a writer meanwhile
@@ -732,17 +752,12 @@ class hash_map {
         if (detail::snapshot_registry::attach(reader, record)) return;
       }
     }
+    const std::uint64_t h = record->hash;
     free_record(record);
-    unlink(above, v, record->hash, g);
+    unlink(above, v, h, g);
   }
 
-  static void free_record(detail::kept_record* record) noexcept {
-    if (detail::tl_spare_record == nullptr && !detail::tl_spare_exited) {
-      detail::tl_spare_record = record;
-    } else {
-      delete record;
-    }
-  }
+  static void free_record(detail::kept_record* record) noexcept { detail::give_back_record(record); }
 
   static detail::kept_record* splice(detail::kept_record* a, detail::kept_record* b) noexcept {
     if (a == nullptr) return b;
@@ -814,6 +829,7 @@ class hash_map {
   mutable std::atomic<detail::kept_record*> orphans_{nullptr};  // kept versions whose recheck could not run
   mutable detail::snapshot_registry registry_;
   mutable detail::map_counters counters_;
+  mutable std::atomic<std::uint64_t> rechecks_{0};
 
  public:
   class snapshot_type {

@@ -7,9 +7,11 @@ namespace {
 // Per thread, so the threads of the test framework are never affected.
 thread_local constinit long allocations_until_failure = -1;
 thread_local constinit std::size_t allocation_count = 0;
+thread_local constinit std::size_t allocated_bytes = 0;
 
 void* allocate(std::size_t size, std::size_t alignment) {
   ++allocation_count;
+  allocated_bytes += size;
   if (allocations_until_failure >= 0 && allocations_until_failure-- == 0) throw std::bad_alloc();
   if (size == 0) size = 1;
   void* memory = alignment <= alignof(std::max_align_t)
@@ -34,6 +36,7 @@ namespace snapcache::test {
 void fail_nth_allocation(std::size_t n) noexcept { allocations_until_failure = static_cast<long>(n); }
 void disarm_allocation_failure() noexcept { allocations_until_failure = -1; }
 std::size_t allocations_by_this_thread() noexcept { return allocation_count; }
+std::size_t bytes_requested_by_this_thread() noexcept { return allocated_bytes; }
 
 std::size_t sweep_allocation_failures(const std::function<void()>& operation,
                                       const std::function<void(std::size_t)>& check) {

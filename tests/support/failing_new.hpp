@@ -15,6 +15,8 @@ void fail_nth_allocation(std::size_t n) noexcept;
 void disarm_allocation_failure() noexcept;
 // Allocations made by the calling thread since the process started.
 std::size_t allocations_by_this_thread() noexcept;
+// Bytes those allocations asked for (not what the allocator rounded them to).
+std::size_t bytes_requested_by_this_thread() noexcept;
 
 // Runs `operation` with allocation n failing, for n = 0, 1, 2, ... until it
 // completes without throwing; after each std::bad_alloc runs `check(n)`,

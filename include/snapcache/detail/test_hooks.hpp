@@ -16,7 +16,7 @@ enum class planted_bug : std::uint8_t {
   none,
   free_without_grace_period,   // EBR frees on retire's next collect, ignoring pinned readers
   snapshot_reads_live_value,   // a snapshot skips its version check and reads the newest value
-  insert_check_then_act,       // insert checks for the key, then links it without a CAS guard
+  insert_check_then_act,       // a write checks the slot, then installs its version with a plain store, not a CAS
   locked_cache_unlocked_reads, // the original bug: locked cache readers iterate without the lock
   // Migration (each removes one synchronisation of detail/migration.hpp):
   migration_copy_without_freeze,  // a slot is copied from a plain read, then overwritten as moved
@@ -30,11 +30,10 @@ enum class planted_bug : std::uint8_t {
 // other threads still complete (lock-freedom).
 enum class park_site : std::uint8_t {
   none,
-  insert_before_link,     // new entry built, not yet linked
+  insert_before_link,     // a write's version built, not yet installed (before the slot CAS)
   write_before_stamp,     // version installed, not yet stamped
-  erase_before_push,      // tombstone built, not yet installed
-  trim_after_mark,        // a version marked for removal, not yet unlinked
-  remove_after_dead,      // entry declared dead, not yet unlinked
+  trim_after_mark,        // a replaced version marked for unlinking, not yet unlinked
+  settle_before_keep,     // a replaced version a snapshot reads, its record not yet attached
   snapshot_announced,     // timestamp announced, clock not yet advanced
   iterate_while_pinned,   // snapshot iteration, inside its epoch guard
   migrate_after_freeze,   // a source slot frozen, not yet copied

@@ -1,0 +1,268 @@
+// Memory and lifetime promises of snapcache::hash_map: what a version costs,
+// when it is freed, what a snapshot keeps alive and what closing one costs.
+// Each case counts versions, objects, bytes or steps — never time. The
+// first six are the regression tests of the defects the map-v2 issue found
+// in the split-ordered-list map (numbered as there).
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <thread>
+#include <vector>
+
+#include "failing_new.hpp"
+#include "snapcache/ebr.hpp"
+#include "snapcache/hash_map.hpp"
+
+namespace {
+
+using snapcache::ebr::config;
+using snapcache::ebr::domain;
+using map_type = snapcache::hash_map<std::uint64_t, std::uint64_t>;
+
+static_assert(sizeof(snapcache::detail::version<std::uint64_t, std::uint64_t, false>) == 32,
+              "an 8-byte key and value cost a 32-byte version");
+
+// A value that counts its live instances and owns a payload.
+struct payload {
+  static inline std::atomic<long> live{0};
+  explicit payload(std::size_t bytes = 0) : data(bytes, 'x') { ++live; }
+  payload(const payload& other) : data(other.data) { ++live; }
+  payload(payload&& other) noexcept : data(std::move(other.data)) { ++live; }
+  payload& operator=(const payload&) = default;
+  ~payload() { --live; }
+  friend bool operator==(const payload& a, const payload& b) { return a.data == b.data; }
+  std::vector<char> data;
+};
+
+// Defect 1: garbage was parked for snapshots that never came.
+TEST(map_memory, a_map_that_never_takes_snapshots_keeps_no_garbage) {
+  domain d(config{.batch = 64, .advance_every = 64});
+  payload::live = 0;
+  {
+    snapcache::hash_map<std::uint64_t, payload> m(d, 0);
+    std::vector<std::thread> threads;
+    for (int t = 0; t < 2; ++t) {
+      threads.emplace_back([&, t] {
+        for (int i = 0; i < 50000; ++i) {
+          const std::uint64_t key = static_cast<std::uint64_t>(i + t) % 8;
+          if (i % 2 == 0) {
+            m.insert_or_assign(key, payload(16));
+          } else {
+            m.erase(key);
+          }
+        }
+      });
+    }
+    for (auto& t : threads) t.join();
+    for (std::uint64_t key = 0; key < 8; ++key) m.erase(key);
+    EXPECT_EQ(m.stats().live_entries, 0u);
+    EXPECT_EQ(m.stats().live_versions, 0u) << "versions stayed linked with no snapshot to read them";
+    d.synchronize();
+    EXPECT_EQ(d.stats().pending, 0u);
+    EXPECT_EQ(payload::live.load(), 0) << "values outlived their grace period";
+  }
+}
+
+// Defect 2: past 16 live snapshots every version newer than the oldest was
+// kept, and writes walked the whole history.
+class bound_for_snapshots : public ::testing::TestWithParam<int> {};
+
+TEST_P(bound_for_snapshots, live_versions_stay_within_the_bound_and_chains_stay_short) {
+  const int snapshots = GetParam();
+  map_type m;
+  constexpr std::uint64_t keys = 4;
+  for (std::uint64_t k = 0; k < keys; ++k) m.insert(k, 0);
+  std::vector<map_type::snapshot_type> held;
+  std::uint64_t writes = 0;
+  // Snapshots spread over the writes, so each reads its own versions.
+  for (int s = 0; s < snapshots; ++s) {
+    for (std::uint64_t k = 0; k < keys; ++k) m.insert_or_assign(k, ++writes);
+    held.push_back(m.snapshot());
+  }
+  for (int i = 0; i < 100000; ++i) m.insert_or_assign(static_cast<std::uint64_t>(i) % keys, ++writes);
+  const std::size_t bound = (1 + static_cast<std::size_t>(snapshots)) * keys;
+  EXPECT_LE(m.stats().live_versions, bound);
+  for (std::uint64_t k = 0; k < keys; ++k) {
+    EXPECT_LE(m.chain_length(k), 1u + static_cast<std::size_t>(snapshots)) << "key " << k;
+  }
+  // Every snapshot still reads its instant.
+  for (int s = 0; s < snapshots; ++s) {
+    for (std::uint64_t k = 0; k < keys; ++k) {
+      ASSERT_EQ(held[static_cast<std::size_t>(s)].find(k), std::optional<std::uint64_t>(keys * s + k + 1));
+    }
+  }
+  held.clear();
+  EXPECT_EQ(m.stats().live_versions, keys) << "closing the snapshots did not release their versions";
+  for (std::uint64_t k = 0; k < keys; ++k) EXPECT_EQ(m.chain_length(k), 1u);
+}
+
+INSTANTIATE_TEST_SUITE_P(held, bound_for_snapshots, ::testing::Values(1, 16, 17, 100));
+
+// Defect 3: a key's first value lived inside its entry until the entry died.
+TEST(map_memory, overwritten_and_erased_values_are_destroyed_after_the_grace_period) {
+  domain d(config{.batch = 64, .advance_every = 64});
+  snapcache::hash_map<std::uint64_t, std::shared_ptr<payload>> m(d, 0);
+  auto first = std::make_shared<payload>(std::size_t{1} << 20);  // 1 MiB
+  auto second = std::make_shared<payload>(16);
+  std::weak_ptr<payload> first_seen = first, second_seen = second;
+  m.insert(1, first);
+  first.reset();  // the map holds the only reference now
+  m.insert_or_assign(1, second);
+  second.reset();
+  d.synchronize();
+  EXPECT_TRUE(first_seen.expired()) << "the overwritten first value is still alive";
+  m.erase(std::uint64_t{1});
+  d.synchronize();
+  EXPECT_TRUE(second_seen.expired()) << "the erased value is still alive";
+
+  // A snapshot keeps what it reads, and only until it closes.
+  auto third = std::make_shared<payload>(16);
+  std::weak_ptr<payload> third_seen = third;
+  m.insert(2, third);
+  third.reset();
+  {
+    auto snap = m.snapshot();
+    m.insert_or_assign(2, std::make_shared<payload>(16));
+    d.synchronize();
+    EXPECT_FALSE(third_seen.expired()) << "a value a live snapshot reads was freed";
+    EXPECT_EQ(snap.find(std::uint64_t{2}).value().get(), third_seen.lock().get());
+  }
+  d.synchronize();
+  EXPECT_TRUE(third_seen.expired()) << "the snapshot closed, yet the value it read lives on";
+}
+
+// Defect 4: every close re-trimmed every entry parked for any snapshot.
+TEST(map_memory, closing_a_short_snapshot_rechecks_only_the_versions_kept_for_it) {
+  domain d(config{.batch = 64, .advance_every = 64});
+  snapcache::hash_map<std::uint64_t, std::uint64_t> m(d, 0);
+  constexpr std::uint64_t keys = 200000;
+  for (std::uint64_t k = 0; k < keys; ++k) m.insert(k, 0);
+  auto long_lived = m.snapshot();
+  for (std::uint64_t k = 0; k < keys; ++k) m.insert_or_assign(k, 1);  // each keeps a version for it
+  const std::uint64_t before = m.kept_rechecks();
+  for (int i = 0; i < 1000; ++i) {
+    auto short_lived = m.snapshot();
+  }
+  EXPECT_EQ(m.kept_rechecks(), before) << "short snapshots rechecked versions kept for another";
+
+  // A short snapshot with writes of its own rechecks those, once each.
+  {
+    auto short_lived = m.snapshot();
+    for (std::uint64_t k = 0; k < 1000; ++k) m.insert_or_assign(k, 2);
+  }
+  EXPECT_EQ(m.kept_rechecks(), before + 1000);
+  EXPECT_EQ(long_lived.find(std::uint64_t{5}), std::optional<std::uint64_t>(0));
+
+  // Closing the long one frees its 200,000 versions, a bounded batch per
+  // guard: what is pending afterwards stays within the domain's bound.
+  const std::uint64_t retired_before = d.stats().retired;
+  { auto closing = std::move(long_lived); }
+  EXPECT_GE(d.stats().retired - retired_before, keys);
+  EXPECT_LE(d.stats().pending, 2 * 64u) << "one guard retired an unbounded batch";
+  EXPECT_EQ(m.stats().live_versions, keys);
+}
+
+// Defect 5: iterators pointed at their snapshot object.
+TEST(map_memory, iterators_stay_valid_when_their_snapshot_moves) {
+  map_type m;
+  for (std::uint64_t k = 0; k < 1000; ++k) m.insert(k, k);
+  std::vector<map_type::snapshot_type> snapshots;
+  snapshots.push_back(m.snapshot());
+  auto it = snapshots[0].begin();
+  const auto end = snapshots[0].end();
+  for (int i = 0; i < 100; ++i) snapshots.push_back(m.snapshot());  // reallocates: the first one moves
+  for (std::uint64_t k = 0; k < 1000; ++k) m.erase(k);
+  std::size_t seen = 0;
+  for (; it != end; ++it) {
+    const auto [key, value] = *it;
+    EXPECT_EQ(key, value);
+    ++seen;
+  }
+  EXPECT_EQ(seen, 1000u);
+  const auto returned = [&] { return m.snapshot(); }();
+  EXPECT_EQ(returned.size(), 0u);
+}
+
+// Defect 6: closing on a thread new to the map registered it from noexcept.
+TEST(map_memory, a_snapshot_closed_on_a_new_thread_without_memory_does_not_terminate) {
+  map_type m;
+  for (std::uint64_t k = 0; k < 100; ++k) m.insert(k, k);
+  auto snap = m.snapshot();
+  for (std::uint64_t k = 0; k < 100; ++k) m.insert_or_assign(k, k + 1);  // kept for snap
+  EXPECT_EQ(m.stats().live_versions, 200u);
+  std::thread([&] {
+    map_type::snapshot_type moved = std::move(snap);
+    snapcache::test::fail_nth_allocation(0);
+    {
+      map_type::snapshot_type closing = std::move(moved);
+    }  // registration fails: the rechecks wait for the next close
+    snapcache::test::disarm_allocation_failure();
+  }).join();
+  { auto next = m.snapshot(); }  // picks the waiting rechecks up
+  EXPECT_EQ(m.stats().live_versions, 100u);
+}
+
+TEST(map_memory, a_one_entry_map_costs_less_than_4_kib_of_heap) {
+  { map_type warm; warm.insert(1, 1); }  // this thread's registration, spare record and bags
+  const std::size_t before = snapcache::test::bytes_requested_by_this_thread();
+  {
+    map_type m;
+    m.insert(1, 1);
+    EXPECT_LE(snapcache::test::bytes_requested_by_this_thread() - before, 4096u);
+  }
+}
+
+TEST(map_memory, a_thread_that_used_many_maps_holds_one_registration) {
+  { map_type warm; warm.insert(1, 1); }
+  const std::size_t records = snapcache::ebr::domain::global().stats().records;
+  const std::size_t allocations = snapcache::test::allocations_by_this_thread();
+  for (int i = 0; i < 1000; ++i) {
+    map_type m;
+    m.insert(1, 1);
+    (void)m.find(std::uint64_t{1});
+  }
+  EXPECT_EQ(snapcache::ebr::domain::global().stats().records, records);
+  // Per map: its table and one version; nothing per (thread, map) pair grows.
+  EXPECT_LE(snapcache::test::allocations_by_this_thread() - allocations, 1000u * 3);
+}
+
+TEST(map_memory, dead_keys_are_dropped_by_cleanup_migrations) {
+  map_type m;
+  for (std::uint64_t k = 0; k < 1000000; ++k) {
+    m.insert(k, k);
+    m.erase(k);
+  }
+  EXPECT_TRUE(m.empty());
+  EXPECT_LE(m.bucket_count(), 4096u) << "dead keys piled up instead of being dropped";
+  EXPECT_EQ(m.stats().live_versions, 0u);
+}
+
+TEST(map_memory, growth_and_cleanup_keep_every_key_and_every_snapshot_exact) {
+  map_type m;
+  std::vector<map_type::snapshot_type> snaps;
+  std::vector<std::size_t> sizes;
+  for (std::uint64_t k = 0; k < 100000; ++k) {
+    m.insert(k, k);
+    if (k % 20000 == 0) {
+      snaps.push_back(m.snapshot());
+      sizes.push_back(k + 1);
+    }
+  }
+  for (std::uint64_t k = 0; k < 90000; ++k) m.erase(k);  // cleanup migrations
+  for (std::uint64_t k = 100000; k < 150000; ++k) m.insert(k, k);  // growth again
+  for (std::size_t i = 0; i < snaps.size(); ++i) {
+    std::size_t n = 0;
+    for (const auto& [k, v] : snaps[i]) {
+      EXPECT_EQ(k, v);
+      EXPECT_LT(k, sizes[i]);
+      ++n;
+    }
+    EXPECT_EQ(n, sizes[i]);
+  }
+  EXPECT_EQ(m.size(), 60000u);
+  for (std::uint64_t k = 90000; k < 150000; ++k) ASSERT_EQ(m.find(k), std::optional<std::uint64_t>(k));
+}
+
+}  // namespace
