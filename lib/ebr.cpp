@@ -106,6 +106,11 @@ void collect(ebr_record& record) noexcept {
   }
 }
 
+// After an attempt to reclaim: wait for one more batch before the next one.
+void schedule_next_attempt(ebr_record& record) noexcept {
+  record.reclaim_at = record.unreclaimed + record.domain->batch;
+}
+
 bool has_garbage(const ebr_record& record) noexcept {
   // A hint only: the claim (E6) is what makes touching the lists safe.
   return record.retired.load(std::memory_order_relaxed) !=  // hint, see above
@@ -152,6 +157,7 @@ ebr_record* claim_or_create(domain_state& domain) {
         record->pins_until_advance =
             domain.pins_per_advance ? domain.pins_per_advance : static_cast<std::size_t>(-1);
         collect(*record);
+        schedule_next_attempt(*record);
         return record;
       }
     }
@@ -254,9 +260,11 @@ void after_retire(ebr_record& record, limbo_list& list) noexcept {
   ++list.count;
   ++record.unreclaimed;
   bump(record.retired, 1);
-  if (record.unreclaimed >= record.domain->batch) {
+  if (record.unreclaimed >= record.reclaim_at) {
+    // Pinned: one advance is the most this thread lets happen.
     try_advance(*record.domain);
     collect(record);
+    schedule_next_attempt(record);
   }
 }
 
@@ -316,6 +324,7 @@ void on_pin_advance(ebr_record& record) noexcept {
   record.pins_until_advance = domain.pins_per_advance;
   try_advance(domain);
   collect(record);
+  schedule_next_attempt(record);
 }
 
 void reclaim_after_unpin(ebr_record& record) noexcept {
@@ -323,6 +332,7 @@ void reclaim_after_unpin(ebr_record& record) noexcept {
   // advances free everything it retired, unless another thread is pinned.
   if (try_advance(*record.domain)) try_advance(*record.domain);
   collect(record);
+  schedule_next_attempt(record);
 }
 
 }  // namespace snapcache::detail

@@ -3,9 +3,7 @@
 namespace snapcache::detail {
 
 thread_local constinit kept_record* tl_spare_record = nullptr;
-namespace {
 thread_local constinit bool tl_spare_exited = false;
-}  // namespace
 
 namespace {
 // Frees the calling thread's spare record at thread exit.

@@ -295,7 +295,13 @@ void fill(Map& map, model_of<Map>& model, std::uint64_t first, std::uint64_t cou
 template <class Map, class Operation>
 std::size_t sweep_allocation_failures_unchanged(const Map& map, Operation operation) {
   const model_of<Map> before = contents(map);
-  return snapcache::test::sweep_allocation_failures(operation, [&](std::size_t n) {
+  // The lock-free map recycles its blocks per thread: empty that cache, so
+  // every allocation of the operation reaches operator new (and can fail).
+  const auto uncached = [&] {
+    snapcache::detail::release_block_cache();
+    operation();
+  };
+  return snapcache::test::sweep_allocation_failures(uncached, [&](std::size_t n) {
     EXPECT_EQ(contents(map), before) << "the map changed when allocation " << n << " failed";
   });
 }

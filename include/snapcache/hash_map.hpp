@@ -149,6 +149,7 @@ class hash_map {
     const std::size_t wanted = capacity_hint + capacity_hint / 3 + 1;  // load <= 3/4 at the hint
     current_.store(detail::slot_table::create(std::bit_ceil(std::max(wanted, detail::slot_table::min_capacity))),
                    std::memory_order_relaxed);  // before publication
+    on_installed(*current_.load(std::memory_order_relaxed));  // before publication
   }
 
   hash_map(const hash_map&) = delete;
@@ -197,6 +198,7 @@ class hash_map {
   template <class K>
   [[nodiscard]] std::optional<T> find(const K& key) const {
     const std::uint64_t h = hash_key(key);
+    prefetch_slot(h);
     const auto g = domain_->pin();
     const version_type* v = current_value(h, key);
     return v ? std::optional<T>(v->value()) : std::nullopt;
@@ -205,6 +207,7 @@ class hash_map {
   template <class K>
   [[nodiscard]] bool contains(const K& key) const {
     const std::uint64_t h = hash_key(key);
+    prefetch_slot(h);
     const auto g = domain_->pin();
     return current_value(h, key) != nullptr;
   }
@@ -214,6 +217,7 @@ class hash_map {
   template <class K, class F>
   bool visit(const K& key, F&& f) const {
     const std::uint64_t h = hash_key(key);
+    prefetch_slot(h);
     const auto g = domain_->pin();
     const version_type* v = current_value(h, key);
     if (v == nullptr) return false;
@@ -345,6 +349,10 @@ class hash_map {
   }
   void on_dropped() const noexcept { counters_.add_keys(0, -1); }
   std::atomic<detail::slot_table*>& current_table() const noexcept { return current_; }
+  void on_installed(const detail::slot_table& t) const noexcept {
+    hint_slots_.store(reinterpret_cast<const std::uint64_t*>(t.slots), std::memory_order_relaxed);  // a hint only
+    hint_mask_.store(t.mask, std::memory_order_relaxed);  // a hint only
+  }
 
  private:
   // ---- stamps ----------------------------------------------------------------
@@ -362,6 +370,22 @@ class hash_map {
   }
 
   // ---- lookup --------------------------------------------------------------
+
+  // Starts fetching the slot line of hash h before the pin, whose barrier
+  // would otherwise wait for nothing and then the miss for everything. The
+  // table read here is unprotected: a prefetch of a freed address is harmless.
+  void prefetch_slot(std::uint64_t h) const noexcept {
+#ifndef SNAPCACHE_NO_PREFETCH
+    // The hint pair lives in the map, not in the table (which may be freed
+    // before we pin); a stale or mismatched pair prefetches a wrong address,
+    // which costs nothing and never faults.
+    const std::uint64_t* slots = hint_slots_.load(std::memory_order_relaxed);  // a hint only
+    const std::size_t mask = hint_mask_.load(std::memory_order_relaxed);       // a hint only
+    __builtin_prefetch(slots + (h & mask));
+#else
+    (void)h;
+#endif
+  }
 
   // The slot word a forwarding chain ends in, starting from word w of t:
   // follows `moved` words into newer tables. Leaves t and w at the end.
@@ -446,6 +470,7 @@ class hash_map {
   template <class K, class Decide>
   bool write(const K& key, Decide&& decide) {
     const std::uint64_t h = hash_key(key);
+    prefetch_slot(h);
     auto g = domain_->pin();
     g.reserve();  // the retire after the commit must not allocate
     if (detail::tl_spare_record == nullptr) detail::refill_spare_record();
@@ -506,7 +531,7 @@ class hash_map {
     }
     if (p.head != nullptr) settle(v, p.head, h, g);
     if (!new_value && p.head != nullptr) maybe_clean(*p.table, g);
-    detail::drop_spare_record_after_exit();
+    if (detail::tl_spare_exited) detail::drop_spare_record_after_exit();
     return true;
   }
 
@@ -550,6 +575,16 @@ class hash_map {
   // one whose unlink CAS succeeds.
   void unlink(version_type* newer, version_type* old, std::uint64_t h, const ebr::guard& g) const noexcept {
     version_type* below = old->older.load(std::memory_order_seq_cst);
+    if (below == nullptr) {
+      // Nothing below `old` (and nothing is ever added below a version), so
+      // no neighbour's unlink can race with ours: no mark needed.
+      version_type* expected = old;
+      if (newer->older.compare_exchange_strong(expected, nullptr, std::memory_order_seq_cst)) {
+        retire_version(old, g);
+        return;
+      }
+      // `newer` is being unlinked itself, or someone unlinked `old`: below.
+    }
     while (!detail::is_marked(below)) {
       if (old->older.compare_exchange_weak(below, detail::with_mark(below), std::memory_order_seq_cst)) {
         below = detail::with_mark(below);
@@ -826,6 +861,9 @@ class hash_map {
   KeyEqual equal_;
   ebr::domain* domain_;
   alignas(64) mutable std::atomic<detail::slot_table*> current_{nullptr};
+  // Where the current table's slots are, for prefetching before the pin.
+  mutable std::atomic<const std::uint64_t*> hint_slots_{nullptr};
+  mutable std::atomic<std::size_t> hint_mask_{0};
   mutable std::atomic<detail::kept_record*> orphans_{nullptr};  // kept versions whose recheck could not run
   mutable detail::snapshot_registry registry_;
   mutable detail::map_counters counters_;

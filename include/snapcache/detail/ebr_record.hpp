@@ -64,6 +64,12 @@ struct alignas(64) ebr_record {
   unsigned nesting = 0;
   std::size_t pins_until_advance = 0;
   std::size_t unreclaimed = 0;
+  // A retire made while pinned attempts reclamation when `unreclaimed`
+  // reaches this: batch after a collection that freed everything, one batch
+  // more after an attempt (pinned, this thread holds the epoch back itself,
+  // so retrying on every retire would only scan the registry and CAS the
+  // epoch for nothing). Unpinning attempts whenever `batch` is reached.
+  std::size_t reclaim_at = 0;
   limbo_list limbo[3];
   retire_bag* spare_bags = nullptr;  // empty bags ready for retire_raw
   std::size_t spare_count = 0;
@@ -89,7 +95,8 @@ struct domain_state {
 inline ebr_record::ebr_record(domain_state& owner_domain) noexcept
     : domain(&owner_domain),
       pins_until_advance(owner_domain.pins_per_advance ? owner_domain.pins_per_advance
-                                                       : static_cast<std::size_t>(-1)) {}
+                                                       : static_cast<std::size_t>(-1)),
+      reclaim_at(owner_domain.batch) {}
 
 // The calling thread's most recent (domain id, record) pair, and its record in
 // the global domain. constinit: plain TLS loads, no initialisation check.

@@ -47,5 +47,6 @@ void give_back_record(kept_record* record) noexcept;
 // Frees the spare of a thread whose thread-exit cleanup already ran (a late
 // thread_local destructor using a map), so it does not leak.
 void drop_spare_record_after_exit() noexcept;
+extern thread_local constinit bool tl_spare_exited;
 
 }  // namespace snapcache::detail

@@ -44,6 +44,7 @@ namespace snapcache::detail {
 //   bool droppable(Version*) const noexcept;   // a lone, stamped tombstone
 //   void on_dropped() const noexcept;           // counts
 //   std::atomic<slot_table*>& current_table() const noexcept;
+//   void on_installed(const slot_table&) const noexcept;  // a new current table
 template <class Version, class Map>
 class migration {
  public:
@@ -169,6 +170,7 @@ class migration {
       // The map's reference moves to the new table; the old one goes once
       // no pinned reader is in it (and no scan holds it).
       to.refs.fetch_add(1, std::memory_order_relaxed);  // `from` holds one already: no race to zero
+      map.on_installed(to);
       g.retire(&from, &slot_table::release_retired);
     }
   }

@@ -59,6 +59,15 @@ template <class V>
   return (tag << slot_tag_shift) | static_cast<std::uint64_t>(reinterpret_cast<std::uintptr_t>(v));
 }
 
+// Tables of 2 MiB and more are aligned to 2 MiB and offered to the kernel
+// as transparent huge pages: a probe then costs no TLB miss (the slot array
+// is read at random).
+inline constexpr std::size_t huge_page_size = std::size_t{2} << 20;
+[[nodiscard]] constexpr std::size_t table_alignment(std::size_t bytes) noexcept {
+  return bytes >= huge_page_size ? huge_page_size : 64;
+}
+void advise_huge_pages(void* memory, std::size_t bytes) noexcept;  // lib/slot_table.cpp
+
 struct slot_table final : ebr::retirable {
   static constexpr std::size_t block_size = 256;  // slots copied per migration claim
   static constexpr std::size_t min_capacity = 8;
@@ -92,7 +101,8 @@ inline slot_table* slot_table::create(std::size_t capacity) {
   const std::size_t blocks = (capacity + block_size - 1) / block_size;
   const std::size_t header = (sizeof(slot_table) + 63) / 64 * 64;
   const std::size_t total = header + capacity * sizeof(std::uint64_t) + blocks;
-  void* memory = ::operator new(total, std::align_val_t{64});
+  void* memory = ::operator new(total, std::align_val_t{table_alignment(total)});
+  advise_huge_pages(memory, total);
   auto* table = ::new (memory) slot_table();
   table->capacity = capacity;
   table->mask = capacity - 1;
@@ -115,8 +125,9 @@ inline void slot_table::release(slot_table* table) noexcept {
   // CAS that installed it, which the acquire half orders before this load.
   while (table != nullptr && table->refs.fetch_sub(1, std::memory_order_acq_rel) == 1) {  // see above
     slot_table* next = table->next.load(std::memory_order_acquire);  // pairs with the install CAS (seq_cst)
+    const std::size_t total = table->bytes();
     table->~slot_table();
-    ::operator delete(static_cast<void*>(table), std::align_val_t{64});
+    ::operator delete(static_cast<void*>(table), std::align_val_t{table_alignment(total)});
     table = next;  // our link's reference on the successor
   }
 }

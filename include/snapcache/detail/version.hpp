@@ -24,6 +24,8 @@
 #include <type_traits>
 #include <utility>
 
+#include "snapcache/detail/block_cache.hpp"
+
 namespace snapcache::detail {
 
 // The low pointer bit of `older`: this version is logically unlinked.
@@ -87,14 +89,14 @@ struct version {
     try {
       v = ::new (memory) version(h, std::forward<K>(k), false);
     } catch (...) {
-      ::operator delete(memory);
+      free_block<sizeof(version)>(memory);
       throw;
     }
     try {
       ::new (static_cast<void*>(v->storage_)) T(std::forward<Args>(args)...);
     } catch (...) {
       v->~version();
-      ::operator delete(memory);
+      free_block<sizeof(version)>(memory);
       throw;
     }
     return v;
@@ -107,7 +109,7 @@ struct version {
     try {
       return ::new (memory) version(h, std::forward<K>(k), true);
     } catch (...) {
-      ::operator delete(memory);
+      free_block<sizeof(version)>(memory);
       throw;
     }
   }
@@ -116,7 +118,7 @@ struct version {
   static void destroy(version* v) noexcept {
     if (!v->is_tombstone()) std::launder(reinterpret_cast<T*>(v->storage_))->~T();
     v->~version();
-    ::operator delete(static_cast<void*>(v));
+    free_block<sizeof(version)>(v);
   }
   // The reclaim function handed to ebr::guard::retire_raw.
   static void reclaim(void* v) noexcept { destroy(static_cast<version*>(v)); }
@@ -135,7 +137,7 @@ struct version {
   // a program maps memory above 2^47 with explicit hints).
   static void* allocate() {
     static_assert(alignof(version) <= 16, "versions rely on operator new's 16-byte alignment");
-    void* memory = ::operator new(sizeof(version));
+    void* memory = allocate_block<sizeof(version)>();
     const auto address = reinterpret_cast<std::uintptr_t>(memory);
     if ((address & 15) != 0 || (address >> 48) != 0) {
       ::operator delete(memory);

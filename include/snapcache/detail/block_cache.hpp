@@ -1,0 +1,74 @@
+// A per-thread cache of freed small blocks, by size class.
+//
+// Every write of hash_map allocates a version and, after a grace period,
+// frees the one it replaced: a malloc and a free per write. Freed blocks go
+// to the freeing thread's cache instead (epoch reclamation runs on the thread
+// that retired them, so a writer gets back what it freed), and allocation
+// takes from there first. Bounded per class and thread; the rest goes back
+// to operator delete, and so does everything a thread holds when it exits.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <new>
+
+namespace snapcache::detail {
+
+struct block_free_list {
+  void* head = nullptr;
+  std::uint32_t count = 0;
+};
+
+inline constexpr std::size_t block_granule = 16;
+inline constexpr std::size_t block_classes = 16;  // 16 .. 256 bytes
+inline constexpr std::uint32_t block_cache_limit = 512;
+
+// Trivially destructible, so access is a plain TLS load; the thread-exit
+// cleanup lives in lib/block_cache.cpp and is registered on first use.
+extern thread_local constinit block_free_list tl_block_cache[block_classes];
+extern thread_local constinit bool tl_block_cache_active;  // cleanup registered, thread not exiting
+void activate_block_cache() noexcept;                      // registers the cleanup (once per thread)
+// Frees every block the calling thread holds (tests that make operator new
+// fail use it, so that allocations reach operator new).
+void release_block_cache() noexcept;
+
+[[nodiscard]] constexpr std::size_t block_class_of(std::size_t size) noexcept {
+  return (size + block_granule - 1) / block_granule - 1;
+}
+
+// `size` bytes, 16-byte aligned. May throw std::bad_alloc.
+template <std::size_t Size>
+[[nodiscard]] inline void* allocate_block() {
+  if constexpr (block_class_of(Size) < block_classes) {
+    block_free_list& list = tl_block_cache[block_class_of(Size)];
+    if (void* block = list.head) {
+      list.head = *static_cast<void**>(block);
+      --list.count;
+      return block;
+    }
+  }
+  return ::operator new(Size);
+}
+
+template <std::size_t Size>
+inline void free_block(void* block) noexcept {
+  if constexpr (block_class_of(Size) < block_classes) {
+    block_free_list& list = tl_block_cache[block_class_of(Size)];
+    if (list.count < block_cache_limit) {
+      if (!tl_block_cache_active) {
+        activate_block_cache();
+        if (!tl_block_cache_active) {  // the thread is exiting: nothing may stay here
+          ::operator delete(block);
+          return;
+        }
+      }
+      *static_cast<void**>(block) = list.head;
+      list.head = block;
+      ++list.count;
+      return;
+    }
+  }
+  ::operator delete(block);
+}
+
+}  // namespace snapcache::detail
