@@ -20,8 +20,9 @@ constexpr const char* bug_names[] = {
     "migration_copy_without_freeze",
     "migration_early_install",
     "migration_drops_visible_key",
-    "scan_skips_unfinished_migration",
+    "migration_drop_ignores_placing",
     "migration_place_without_recheck",
+    "scan_without_table_reference",
 };
 
 // Settings are written once at start-up and read on hot paths; relaxed:
@@ -68,45 +69,73 @@ void set_perturbation(unsigned per_mille) noexcept {
                           std::memory_order_relaxed);  // configuration only
 }
 
-void perturb_point() noexcept {
+namespace {
+int perturbation_chance() noexcept {
   int chance = perturb_per_mille.load(std::memory_order_relaxed);  // configuration only
   if (chance < 0) {
     chance = read_perturb_from_env();
     perturb_per_mille.store(chance, std::memory_order_relaxed);  // configuration only
   }
-  if (chance == 0) return;
+  return chance;
+}
+
+void maybe_yield(int per_mille) noexcept {
+  if (per_mille == 0) return;
   thread_local std::minstd_rand rng{std::random_device{}()};
-  if (static_cast<int>(rng() % 1000) < chance) std::this_thread::yield();
+  if (static_cast<int>(rng() % 1000) < per_mille) std::this_thread::yield();
+}
+}  // namespace
+
+void perturb_point() noexcept { maybe_yield(perturbation_chance()); }
+
+void perturb_rare_point() noexcept {
+  const int chance = perturbation_chance();
+  maybe_yield(chance * 10 < 500 ? chance * 10 : 500);
 }
 
 namespace {
-// The armed site, and whether a thread sits parked. Test control flags:
-// seq_cst, so the test's view of "parked" is never stale.
-std::atomic<int> armed_site{0};
-std::atomic<bool> parked_now{false};
-std::atomic<bool> release_requested{false};
+// Per site: armed (the next thread to arrive parks), parked (a thread sits
+// there), released (it may go). Test control flags: seq_cst, so the test's
+// view of "parked" is never stale.
+constexpr std::size_t site_count = 32;
+struct site_state {
+  std::atomic<bool> armed{false};
+  std::atomic<bool> parked{false};
+  std::atomic<bool> released{false};
+};
+site_state sites[site_count];
+std::atomic<int> last_armed{0};
+
+site_state& state_of(park_site site) noexcept { return sites[static_cast<std::size_t>(site) % site_count]; }
 }  // namespace
 
 void arm_park(park_site site) noexcept {
-  release_requested.store(false, std::memory_order_seq_cst);
-  armed_site.store(static_cast<int>(site), std::memory_order_seq_cst);
+  site_state& s = state_of(site);
+  s.released.store(false, std::memory_order_seq_cst);
+  s.armed.store(true, std::memory_order_seq_cst);
+  last_armed.store(static_cast<int>(site), std::memory_order_seq_cst);
 }
 
-bool is_parked() noexcept { return parked_now.load(std::memory_order_seq_cst); }
+bool is_parked(park_site site) noexcept { return state_of(site).parked.load(std::memory_order_seq_cst); }
 
-void release_parked() noexcept {
-  armed_site.store(0, std::memory_order_seq_cst);
-  release_requested.store(true, std::memory_order_seq_cst);
+void release_parked(park_site site) noexcept {
+  site_state& s = state_of(site);
+  s.armed.store(false, std::memory_order_seq_cst);
+  s.released.store(true, std::memory_order_seq_cst);
 }
+
+bool is_parked() noexcept { return is_parked(static_cast<park_site>(last_armed.load(std::memory_order_seq_cst))); }
+void release_parked() noexcept { release_parked(static_cast<park_site>(last_armed.load(std::memory_order_seq_cst))); }
 
 void park_point(park_site site) noexcept {
-  int expected = static_cast<int>(site);
-  if (armed_site.load(std::memory_order_seq_cst) != expected) return;
-  // Only one thread parks: the one that disarms the site.
-  if (!armed_site.compare_exchange_strong(expected, 0, std::memory_order_seq_cst)) return;
-  parked_now.store(true, std::memory_order_seq_cst);
-  while (!release_requested.load(std::memory_order_seq_cst)) std::this_thread::yield();
-  parked_now.store(false, std::memory_order_seq_cst);
+  site_state& s = state_of(site);
+  if (!s.armed.load(std::memory_order_seq_cst)) return;
+  // Only one thread parks per arming: the one that disarms the site.
+  bool expected = true;
+  if (!s.armed.compare_exchange_strong(expected, false, std::memory_order_seq_cst)) return;
+  s.parked.store(true, std::memory_order_seq_cst);
+  while (!s.released.load(std::memory_order_seq_cst)) std::this_thread::yield();
+  s.parked.store(false, std::memory_order_seq_cst);
 }
 
 }  // namespace snapcache::detail

@@ -2,6 +2,10 @@
 """Proves a stress suite has teeth: runs it with a planted bug over many seeds
 and asserts that a named detector catches the bug in enough of them.
 
+With --gtest-filter the detector is a schedule test (a GoogleTest binary that
+parks threads at chosen steps): each seed is one run of that test, with the
+seed as GoogleTest's random seed.
+
 Each run must fail (non-zero exit) with the detector's message in its output;
 a run that fails for another reason does not count as caught. Prints how long
 detection took, so docs/testing.md can record it.
@@ -25,6 +29,8 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=3.0, help="time box per seed")
     parser.add_argument("--threads", type=int, default=4)
     parser.add_argument("--extra", default="", help="extra arguments for the suite")
+    parser.add_argument("--gtest-filter", default="",
+                        help="run this GoogleTest test of the suite binary instead of a stress run")
     args = parser.parse_args()
 
     env = dict(os.environ)
@@ -38,8 +44,11 @@ def main() -> int:
     caught = 0
     times = []
     for seed in range(1, args.seeds + 1):
-        command = [args.suite, "--threads", str(args.threads), "--seconds",
-                   str(args.seconds), "--seed", str(seed)] + args.extra.split()
+        if args.gtest_filter:
+            command = [args.suite, f"--gtest_filter={args.gtest_filter}", f"--gtest_random_seed={seed}"]
+        else:
+            command = [args.suite, "--threads", str(args.threads), "--seconds",
+                       str(args.seconds), "--seed", str(seed)] + args.extra.split()
         start = time.monotonic()
         try:
             result = subprocess.run(command, env=env, stdout=subprocess.PIPE,

@@ -150,6 +150,7 @@ class hash_map {
     current_.store(detail::slot_table::create(std::bit_ceil(std::max(wanted, detail::slot_table::min_capacity))),
                    std::memory_order_relaxed);  // before publication
     on_installed(*current_.load(std::memory_order_relaxed));  // before publication
+    migrations_.store(0, std::memory_order_relaxed);  // the first table is not a migration
   }
 
   hash_map(const hash_map&) = delete;
@@ -294,6 +295,10 @@ class hash_map {
     }
     return n;
   }
+  // Migrations installed since the map was made (growth, cleanup, shrink).
+  [[nodiscard]] std::uint64_t migrations() const noexcept {
+    return migrations_.load(std::memory_order_relaxed);  // statistic only
+  }
   // Kept versions rechecked since the map was made (each close rechecks the
   // versions kept for it): shows that a close costs its own versions only.
   [[nodiscard]] std::uint64_t kept_rechecks() const noexcept {
@@ -350,6 +355,7 @@ class hash_map {
   void on_dropped() const noexcept { counters_.add_keys(0, -1); }
   std::atomic<detail::slot_table*>& current_table() const noexcept { return current_; }
   void on_installed(const detail::slot_table& t) const noexcept {
+    migrations_.fetch_add(1, std::memory_order_relaxed);  // statistic only
     hint_slots_.store(reinterpret_cast<const std::uint64_t*>(t.slots), std::memory_order_relaxed);  // a hint only
     hint_mask_.store(t.mask, std::memory_order_relaxed);  // a hint only
   }
@@ -674,16 +680,23 @@ class hash_map {
     return claimed * 4 > t.capacity * 3;
   }
 
-  // Starts (or joins) a migration of t into a table sized for the live keys:
-  // double if more than 3/8 are live, the same size to drop dead keys, half
-  // or less when few slots are claimed at all. `full`: t has no free slot.
-  void grow(detail::slot_table* t, bool full) {
+  // Starts (or joins) a migration of t. The new size counts the keys that
+  // will be copied: live ones, and dead ones the last migration could not
+  // drop (a snapshot still reads their versions): double when those fill
+  // more than 3/8 of t (or t is full), the same size when enough dead keys
+  // can be dropped (a cleanup), half or less when few slots are claimed at
+  // all. So a cleanup never leaves the table as full as it found it, and
+  // dead keys held by snapshots make the table grow instead of migrating
+  // again and again.
+  void grow(detail::slot_table* t, bool full) const {
     const auto c = counters_.read();
     const auto live = static_cast<std::size_t>(std::max<std::int64_t>(c.live, 0));
     const auto dead = static_cast<std::size_t>(std::max<std::int64_t>(c.dead, 0));
+    const std::size_t kept_dead = std::min(dead, t->dead_copied.load(std::memory_order_relaxed));  // an estimate
+    const std::size_t copied = live + kept_dead;
     std::size_t capacity = t->capacity;
-    if (full || live * 8 > t->capacity * 3) {
-      capacity = t->capacity * 2;
+    if (full || copied * 8 > t->capacity * 3 || dead - kept_dead < t->capacity / 8) {
+      capacity = std::bit_ceil(std::max(t->capacity * 2, 2 * copied + 2));
     } else if ((live + dead) * 4 < t->capacity && t->capacity > detail::slot_table::min_capacity) {
       // Everything claimed fits at load <= 1/2 even if no dead key is dropped.
       capacity = std::max(detail::slot_table::min_capacity, std::bit_ceil(2 * (live + dead) + 2));
@@ -691,15 +704,16 @@ class hash_map {
     migration::start(*t, capacity);  // may throw std::bad_alloc: nothing changed
   }
 
-  // After an erase: when dead keys outnumber live ones by a quarter of the
-  // table, a cleanup migration drops them, run to the end here (optional:
-  // skipped if memory is short). Checked every 64th erase of a thread in
-  // large tables.
-  void maybe_clean(detail::slot_table& t, const ebr::guard& g) noexcept {
+  // After an erase: when droppable dead keys outnumber live ones by a
+  // quarter of the table, a cleanup migration drops them, run to the end
+  // here (optional: skipped if memory is short). Checked every 64th erase
+  // of a thread in large tables.
+  void maybe_clean(detail::slot_table& t, const ebr::guard& g) const noexcept {
     static thread_local constinit unsigned erases = 0;
     if (t.capacity > 1024 && (++erases & 63) != 0) return;
     const auto c = counters_.read();
-    if (c.dead <= c.live + static_cast<std::int64_t>(t.capacity / 4)) return;
+    const auto kept_dead = static_cast<std::int64_t>(t.dead_copied.load(std::memory_order_relaxed));  // an estimate
+    if (c.dead - kept_dead <= c.live + static_cast<std::int64_t>(t.capacity / 4)) return;
     try {
       grow(&t, false);
     } catch (const std::bad_alloc&) {
@@ -731,18 +745,19 @@ class hash_map {
     auto g = domain_->pin();
     for (;;) {
       detail::slot_table* t = current_.load(std::memory_order_seq_cst);
-      if (t->next.load(std::memory_order_seq_cst) != nullptr &&
-          !is_planted(detail::planted_bug::scan_skips_unfinished_migration)) {
+      if (t->next.load(std::memory_order_seq_cst) != nullptr) {
         migration::help(*this, *t, g);
         continue;
       }
       // Pinned, and t was current: the map's reference, dropped only after
       // a grace period, keeps the count above zero.
-      t->refs.fetch_add(1, std::memory_order_relaxed);  // the map's reference protects it; see above
+      if (!is_planted(detail::planted_bug::scan_without_table_reference)) {
+        t->refs.fetch_add(1, std::memory_order_relaxed);  // the map's reference protects it; see above
+      }
       detail::slot_table* expected = nullptr;
       if (!slot.table.compare_exchange_strong(expected, t, std::memory_order_acq_rel,  // pairs with the load above
                                               std::memory_order_acquire)) {             // takes the winner's table
-        detail::slot_table::release(t);
+        if (!is_planted(detail::planted_bug::scan_without_table_reference)) detail::slot_table::release(t);
         return expected;
       }
       return t;
@@ -868,6 +883,7 @@ class hash_map {
   mutable detail::snapshot_registry registry_;
   mutable detail::map_counters counters_;
   mutable std::atomic<std::uint64_t> rechecks_{0};
+  mutable std::atomic<std::uint64_t> migrations_{0};
 
  public:
   class snapshot_type {
@@ -1034,7 +1050,7 @@ class hash_map {
       if (map_ == nullptr) return;
       detail::kept_record* kept = map_->registry_.close(slot_);
       if (detail::slot_table* t = slot_->table.exchange(nullptr, std::memory_order_acq_rel)) {  // pairs with scan_table
-        detail::slot_table::release(t);
+        if (!is_planted(detail::planted_bug::scan_without_table_reference)) detail::slot_table::release(t);
       }
       map_->registry_.release_slot(slot_);
       if (kept != nullptr || map_->orphans_.load(std::memory_order_relaxed) != nullptr) {  // a hint: recheck takes the list

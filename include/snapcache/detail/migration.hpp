@@ -90,11 +90,12 @@ class migration {
       w = source.fetch_or(slot_frozen, std::memory_order_seq_cst) | slot_frozen;
     }
     SNAPCACHE_PARK(migrate_after_freeze);
-    SNAPCACHE_PERTURB();
+    SNAPCACHE_PERTURB_RARE();
     for (;;) {
       if (slot_is_free(w) || (w & (slot_moved | slot_dropped)) != 0) return;
       auto* v = slot_version<Version>(w);
-      if ((w & slot_placing) == 0) {
+      const bool drop_anyway = is_planted(planted_bug::migration_drop_ignores_placing);
+      if ((w & slot_placing) == 0 || drop_anyway) {
         if (map.droppable(v) && g.try_reserve()) {
           if (source.compare_exchange_strong(w, slot_dropped | slot_frozen, std::memory_order_seq_cst)) {
             g.retire_raw(v, &Version::reclaim);
@@ -103,14 +104,19 @@ class migration {
           }
           continue;  // w reloaded
         }
-        if (!source.compare_exchange_strong(w, w | slot_placing, std::memory_order_seq_cst)) continue;
-        w |= slot_placing;
+        if ((w & slot_placing) == 0) {
+          if (!source.compare_exchange_strong(w, w | slot_placing, std::memory_order_seq_cst)) continue;
+          w |= slot_placing;
+        }
       }
+      SNAPCACHE_PARK(migrate_before_place);
+      SNAPCACHE_PERTURB_RARE();
       const std::size_t j = place(map, source, w, to, v);
       SNAPCACHE_PARK(migrate_after_place);
-      SNAPCACHE_PERTURB();
+      SNAPCACHE_PERTURB_RARE();
       if (j == not_placed) {
         w = source.load(std::memory_order_seq_cst);  // moved by another helper
+        if ((w & slot_moved) == 0) broken("a target table migrates before its source is copied");
         continue;
       }
       const std::uint64_t moved = moved_word(j) | (slot_tag(w) << slot_tag_shift);
@@ -140,16 +146,26 @@ class migration {
         // A free slot. If the source is already moved, the key may have a
         // newer head in its slot of `to` by now: claiming a second slot would
         // give the key two.
-        if (!is_planted(planted_bug::migration_place_without_recheck)) {
-          SNAPCACHE_PERTURB();
-          if ((source.load(std::memory_order_seq_cst) & slot_moved) != 0) return not_placed;
+        SNAPCACHE_PERTURB_RARE();
+        if (!is_planted(planted_bug::migration_place_without_recheck) &&
+            (source.load(std::memory_order_seq_cst) & slot_moved) != 0) {
+          return not_placed;
         }
-        if (to.slots[i].compare_exchange_strong(word, claimed_word(tag, v), std::memory_order_seq_cst)) return i;
+        if (to.slots[i].compare_exchange_strong(word, claimed_word(tag, v), std::memory_order_seq_cst)) {
+          if (v->is_tombstone()) to.dead_copied.fetch_add(1, std::memory_order_relaxed);  // a policy estimate only
+          return i;
+        }
         // word reloaded: look at this slot again
       }
     }
     if ((source.load(std::memory_order_seq_cst) & slot_moved) != 0) return not_placed;
-    std::fputs("snapcache: a migration target table is full (map counts corrupted?)\n", stderr);
+    broken("a migration target table is full");
+  }
+
+  // An invariant of the protocol does not hold (a planted bug, or memory
+  // corruption): stop at once rather than spin or lose keys silently.
+  [[noreturn]] static void broken(const char* what) noexcept {
+    std::fprintf(stderr, "snapcache: migration invariant broken: %s\n", what);
     std::abort();
   }
 
@@ -164,7 +180,7 @@ class migration {
 
   static void install(const Map& map, slot_table& from, slot_table& to, const ebr::guard& g) noexcept {
     SNAPCACHE_PARK(migrate_before_install);
-    SNAPCACHE_PERTURB();
+    SNAPCACHE_PERTURB_RARE();
     slot_table* expected = &from;
     if (map.current_table().compare_exchange_strong(expected, &to, std::memory_order_seq_cst)) {
       // The map's reference moves to the new table; the old one goes once

@@ -79,6 +79,10 @@ struct slot_table final : ebr::retirable {
   std::atomic<std::size_t> refs{1};
   std::atomic<std::size_t> cursor{0};       // next block to claim, while migrating out
   std::atomic<std::size_t> blocks_done{0};  // blocks fully copied out
+  // Dead keys (tombstone heads) a migration copied in rather than dropped:
+  // they still hold versions a snapshot reads. A cleanup cannot drop them,
+  // so the growth policy does not count on it.
+  std::atomic<std::size_t> dead_copied{0};
   std::atomic<std::uint8_t>* block_done;    // per block: copied out (counted once)
   std::atomic<std::uint64_t>* slots;
 

@@ -22,8 +22,9 @@ enum class planted_bug : std::uint8_t {
   migration_copy_without_freeze,  // a slot is copied from a plain read, then overwritten as moved
   migration_early_install,        // the new table is installed before every block is copied
   migration_drops_visible_key,    // a tombstoned key is dropped although it holds older versions
-  scan_skips_unfinished_migration,// a snapshot scan reads the current table while a migration runs
+  migration_drop_ignores_placing, // a dead key is dropped although a copy of it is being placed
   migration_place_without_recheck,// a copy claims a free slot without re-reading the source slot
+  scan_without_table_reference,   // a snapshot scans its table without holding a reference on it
 };
 
 // Places where a progress test can park a thread indefinitely, to show the
@@ -37,6 +38,7 @@ enum class park_site : std::uint8_t {
   snapshot_announced,     // timestamp announced, clock not yet advanced
   iterate_while_pinned,   // snapshot iteration, inside its epoch guard
   migrate_after_freeze,   // a source slot frozen, not yet copied
+  migrate_before_place,   // a source slot marked as being placed, the head not yet placed
   migrate_after_place,    // a head placed in the new table, its source slot not yet marked moved
   migrate_before_install, // every block copied, the new table not yet installed
   close_before_recheck,   // a closed snapshot's kept versions not yet rechecked
@@ -45,9 +47,14 @@ enum class park_site : std::uint8_t {
 #if defined(SNAPCACHE_TEST_HOOKS) && SNAPCACHE_TEST_HOOKS
 inline constexpr bool test_hooks_enabled = true;
 
-// The next thread to reach `site` parks there until release_parked().
+// The next thread to reach `site` parks there until release_parked(site).
+// Several sites may be armed at once (a schedule test parks two threads at
+// two steps and releases them in the order it wants).
 void arm_park(park_site site) noexcept;
-// Whether a thread is parked now.
+// Whether a thread is parked at `site` now.
+bool is_parked(park_site site) noexcept;
+void release_parked(park_site site) noexcept;
+// The same, for whichever site was armed last (one parked thread at a time).
 bool is_parked() noexcept;
 void release_parked() noexcept;
 void park_point(park_site site) noexcept;
@@ -63,6 +70,11 @@ planted_bug planted() noexcept;
 // from SNAPCACHE_PERTURB on first use. 0 disables.
 void set_perturbation(unsigned per_mille) noexcept;
 void perturb_point() noexcept;
+// A point in a window that rare events open (a migration copying a slot, a
+// write between reading its slot and installing): yields ten times as often
+// (at most half the time), so the windows are as likely to be hit as the
+// common ones.
+void perturb_rare_point() noexcept;
 
 // Parses a planted bug name ("free_without_grace_period"); none if unknown.
 planted_bug planted_bug_from_name(const char* name) noexcept;
@@ -70,10 +82,12 @@ planted_bug planted_bug_from_name(const char* name) noexcept;
 inline constexpr bool test_hooks_enabled = false;
 [[nodiscard]] constexpr bool is_planted(planted_bug) noexcept { return false; }
 inline void perturb_point() noexcept {}
+inline void perturb_rare_point() noexcept {}
 inline void park_point(park_site) noexcept {}
 #endif
 
 }  // namespace snapcache::detail
 
 #define SNAPCACHE_PERTURB() ::snapcache::detail::perturb_point()
+#define SNAPCACHE_PERTURB_RARE() ::snapcache::detail::perturb_rare_point()
 #define SNAPCACHE_PARK(site) ::snapcache::detail::park_point(::snapcache::detail::park_site::site)
