@@ -10,9 +10,11 @@
 // them run for the cell's duration and stops them with a flag they check
 // every 64 operations. Each thread times its own run; throughput is the sum
 // over threads of operations / own elapsed time. view_cost<Adapter> times the
-// taking of a snapshot (or the variant's equivalent view) alone, and
-// memory_cost<Adapter> measures heap and RSS growth while filling a map, in
-// a forked child so the parent's free lists do not hide the growth.
+// taking of a snapshot (or the variant's equivalent view) alone,
+// scan_rate<Adapter> times full scans of a quiescent map, and
+// memory_cost<Adapter> measures the heap a map holds after filling and
+// churning it, in a forked child so the parent's free lists do not hide the
+// growth.
 //
 // When not to use it. Directly: use runner.hpp, which runs grids of cells
 // through the type-erased registry and summarises repeats.
@@ -34,6 +36,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "harness/heap_counter.hpp"
 #include "harness/workload.hpp"
 
 namespace snapcache::bench {
@@ -47,19 +50,40 @@ struct view_cost_sample {
   double median_ns = 0, min_ns = 0, max_ns = 0;
 };
 
-// Growth while filling `entries` keys into a map built with that capacity hint.
+// Items per second of full scans through the adapter's scan(), one thread,
+// on a quiescent map.
+struct scan_rate_sample {
+  bool ok = false;
+  std::string error;
+  std::size_t entries = 0;
+  std::size_t scans = 0;                 // timed scans
+  double median = 0, min = 0, max = 0;  // items per second, over the timed scans
+  std::uint64_t sink = 0;               // keys and values read, so no scan is optimised away
+};
+
+// What a map built with capacity hint `entries` holds after memory_cost's
+// fill and churn, per entry, as growth since just before it was built.
 struct memory_sample {
   bool ok = false;
   std::string error;
   std::size_t entries = 0;
   double heap_bytes_per_entry = 0;  // mallinfo2: uordblks + hblkhd (glibc malloc only)
   double rss_bytes_per_entry = 0;   // /proc/self/statm resident set
+  bool counted = false;             // a counting operator new was linked in (heap_counter.hpp)
+  double requested_bytes_per_entry = 0;  // live bytes asked of operator new (when counted)
+  double allocator_bytes_per_entry = 0;  // their malloc_usable_size (when counted)
+  std::uint64_t unsized_deletes = 0;     // each makes requested read a few bytes low
 };
 
 // An adapter may offer take_view(): the variant's way to obtain something
 // iterable that writers cannot change under it.
 template <class Adapter>
 concept has_view = requires(Adapter& a) { a.take_view(); };
+
+// An adapter may offer static quiesce(): lets memory held for deferred
+// reclamation go back before memory_cost measures.
+template <class Adapter>
+concept has_quiesce = requires { Adapter::quiesce(); };
 
 namespace detail {
 
@@ -286,6 +310,33 @@ void fill(Adapter& map, const dataset& data, std::size_t n) {
   for (std::size_t i = 0; i < n; ++i) map.insert(perm[i], value_of(perm[i]));
 }
 
+// The churn memory_cost measures after, on the first `n` keys that fill()
+// inserted: every key overwritten twice with new values, then every 10th key
+// (in fill order) erased, and only then those keys inserted again, so that
+// for a while the map holds nine tenths of them.
+template <class Adapter>
+void churn(Adapter& map, const dataset& data, std::size_t n) {
+  const auto& perm = data.permutation();
+  n = std::min(n, perm.size());
+  for (std::uint64_t round = 1; round <= 2; ++round) {
+    for (std::size_t i = 0; i < n; ++i) map.insert_or_assign(perm[i], value_of(perm[i]) + round);
+  }
+  for (std::size_t i = 0; i < n; i += 10) map.erase(perm[i]);
+  for (std::size_t i = 0; i < n; i += 10) map.insert(perm[i], value_of(perm[i]) + 3);
+}
+
+// One full scan: the number of items it visited, or -1 if it stopped early.
+template <class Adapter>
+std::int64_t count_scan(Adapter& map, std::uint64_t& sink) {
+  std::int64_t n = 0;
+  const bool complete = map.scan([&](std::uint64_t k, std::uint64_t v) {
+    sink += k ^ v;
+    ++n;
+    return true;
+  });
+  return complete ? n : -1;
+}
+
 // Statistics of a sorted sample.
 inline void summarise_sorted(const std::vector<double>& v, double& median, double& lo, double& hi) {
   if (v.empty()) return;
@@ -421,26 +472,93 @@ view_cost_sample view_cost(std::size_t entries, const dataset& data, double budg
   return out;
 }
 
-// Heap and RSS growth per entry while filling `entries` keys into a map
-// built with that capacity hint, measured in a forked child. Call it before
-// starting threads of your own (fork copies only the calling thread).
+// Items per second of full scans through scan() on a quiescent map of
+// `entries` keys (fill()'s), one thread: one untimed warm-up scan, then at
+// least 5 and at most 1001 timed ones, stopping after `budget_seconds` once
+// past 5. A scan that stops early or misses or repeats an item fails the
+// measurement.
+template <class Adapter>
+scan_rate_sample scan_rate(std::size_t entries, const dataset& data, double budget_seconds) {
+  scan_rate_sample out;
+  out.entries = entries;
+  if constexpr (Adapter::scan_method.empty()) {
+    (void)data;
+    (void)budget_seconds;
+    out.error = "no scan method";
+  } else {
+    Adapter::thread_attach();
+    try {
+      auto map = std::make_unique<Adapter>(entries);
+      detail::fill(*map, data, entries);
+      const auto expected = static_cast<std::int64_t>(std::min(entries, data.permutation().size()));
+      detail::count_scan(*map, out.sink);
+      std::vector<double> rates;
+      const auto start = bench_clock::now();
+      while (out.error.empty() && rates.size() < 1001 &&
+             (rates.size() < 5 || detail::seconds_between(start, bench_clock::now()) < budget_seconds)) {
+        const auto t0 = bench_clock::now();
+        const std::int64_t n = detail::count_scan(*map, out.sink);
+        const auto t1 = bench_clock::now();
+        if (n != expected) {
+          out.error = n < 0 ? "a scan stopped early"
+                            : "a scan visited " + std::to_string(n) + " of " + std::to_string(expected) + " items";
+        }
+        rates.push_back(static_cast<double>(n) / detail::seconds_between(t0, t1));
+      }
+      std::sort(rates.begin(), rates.end());
+      detail::summarise_sorted(rates, out.median, out.min, out.max);
+      out.scans = rates.size();
+      out.ok = out.error.empty();
+    } catch (const std::exception& e) {
+      out.error = e.what();
+    }
+    Adapter::thread_detach();
+  }
+  return out;
+}
+
+// What a map holds per entry after this sequence, measured in a forked child:
+// build it with capacity hint `entries`, fill `entries` keys, churn them
+// (detail::churn: every key overwritten twice, a tenth erased and
+// reinserted), call Adapter::quiesce() where there is one, then measure
+// growth since just before the build. Maps with deferred reclamation hold
+// replaced versions until a grace period passes; what is pending is bounded
+// (threads x batch for snapcache's epoch domain) and is not the structure's
+// size, so quiesce() lets it go back and the figure excludes it. With a
+// counting operator new linked in (heap_counter.hpp), counting starts just
+// before the build. Call it before starting threads of your own (fork copies
+// only the calling thread).
 template <class Adapter>
 memory_sample memory_cost(std::size_t entries, const dataset& data) {
   memory_sample out;
   out.entries = entries;
   struct report {
-    double heap = 0, rss = 0;
+    double heap = 0, rss = 0, requested = 0, allocated = 0;
+    std::uint64_t unsized_deletes = 0;
+    int counted = 0;
     int ok = 0;
   };
   auto measure = [&]() -> report {
     report r;
+    const heap_counter counter = installed_heap_counter;
+    const double per_entry = 1.0 / static_cast<double>(entries);
     Adapter::thread_attach();
     const std::size_t heap0 = detail::heap_in_use(), rss0 = detail::resident_bytes();
+    if (counter.available()) counter.start();
     auto* map = new Adapter(entries);  // never freed: the child exits
     detail::fill(*map, data, entries);
+    detail::churn(*map, data, entries);
+    if constexpr (has_quiesce<Adapter>) Adapter::quiesce();
+    if (counter.available()) {
+      counter.stop();
+      r.requested = static_cast<double>(counter.requested_bytes()) * per_entry;
+      r.allocated = static_cast<double>(counter.allocator_bytes()) * per_entry;
+      r.unsized_deletes = counter.unsized_deletes();
+      r.counted = 1;
+    }
     const std::size_t heap1 = detail::heap_in_use(), rss1 = detail::resident_bytes();
-    r.heap = (static_cast<double>(heap1) - static_cast<double>(heap0)) / static_cast<double>(entries);
-    r.rss = (static_cast<double>(rss1) - static_cast<double>(rss0)) / static_cast<double>(entries);
+    r.heap = (static_cast<double>(heap1) - static_cast<double>(heap0)) * per_entry;
+    r.rss = (static_cast<double>(rss1) - static_cast<double>(rss0)) * per_entry;
     r.ok = 1;
     return r;
   };
@@ -480,6 +598,10 @@ memory_sample memory_cost(std::size_t entries, const dataset& data) {
   }
   out.heap_bytes_per_entry = r.heap;
   out.rss_bytes_per_entry = r.rss;
+  out.counted = r.counted != 0;
+  out.requested_bytes_per_entry = r.requested;
+  out.allocator_bytes_per_entry = r.allocated;
+  out.unsized_deletes = r.unsized_deletes;
   out.ok = true;
   return out;
 }
