@@ -25,6 +25,7 @@ struct variant {
   std::string_view view_method;         // empty: no snapshot-like view
   cell_sample (*run)(const cell_spec&) = nullptr;
   view_cost_sample (*view_cost)(std::size_t entries, const dataset&, double budget_seconds) = nullptr;
+  scan_rate_sample (*scan_rate)(std::size_t entries, const dataset&, double budget_seconds) = nullptr;  // null: no scan
   memory_sample (*memory)(std::size_t entries, const dataset&) = nullptr;
   std::string (*check)(std::uint64_t seed) = nullptr;  // empty string: passed
 };
@@ -32,8 +33,11 @@ struct variant {
 // Every variant, in a fixed order ("snapcache" first), compiled or not.
 std::span<const variant> all_variants();
 const variant* find_variant(std::string_view name);
-// std::unordered_map<u64, u64> (no synchronisation), filled the same way: the
-// reference for bytes per entry.
+// std::unordered_map<u64, u64> (no synchronisation), filled and churned the
+// same way: the reference for bytes per entry.
 memory_sample unordered_map_memory(std::size_t entries, const dataset& data);
+// Plain iteration of std::unordered_map<u64, u64> (no concurrency), filled
+// the same way: the reference for scan rates.
+scan_rate_sample unordered_map_scan_rate(std::size_t entries, const dataset& data, double budget_seconds);
 
 }  // namespace snapcache::bench

@@ -171,17 +171,61 @@ void print_view_costs(std::ostream& out, const std::vector<view_cost_result>& co
   }
 }
 
-void print_memory(std::ostream& out, const std::vector<memory_result>& memory) {
-  if (memory.empty()) return;
-  out << format("\n== bytes per entry (%zu keys filled into a map built with that capacity hint) ==\n",
-                memory.front().entries);
+void print_scan_rates(std::ostream& out, const std::vector<scan_rate_result>& rates) {
+  if (rates.empty()) return;
+  out << format("\n== full scans of a quiescent map (%zu entries; one thread, no other threads running) ==\n",
+                rates.front().entries);
+  out << "   items/s: median [min - max] over n timed scans, after one untimed; rel = median / std_unordered_map's\n";
+  out << format("  %-19s %9s  %-19s %5s %6s  %s\n", "variant", "items/s", "[min - max]", "n", "rel", "scan method");
+  double reference = 0;
+  for (const scan_rate_result& r : rates) {
+    if (r.variant == "std_unordered_map" && r.ok) reference = r.items_per_s.median;
+  }
+  for (const scan_rate_result& r : rates) {
+    const std::string method = r.method.empty() ? "-" : r.method;
+    if (!r.ok) {
+      out << format("  %-19s %s  (%s)\n", r.variant.c_str(), r.note.c_str(), method.c_str());
+      continue;
+    }
+    const std::string range = "[" + rate_text(r.items_per_s.min) + " - " + rate_text(r.items_per_s.max) + "]";
+    const std::string rel = reference > 0 ? format("%.2f", r.items_per_s.median / reference) : "-";
+    out << format("  %-19s %9s  %-19s %5zu %6s  %s\n", r.variant.c_str(), rate_text(r.items_per_s.median).c_str(),
+                  range.c_str(), r.scans, rel.c_str(), method.c_str());
+  }
+}
+
+namespace {
+
+// A map whose memory does not come from malloc (tbbmalloc) shows (almost) no
+// heap growth but real RSS growth: compare its RSS instead.
+bool outside_malloc(const memory_result& m) {
+  const double heap = m.counted ? m.requested_bytes_per_entry : m.heap_bytes_per_entry;
+  return heap < 1.0 && m.rss_bytes_per_entry >= 8.0;
+}
+
+const memory_result* memory_reference(const std::vector<memory_result>& memory) {
+  for (const memory_result& m : memory) {
+    if (m.variant == "std_unordered_map" && m.ok) return &m;
+  }
+  return nullptr;
+}
+
+std::string ratio_text(double value, double reference) {
+  return reference > 0 ? format("%.2fx", value / reference) : "-";
+}
+
+// Without a counting operator new: mallinfo2 heap and RSS only.
+void print_memory_uncounted(std::ostream& out, const std::vector<memory_result>& memory) {
   out << "   heap = glibc malloc in use (uordblks + hblkhd); misses allocators that bypass malloc (tbbmalloc)\n";
   out << format("  %-19s %8s %8s %14s\n", "variant", "heap", "RSS", "heap vs std");
-  double heap_reference = 0, rss_reference = 0;
-  for (const memory_result& m : memory) {
-    if (m.variant == "std_unordered_map" && m.ok) {
-      heap_reference = m.heap_bytes_per_entry;
-      rss_reference = m.rss_bytes_per_entry;
+  const memory_result* ref = memory_reference(memory);
+  for (const scan_rate_result& r : scan_rates) {
+    if (!r.ok) {
+      row("scan_rate", std::to_string(r.entries), "1", r.variant, "items_per_s", "", "", "", "0", "",
+          r.note + (r.method.empty() ? "" : " (" + r.method + ")"));
+    } else {
+      row("scan_rate", std::to_string(r.entries), "1", r.variant, "items_per_s", number(r.items_per_s.median),
+          number(r.items_per_s.min), number(r.items_per_s.max), std::to_string(r.scans), "", r.method);
     }
   }
   for (const memory_result& m : memory) {
@@ -189,22 +233,83 @@ void print_memory(std::ostream& out, const std::vector<memory_result>& memory) {
       out << format("  %-19s %s\n", m.variant.c_str(), m.note.c_str());
       continue;
     }
-    // A map whose memory does not come from malloc shows (almost) no heap
-    // growth but real RSS growth: compare its RSS instead.
-    const bool outside_malloc = m.heap_bytes_per_entry < 1.0 && m.rss_bytes_per_entry >= 8.0;
-    const std::string heap = outside_malloc ? "n/a" : format("%.1f", m.heap_bytes_per_entry);
+    const bool outside = outside_malloc(m);
+    const std::string heap = outside ? "n/a" : format("%.1f", m.heap_bytes_per_entry);
     std::string rel = "-";
-    if (outside_malloc && rss_reference > 0) {
-      rel = format("%.2fx (RSS)", m.rss_bytes_per_entry / rss_reference);
-    } else if (!outside_malloc && heap_reference > 0) {
-      rel = format("%.2fx", m.heap_bytes_per_entry / heap_reference);
+    if (ref && outside) {
+      rel = ratio_text(m.rss_bytes_per_entry, ref->rss_bytes_per_entry) + " (RSS)";
+    } else if (ref) {
+      rel = ratio_text(m.heap_bytes_per_entry, ref->heap_bytes_per_entry);
     }
     out << format("  %-19s %8s %8.1f %14s\n", m.variant.c_str(), heap.c_str(), m.rss_bytes_per_entry, rel.c_str());
   }
 }
 
+// With the counting operator new: requested and allocator bytes as well.
+void print_memory_counted(std::ostream& out, const std::vector<memory_result>& memory) {
+  out << "   requested = live bytes asked of operator new; allocator = their malloc_usable_size (both counted by a\n"
+         "   replaced operator new); heap = glibc malloc in use (uordblks + hblkhd); RSS = resident set. All are\n"
+         "   growth from just before the map was built; none sees memory that bypasses operator new (tbbmalloc).\n"
+         "   unsized/e: deletes without a size per entry; each makes requested read a few bytes low.\n";
+  out << format("  %-19s %9s %9s %8s %8s %9s %9s %9s\n", "variant", "requested", "allocator", "heap", "RSS", "req/std",
+                "alloc/std", "unsized/e");
+  const memory_result* ref = memory_reference(memory);
+  for (const scan_rate_result& r : scan_rates) {
+    if (!r.ok) {
+      row("scan_rate", std::to_string(r.entries), "1", r.variant, "items_per_s", "", "", "", "0", "",
+          r.note + (r.method.empty() ? "" : " (" + r.method + ")"));
+    } else {
+      row("scan_rate", std::to_string(r.entries), "1", r.variant, "items_per_s", number(r.items_per_s.median),
+          number(r.items_per_s.min), number(r.items_per_s.max), std::to_string(r.scans), "", r.method);
+    }
+  }
+  for (const memory_result& m : memory) {
+    if (!m.ok) {
+      out << format("  %-19s %s\n", m.variant.c_str(), m.note.c_str());
+      continue;
+    }
+    const bool outside = outside_malloc(m);
+    const auto bytes = [&](double v) { return outside ? std::string("n/a") : format("%.1f", v); };
+    std::string req_rel = "-", alloc_rel = "-";
+    if (ref && outside) {
+      req_rel = alloc_rel = ratio_text(m.rss_bytes_per_entry, ref->rss_bytes_per_entry) + "(RSS)";
+    } else if (ref) {
+      req_rel = ratio_text(m.requested_bytes_per_entry, ref->requested_bytes_per_entry);
+      alloc_rel = ratio_text(m.allocator_bytes_per_entry, ref->allocator_bytes_per_entry);
+    }
+    const double unsized = static_cast<double>(m.unsized_deletes) / static_cast<double>(m.entries);
+    out << format("  %-19s %9s %9s %8s %8.1f %9s %9s %9.2f\n", m.variant.c_str(),
+                  bytes(m.requested_bytes_per_entry).c_str(), bytes(m.allocator_bytes_per_entry).c_str(),
+                  bytes(m.heap_bytes_per_entry).c_str(), m.rss_bytes_per_entry, req_rel.c_str(), alloc_rel.c_str(),
+                  unsized);
+  }
+}
+
+}  // namespace
+
+void print_memory(std::ostream& out, const std::vector<memory_result>& memory) {
+  if (memory.empty()) return;
+  out << format(
+      "\n== bytes per entry (%zu keys filled into a map built with that capacity hint, every key overwritten\n"
+      "   twice, every 10th erased and then reinserted; quiesced where the map defers reclamation) ==\n",
+      memory.front().entries);
+  bool counted = false;
+  for (const memory_result& m : memory) counted = counted || m.counted;
+  if (counted) {
+    print_memory_counted(out, memory);
+  } else {
+    print_memory_uncounted(out, memory);
+  }
+}
+
 bool write_csv(const std::string& path, const grid_result* grid, const std::vector<view_cost_result>& costs,
                const std::vector<memory_result>& memory, std::string* error) {
+  return write_csv(path, grid, costs, memory, {}, error);
+}
+
+bool write_csv(const std::string& path, const grid_result* grid, const std::vector<view_cost_result>& costs,
+               const std::vector<memory_result>& memory, const std::vector<scan_rate_result>& scan_rates,
+               std::string* error) {
   std::ofstream f(path);
   if (!f) {
     if (error) *error = "cannot open " + path;
@@ -263,6 +368,15 @@ bool write_csv(const std::string& path, const grid_result* grid, const std::vect
           number(c.max_ns), std::to_string(c.samples), "", c.method);
     }
   }
+  for (const scan_rate_result& r : scan_rates) {
+    if (!r.ok) {
+      row("scan_rate", std::to_string(r.entries), "1", r.variant, "items_per_s", "", "", "", "0", "",
+          r.note + (r.method.empty() ? "" : " (" + r.method + ")"));
+    } else {
+      row("scan_rate", std::to_string(r.entries), "1", r.variant, "items_per_s", number(r.items_per_s.median),
+          number(r.items_per_s.min), number(r.items_per_s.max), std::to_string(r.scans), "", r.method);
+    }
+  }
   for (const memory_result& m : memory) {
     if (!m.ok) {
       row("memory", std::to_string(m.entries), "", m.variant, "heap_bytes_per_entry", "", "", "", "0", "", m.note);
@@ -272,6 +386,14 @@ bool write_csv(const std::string& path, const grid_result* grid, const std::vect
         "", "", "1", "", "");
     row("memory", std::to_string(m.entries), "", m.variant, "rss_bytes_per_entry", number(m.rss_bytes_per_entry), "",
         "", "1", "", "");
+    if (m.counted) {
+      row("memory", std::to_string(m.entries), "", m.variant, "requested_bytes_per_entry",
+          number(m.requested_bytes_per_entry), "", "", "1", "", "");
+      row("memory", std::to_string(m.entries), "", m.variant, "allocator_bytes_per_entry",
+          number(m.allocator_bytes_per_entry), "", "", "1", "", "");
+      row("memory", std::to_string(m.entries), "", m.variant, "unsized_deletes",
+          number(static_cast<double>(m.unsized_deletes)), "", "", "1", "", "");
+    }
   }
   f.flush();
   if (!f) {

@@ -209,6 +209,37 @@ std::vector<view_cost_result> measure_view_costs(const std::vector<std::string>&
   return out;
 }
 
+std::vector<scan_rate_result> measure_scan_rates(const std::vector<std::string>& names, const dataset& data,
+                                                 std::size_t entries, double budget_seconds) {
+  entries = std::min<std::size_t>(entries, static_cast<std::size_t>(data.key_range()));
+  std::vector<scan_rate_result> out;
+  auto row = [&](std::string_view name, std::string_view method) -> scan_rate_result& {
+    scan_rate_result& r = out.emplace_back();
+    r.variant = std::string(name);
+    r.method = std::string(method);
+    r.entries = entries;
+    return r;
+  };
+  auto record = [](scan_rate_result& r, const scan_rate_sample& s) {
+    r.ok = s.ok;
+    r.note = s.error;
+    r.scans = s.scans;
+    r.items_per_s = {s.median, s.min, s.max};
+  };
+  record(row("std_unordered_map", "range-for (no concurrency)"), unordered_map_scan_rate(entries, data, budget_seconds));
+  for (const variant* v : resolve(names)) {
+    scan_rate_result& r = row(v->name, v->scan_method);
+    if (!v->available) {
+      r.note = std::string(v->unavailable_reason);
+    } else if (v->scan_rate == nullptr) {
+      r.note = "no scan method";
+    } else {
+      record(r, v->scan_rate(entries, data, budget_seconds));
+    }
+  }
+  return out;
+}
+
 std::vector<memory_result> measure_memory(const std::vector<std::string>& names, const dataset& data,
                                           std::size_t entries) {
   entries = std::min<std::size_t>(entries, static_cast<std::size_t>(data.key_range()));
@@ -221,6 +252,10 @@ std::vector<memory_result> measure_memory(const std::vector<std::string>& names,
     r.note = s.error;
     r.heap_bytes_per_entry = s.heap_bytes_per_entry;
     r.rss_bytes_per_entry = s.rss_bytes_per_entry;
+    r.counted = s.counted;
+    r.requested_bytes_per_entry = s.requested_bytes_per_entry;
+    r.allocator_bytes_per_entry = s.allocator_bytes_per_entry;
+    r.unsized_deletes = s.unsized_deletes;
     out.push_back(std::move(r));
   };
   record("std_unordered_map", unordered_map_memory(entries, data));

@@ -14,9 +14,10 @@
 // median(C writers) / median(C-noscan writers). For every workload and
 // thread count, "best peer" is the best median among the other variants that
 // ran it (locked ones included) and the ratio is snapcache median / best
-// peer median. Snapshot cost (taking the view alone, on a quiescent map) and
-// bytes per entry (heap and RSS growth while filling, next to
-// std::unordered_map) are measured separately.
+// peer median. Snapshot cost (taking the view alone, on a quiescent map),
+// scan rate (full scans of a quiescent map, next to iterating
+// std::unordered_map) and bytes per entry (after filling and churning, next
+// to std::unordered_map) are measured separately.
 //
 // When not to use it. For micro-costs of single operations (pin, retire) use
 // Google Benchmark programs such as ebr_bench; this harness measures
@@ -129,15 +130,37 @@ std::vector<view_cost_result> measure_view_costs(const std::vector<std::string>&
                                                  const std::vector<std::size_t>& sizes = {1000, 1'000'000},
                                                  double budget_seconds = 0.5);
 
-// Bytes per entry after filling `entries` keys; "std_unordered_map" first,
+// Items per second of full scans through each variant's scan() on a
+// quiescent map of `entries` keys, one thread and no other threads running;
+// "std_unordered_map" (plain iteration, no concurrency) first, as the
+// reference. A variant without a scan method gets a row with a note.
+struct scan_rate_result {
+  std::string variant;
+  std::string method;  // the variant's scan_method
+  std::size_t entries = 0;
+  bool ok = false;
+  std::string note;
+  std::size_t scans = 0;
+  spread items_per_s;
+};
+std::vector<scan_rate_result> measure_scan_rates(const std::vector<std::string>& variants, const dataset& data,
+                                                 std::size_t entries = 1'000'000, double budget_seconds = 2.0);
+
+// Bytes per entry after filling `entries` keys into a map built with that
+// capacity hint, overwriting every key twice and erasing and reinserting a
+// tenth of them (see memory_cost in measure.hpp); "std_unordered_map" first,
 // as the reference. Run before any threads of your own exist (it forks).
 struct memory_result {
   std::string variant;
   std::size_t entries = 0;
   bool ok = false;
   std::string note;
-  double heap_bytes_per_entry = 0;
+  double heap_bytes_per_entry = 0;  // mallinfo2 growth
   double rss_bytes_per_entry = 0;
+  bool counted = false;             // the program links a counting operator new
+  double requested_bytes_per_entry = 0;
+  double allocator_bytes_per_entry = 0;
+  std::uint64_t unsized_deletes = 0;
 };
 std::vector<memory_result> measure_memory(const std::vector<std::string>& variants, const dataset& data,
                                           std::size_t entries = 1'000'000);

@@ -24,6 +24,7 @@ constexpr variant entry() {
   v.view_method = view_method_of<A>();
   v.run = &run_cell<A>;
   v.view_cost = has_view<A> ? &view_cost<A> : nullptr;
+  if constexpr (!A::scan_method.empty()) v.scan_rate = &scan_rate<A>;
   v.memory = &memory_cost<A>;
   v.check = &check_adapter<A>;
   return v;
@@ -77,6 +78,10 @@ const variant* find_variant(std::string_view name) {
 
 memory_sample unordered_map_memory(std::size_t entries, const dataset& data) {
   return memory_cost<unordered_map_adapter>(entries, data);
+}
+
+scan_rate_sample unordered_map_scan_rate(std::size_t entries, const dataset& data, double budget_seconds) {
+  return scan_rate<unordered_map_adapter>(entries, data, budget_seconds);
 }
 
 }  // namespace snapcache::bench

@@ -20,6 +20,8 @@
 //                                               // true if the scan completed
 //   auto take_view();                           // optional: a snapshot or
 //                                               // equivalent, for view_cost
+//   static void quiesce();                      // optional: free what waits for
+//                                               // deferred reclamation, for memory_cost
 // measure.hpp's templates are instantiated once per adapter in variants.cpp,
 // and the registry (registry.hpp: all_variants) holds plain function
 // pointers to them, so nothing is type-erased inside a measured loop. Every peer's adapter is
@@ -54,6 +56,7 @@
 #include "harness/measure.hpp"
 #include "harness/registry.hpp"
 #include "harness/workload.hpp"
+#include "snapcache/ebr.hpp"
 #include "snapcache/hash_map.hpp"
 #include "snapcache/locked_map.hpp"
 
@@ -114,6 +117,10 @@ class snapcache_adapter {
   explicit snapcache_adapter(std::size_t capacity) : map_(capacity) {}
   static void thread_attach() {}
   static void thread_detach() {}
+  // Replaced versions wait for a grace period in the process-wide epoch
+  // domain (at most threads x batch of them): free them before memory_cost
+  // measures, so its figure is the structure, not transient garbage.
+  static void quiesce() { snapcache::ebr::domain::global().synchronize(); }
 
   bool insert(u64 k, u64 v) { return map_.insert(k, v); }
   bool insert_or_assign(u64 k, u64 v) { return map_.insert_or_assign(k, v); }
@@ -175,15 +182,25 @@ class locked_adapter {
   snapcache::locked_map<u64, u64, Mutex> map_;
 };
 
-// ---- the unsynchronised reference (memory only) ---------------------------------------
+// ---- the unsynchronised reference (memory and scan rate only) -----------------------------
 
 class unordered_map_adapter {
  public:
   static constexpr std::string_view name = "std_unordered_map";
+  static constexpr std::string_view scan_method = "range-for (no concurrency)";
   explicit unordered_map_adapter(std::size_t capacity) { map_.reserve(capacity); }
   static void thread_attach() {}
   static void thread_detach() {}
   bool insert(u64 k, u64 v) { return map_.try_emplace(k, v).second; }
+  bool insert_or_assign(u64 k, u64 v) { return map_.insert_or_assign(k, v).second; }
+  bool erase(u64 k) { return map_.erase(k) == 1; }
+  template <class F>
+  bool scan(F&& f) {
+    for (const auto& [k, v] : map_) {
+      if (!f(k, v)) return false;
+    }
+    return true;
+  }
 
  private:
   std::unordered_map<u64, u64> map_;
