@@ -1,7 +1,9 @@
 // map_bench: snapcache::hash_map against locked_map and the peer maps that
 // were compiled in, on workloads A, B, A-zipf and C (see
-// harness/workload.hpp), plus the cost of taking a snapshot and bytes per
-// entry. Prints readable tables; --csv writes every number.
+// harness/workload.hpp), plus the cost of taking a snapshot, the rate of
+// full scans of a quiescent map and bytes per entry after churn (counted by
+// the replaced operator new in counting_new.cpp). Prints readable tables;
+// --csv writes every number.
 #include <charconv>
 #include <cstdio>
 #include <cstdlib>
@@ -29,7 +31,10 @@ void usage(std::ostream& out) {
          "  --seed N           key streams and prefill (default 42)\n"
          "  --no-pin           do not pin threads to CPUs\n"
          "  --no-view-cost     skip the snapshot-cost measurement\n"
+         "  --no-scan-rate     skip the quiescent full-scan measurement\n"
+         "  --scan-entries N   map size for the scan rate (default 1000000; at most the key range)\n"
          "  --no-memory        skip the bytes-per-entry measurement\n"
+         "  --memory-entries N map size for bytes per entry (default 1000000; at most the key range)\n"
          "  --no-grid          skip the throughput grid\n"
          "  --quiet            no progress on stderr\n"
          "  --list             list variants and exit\n";
@@ -62,7 +67,8 @@ T parse_number(std::string_view flag, std::string_view text) {
 int main(int argc, char** argv) {
   grid_config cfg;
   std::string csv;
-  bool view_costs = true, memory = true, grid = true, quiet = false;
+  bool view_costs = true, scan_rates = true, memory = true, grid = true, quiet = false;
+  std::size_t memory_entries = 1'000'000, scan_entries = 1'000'000;
   try {
     for (int i = 1; i < argc; ++i) {
       const std::string_view arg = argv[i];
@@ -95,8 +101,16 @@ int main(int argc, char** argv) {
         cfg.pin = false;
       } else if (arg == "--no-view-cost") {
         view_costs = false;
+      } else if (arg == "--no-scan-rate") {
+        scan_rates = false;
+      } else if (arg == "--scan-entries") {
+        scan_entries = parse_number<std::size_t>(arg, value());
+        if (scan_entries == 0) throw std::invalid_argument("--scan-entries must be at least 1");
       } else if (arg == "--no-memory") {
         memory = false;
+      } else if (arg == "--memory-entries") {
+        memory_entries = parse_number<std::size_t>(arg, value());
+        if (memory_entries == 0) throw std::invalid_argument("--memory-entries must be at least 1");
       } else if (arg == "--no-grid") {
         grid = false;
       } else if (arg == "--quiet") {
@@ -158,12 +172,18 @@ int main(int argc, char** argv) {
   std::vector<memory_result> mem;
   if (memory) {
     if (!quiet) std::cerr << "measuring bytes per entry...\n";
-    mem = measure_memory(cfg.variants, data);
+    mem = measure_memory(cfg.variants, data, memory_entries);
   }
   std::vector<view_cost_result> costs;
   if (view_costs) {
     if (!quiet) std::cerr << "measuring snapshot cost...\n";
     costs = measure_view_costs(cfg.variants, data);
+  }
+  // Before the grid: no thread of ours is running while the scans are timed.
+  std::vector<scan_rate_result> scans;
+  if (scan_rates) {
+    if (!quiet) std::cerr << "measuring scan rate...\n";
+    scans = measure_scan_rates(cfg.variants, data, scan_entries);
   }
   grid_result result;
   if (grid) {
@@ -179,11 +199,12 @@ int main(int argc, char** argv) {
     print_grid(std::cout, result);
   }
   print_view_costs(std::cout, costs);
+  print_scan_rates(std::cout, scans);
   print_memory(std::cout, mem);
 
   if (!csv.empty()) {
     std::string error;
-    if (!write_csv(csv, grid ? &result : nullptr, costs, mem, &error)) {
+    if (!write_csv(csv, grid ? &result : nullptr, costs, mem, scans, &error)) {
       std::cerr << "map_bench: " << error << "\n";
       return 1;
     }
