@@ -242,9 +242,9 @@ void print_memory_counted(std::ostream& out, const std::vector<memory_result>& m
   out << "   requested = live bytes asked of operator new; allocator = their malloc_usable_size (both counted by a\n"
          "   replaced operator new); heap = glibc malloc in use (uordblks + hblkhd); RSS = resident set. All are\n"
          "   growth from just before the map was built; none sees memory that bypasses operator new (tbbmalloc).\n"
-         "   unsized/e: deletes without a size per entry; each makes requested read a few bytes low.\n";
-  out << format("  %-19s %9s %9s %8s %8s %9s %9s %9s\n", "variant", "requested", "allocator", "heap", "RSS", "req/std",
-                "alloc/std", "unsized/e");
+         "   unsized: deletes without a size while counting; each makes requested read a few bytes low.\n";
+  out << format("  %-19s %9s %9s %8s %8s %10s %10s %9s\n", "variant", "requested", "allocator", "heap", "RSS",
+                "req/std", "alloc/std", "unsized");
   const memory_result* ref = memory_reference(memory);
   for (const memory_result& m : memory) {
     if (!m.ok) {
@@ -255,16 +255,15 @@ void print_memory_counted(std::ostream& out, const std::vector<memory_result>& m
     const auto bytes = [&](double v) { return outside ? std::string("n/a") : format("%.1f", v); };
     std::string req_rel = "-", alloc_rel = "-";
     if (ref && outside) {
-      req_rel = alloc_rel = ratio_text(m.rss_bytes_per_entry, ref->rss_bytes_per_entry) + "(RSS)";
+      req_rel = alloc_rel = ratio_text(m.rss_bytes_per_entry, ref->rss_bytes_per_entry) + " RSS";
     } else if (ref) {
       req_rel = ratio_text(m.requested_bytes_per_entry, ref->requested_bytes_per_entry);
       alloc_rel = ratio_text(m.allocator_bytes_per_entry, ref->allocator_bytes_per_entry);
     }
-    const double unsized = static_cast<double>(m.unsized_deletes) / static_cast<double>(m.entries);
-    out << format("  %-19s %9s %9s %8s %8.1f %9s %9s %9.2f\n", m.variant.c_str(),
+    out << format("  %-19s %9s %9s %8s %8.1f %10s %10s %9llu\n", m.variant.c_str(),
                   bytes(m.requested_bytes_per_entry).c_str(), bytes(m.allocator_bytes_per_entry).c_str(),
                   bytes(m.heap_bytes_per_entry).c_str(), m.rss_bytes_per_entry, req_rel.c_str(), alloc_rel.c_str(),
-                  unsized);
+                  static_cast<unsigned long long>(m.unsized_deletes));
   }
   // The target this table checks: snapcache within 1.5x of std::unordered_map.
   const auto mine = std::find_if(memory.begin(), memory.end(), [](const memory_result& m) {
@@ -273,7 +272,7 @@ void print_memory_counted(std::ostream& out, const std::vector<memory_result>& m
   if (ref && mine != memory.end() && !outside_malloc(*mine)) {
     const double req = mine->requested_bytes_per_entry / ref->requested_bytes_per_entry;
     const double alloc = mine->allocator_bytes_per_entry / ref->allocator_bytes_per_entry;
-    out << format("   target snapcache <= 1.50x std_unordered_map: requested %.2fx (%s), allocator %.2fx (%s)\n", req,
+    out << format("   target snapcache <= 1.5x std_unordered_map: requested %.3fx (%s), allocator %.3fx (%s)\n", req,
                   req <= 1.5 ? "met" : "NOT met", alloc, alloc <= 1.5 ? "met" : "NOT met");
   }
 }

@@ -226,7 +226,8 @@ std::vector<scan_rate_result> measure_scan_rates(const std::vector<std::string>&
     r.scans = s.scans;
     r.items_per_s = {s.median, s.min, s.max};
   };
-  record(row("std_unordered_map", "range-for (no concurrency)"), unordered_map_scan_rate(entries, data, budget_seconds));
+  record(row("std_unordered_map", "range-for (no concurrency)"),
+         unordered_map_scan_rate(entries, data, budget_seconds));
   for (const variant* v : resolve(names)) {
     scan_rate_result& r = row(v->name, v->scan_method);
     if (!v->available) {

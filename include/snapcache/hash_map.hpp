@@ -991,7 +991,7 @@ class hash_map {
      private:
       friend class snapshot_type;
       static constexpr std::size_t batch_size = 64;
-      static constexpr std::size_t lookahead = 16;  // slots whose versions are prefetched ahead
+      static constexpr std::size_t lookahead = 32;  // slots whose versions are prefetched ahead
 
       iterator(const hash_map* map, detail::slot_table* table, std::uint64_t t)
           : map_(map), table_(table), timestamp_(t) {
