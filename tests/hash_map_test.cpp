@@ -225,8 +225,9 @@ std::size_t longest_chain_for(std::uint64_t stride, bool seeded, std::uint64_t k
 }
 
 TEST(hash_map, keys_crafted_to_collide_do_not_flood_a_seeded_map) {
-  // Multiples of 2^40 all fall in bucket 0 under the unseeded hash (std::hash
-  // of an integer is the integer).
+  // Multiples of 2^40 share the first few slots under the unseeded hash
+  // (std::hash of an integer is the integer, and a key's home slot is its top
+  // bits scaled to the table: below 2^64 / capacity, every key's home is 0).
   constexpr std::uint64_t crafted = std::uint64_t{1} << 40;
   std::mt19937_64 rng(42);
   const std::size_t random_chain = longest_chain_for(rng() | 1, true);

@@ -5,8 +5,9 @@
 // stress run to hit reliably: deterministic, so a planted bug fails them in
 // every run (stress/meson.build runs each 20 times with its bug planted).
 //
-// The maps hash with unseeded_hash (the identity on integers, used unmixed),
-// so key k lives in slot k of a fresh 8-slot table.
+// The maps hash with unseeded_hash (the identity on integers, used unmixed):
+// a key's home slot is its top bits scaled to the capacity, so key(k) = k << 61
+// lives in slot k of a fresh 8-slot table.
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -30,6 +31,8 @@ using snapcache::detail::is_parked;
 using snapcache::detail::park_site;
 using snapcache::detail::release_parked;
 
+constexpr std::uint64_t key(std::uint64_t k) noexcept { return k << 61; }
+
 void wait_until_parked(park_site site) {
   while (!is_parked(site)) std::this_thread::yield();
 }
@@ -37,7 +40,7 @@ void wait_until_parked(park_site site) {
 // Inserts keys 1..6 into a fresh 8-slot map holding key 0: the sixth claim
 // crosses 3/4 load and starts a migration, which copies slot 0 first.
 void insert_until_migration(map_type& m) {
-  for (std::uint64_t k = 1; k <= 6; ++k) m.insert(k, k);
+  for (std::uint64_t k = 1; k <= 6; ++k) m.insert(key(k), key(k));
 }
 
 // Freeze: a writer that found key 0 absent (slot 0 empty) before the
@@ -48,13 +51,13 @@ TEST(migration_schedule, an_insert_racing_a_slot_copy_is_not_lost) {
   map_type m;
   ASSERT_EQ(m.bucket_count(), 8u);
   arm_park(park_site::insert_before_link);
-  std::thread writer([&] { EXPECT_TRUE(m.insert(0, 200)); });
+  std::thread writer([&] { EXPECT_TRUE(m.insert(key(0), 200)); });
   wait_until_parked(park_site::insert_before_link);  // slot 0 found empty, not yet claimed
-  for (std::uint64_t k = 1; k <= 7; ++k) m.insert(k, k);  // the seventh claim migrates
+  for (std::uint64_t k = 1; k <= 7; ++k) m.insert(key(k), key(k));  // the seventh claim migrates
   ASSERT_GT(m.migrations(), 0u);
   release_parked(park_site::insert_before_link);
   writer.join();
-  EXPECT_EQ(m.find(std::uint64_t{0}), std::optional<std::uint64_t>(200)) << "the insert was lost in the migration";
+  EXPECT_EQ(m.find(key(0)), std::optional<std::uint64_t>(200)) << "the insert was lost in the migration";
   EXPECT_EQ(m.size(), 8u);
 }
 
@@ -64,19 +67,19 @@ TEST(migration_schedule, an_insert_racing_a_slot_copy_is_not_lost) {
 // pointer into the new table.
 TEST(migration_schedule, a_dead_key_being_copied_is_not_dropped) {
   map_type m;
-  m.insert(0, 100);
+  m.insert(key(0), 100);
   auto snap = std::make_unique<map_type::snapshot_type>(m.snapshot());
-  m.erase(std::uint64_t{0});  // a tombstone over a version snap reads: not droppable
+  m.erase(key(0));  // a tombstone over a version snap reads: not droppable
   arm_park(park_site::migrate_before_place);
   std::thread migrator([&] { insert_until_migration(m); });
   wait_until_parked(park_site::migrate_before_place);
   snap.reset();  // its version is unlinked: the tombstone is droppable now
-  std::thread helper([&] { m.insert(7, 7); });  // helps the migration to its end
+  std::thread helper([&] { m.insert(key(7), key(7)); });  // helps the migration to its end
   helper.join();
   release_parked(park_site::migrate_before_place);
   migrator.join();
   snapcache::ebr::domain::global().synchronize();  // frees whatever was retired
-  EXPECT_FALSE(m.contains(std::uint64_t{0}));
+  EXPECT_FALSE(m.contains(key(0)));
   std::size_t seen = 0;
   for (const auto& [k, v] : m.snapshot()) {
     EXPECT_EQ(k, v);
@@ -91,11 +94,11 @@ TEST(migration_schedule, a_dead_key_being_copied_is_not_dropped) {
 // slot for key 0 with the stale head.
 TEST(migration_schedule, a_late_copy_does_not_give_a_key_a_second_slot) {
   map_type m;
-  m.insert(0, 100);
+  m.insert(key(0), 100);
   arm_park(park_site::migrate_before_place);
   std::thread migrator([&] { insert_until_migration(m); });
   wait_until_parked(park_site::migrate_before_place);
-  std::thread writer([&] { m.insert_or_assign(0, 200); });  // helps to the end, then writes
+  std::thread writer([&] { m.insert_or_assign(key(0), 200); });  // helps to the end, then writes
   writer.join();
   release_parked(park_site::migrate_before_place);
   migrator.join();
@@ -106,8 +109,8 @@ TEST(migration_schedule, a_late_copy_does_not_give_a_key_a_second_slot) {
     ++iterated;
   }
   EXPECT_EQ(iterated, seen.size()) << "a key appeared twice in one snapshot";
-  EXPECT_EQ(seen.at(0), 200u);
-  EXPECT_EQ(m.find(std::uint64_t{0}), std::optional<std::uint64_t>(200));
+  EXPECT_EQ(seen.at(key(0)), 200u);
+  EXPECT_EQ(m.find(key(0)), std::optional<std::uint64_t>(200));
 }
 
 }  // namespace

@@ -147,7 +147,7 @@ class hash_map {
       if (hash_.seed == 0) hash_.seed = make_hash_seed();
     }
     const std::size_t wanted = capacity_hint + capacity_hint / 3 + 1;  // load <= 3/4 at the hint
-    current_.store(detail::slot_table::create(std::bit_ceil(std::max(wanted, detail::slot_table::min_capacity))),
+    current_.store(detail::slot_table::create(std::max(wanted, detail::slot_table::min_capacity)),
                    std::memory_order_relaxed);  // before publication
     on_installed(*current_.load(std::memory_order_relaxed));  // before publication
     migrations_.store(0, std::memory_order_relaxed);  // the first table is not a migration
@@ -273,8 +273,8 @@ class hash_map {
     for (std::size_t i = 0; i < t.capacity; ++i) {
       const std::uint64_t w = t.slots[i].load(std::memory_order_seq_cst);
       if (!detail::slot_holds_version(w)) continue;
-      const std::size_t home = hash_of(detail::slot_version<version_type>(w)) & t.mask;
-      longest = std::max(longest, ((i - home) & t.mask) + 1);
+      const std::size_t home = t.home(hash_of(detail::slot_version<version_type>(w)));
+      longest = std::max(longest, t.distance(home, i) + 1);
     }
     return longest;
   }
@@ -357,7 +357,7 @@ class hash_map {
   void on_installed(const detail::slot_table& t) const noexcept {
     migrations_.fetch_add(1, std::memory_order_relaxed);  // statistic only
     hint_slots_.store(reinterpret_cast<const std::uint64_t*>(t.slots), std::memory_order_relaxed);  // a hint only
-    hint_mask_.store(t.mask, std::memory_order_relaxed);  // a hint only
+    hint_capacity_.store(t.capacity, std::memory_order_relaxed);  // a hint only
   }
 
  private:
@@ -386,8 +386,9 @@ class hash_map {
     // before we pin); a stale or mismatched pair prefetches a wrong address,
     // which costs nothing and never faults.
     const std::uint64_t* slots = hint_slots_.load(std::memory_order_relaxed);  // a hint only
-    const std::size_t mask = hint_mask_.load(std::memory_order_relaxed);       // a hint only
-    __builtin_prefetch(slots + (h & mask));
+    const std::size_t capacity = hint_capacity_.load(std::memory_order_relaxed);  // a hint only
+    __extension__ using wide = unsigned __int128;
+    __builtin_prefetch(slots + static_cast<std::size_t>((static_cast<wide>(h) * capacity) >> 64));
 #else
     (void)h;
 #endif
@@ -410,8 +411,8 @@ class hash_map {
   version_type* head_of(std::uint64_t h, const K& key) const {
     detail::slot_table* t = current_.load(std::memory_order_seq_cst);
     const std::uint64_t tag = detail::slot_tag_of_hash(h);
-    std::size_t i = h & t->mask;
-    for (std::size_t probes = 0; probes < t->capacity; ++probes, i = (i + 1) & t->mask) {
+    std::size_t i = t->home(h);
+    for (std::size_t probes = 0; probes < t->capacity; ++probes, i = t->after(i)) {
       std::uint64_t w = t->slots[i].load(std::memory_order_seq_cst);
       if (detail::slot_is_free(w)) return nullptr;
       if ((w & detail::slot_dropped) != 0 || detail::slot_tag(w) != tag) continue;
@@ -440,8 +441,8 @@ class hash_map {
   template <class K>
   located locate(detail::slot_table* t, std::uint64_t h, const K& key, position& out) const {
     const std::uint64_t tag = detail::slot_tag_of_hash(h);
-    std::size_t i = h & t->mask;
-    for (std::size_t probes = 0; probes < t->capacity; ++probes, i = (i + 1) & t->mask) {
+    std::size_t i = t->home(h);
+    for (std::size_t probes = 0; probes < t->capacity; ++probes, i = t->after(i)) {
       const std::uint64_t w = t->slots[i].load(std::memory_order_seq_cst);
       if ((w & detail::slot_frozen) != 0) return located::migrating;
       if (w == 0) {
@@ -645,8 +646,8 @@ class hash_map {
   version_type* chain_holding(std::uint64_t h, const void* target, version_type** above) const noexcept {
     detail::slot_table* t = current_.load(std::memory_order_seq_cst);
     const std::uint64_t tag = detail::slot_tag_of_hash(h);
-    std::size_t i = h & t->mask;
-    for (std::size_t probes = 0; probes < t->capacity; ++probes, i = (i + 1) & t->mask) {
+    std::size_t i = t->home(h);
+    for (std::size_t probes = 0; probes < t->capacity; ++probes, i = t->after(i)) {
       std::uint64_t w = t->slots[i].load(std::memory_order_seq_cst);
       if (detail::slot_is_free(w)) return nullptr;
       if ((w & detail::slot_dropped) != 0 || detail::slot_tag(w) != tag) continue;
@@ -696,10 +697,10 @@ class hash_map {
     const std::size_t copied = live + kept_dead;
     std::size_t capacity = t->capacity;
     if (full || copied * 8 > t->capacity * 3 || dead - kept_dead < t->capacity / 8) {
-      capacity = std::bit_ceil(std::max(t->capacity * 2, 2 * copied + 2));
+      capacity = std::max(t->capacity * 2, 2 * copied + 2);
     } else if ((live + dead) * 4 < t->capacity && t->capacity > detail::slot_table::min_capacity) {
       // Everything claimed fits at load <= 1/2 even if no dead key is dropped.
-      capacity = std::max(detail::slot_table::min_capacity, std::bit_ceil(2 * (live + dead) + 2));
+      capacity = std::max(detail::slot_table::min_capacity, 2 * (live + dead) + 2);
     }
     migration::start(*t, capacity);  // may throw std::bad_alloc: nothing changed
   }
@@ -854,8 +855,8 @@ class hash_map {
   }
 
   bool holds_pointer(const detail::slot_table& t, const version_type* v) const noexcept {
-    std::size_t i = hash_of(v) & t.mask;
-    for (std::size_t probes = 0; probes < t.capacity; ++probes, i = (i + 1) & t.mask) {
+    std::size_t i = t.home(hash_of(v));
+    for (std::size_t probes = 0; probes < t.capacity; ++probes, i = t.after(i)) {
       const std::uint64_t w = t.slots[i].load(std::memory_order_relaxed);  // single-threaded
       if (w == 0) return false;
       if (detail::slot_holds_version(w) && detail::slot_version<version_type>(w) == v) return true;
@@ -878,7 +879,7 @@ class hash_map {
   alignas(64) mutable std::atomic<detail::slot_table*> current_{nullptr};
   // Where the current table's slots are, for prefetching before the pin.
   mutable std::atomic<const std::uint64_t*> hint_slots_{nullptr};
-  mutable std::atomic<std::size_t> hint_mask_{0};
+  mutable std::atomic<std::size_t> hint_capacity_{0};
   mutable std::atomic<detail::kept_record*> orphans_{nullptr};  // kept versions whose recheck could not run
   mutable detail::snapshot_registry registry_;
   mutable detail::map_counters counters_;

@@ -135,8 +135,8 @@ class migration {
   static std::size_t place(const Map& map, std::atomic<std::uint64_t>& source, std::uint64_t w, slot_table& to,
                            Version* v) noexcept {
     const std::uint64_t tag = slot_tag(w);
-    std::size_t i = map.hash_of(v) & to.mask;
-    for (std::size_t probes = 0; probes < to.capacity; ++probes, i = (i + 1) & to.mask) {
+    std::size_t i = to.home(map.hash_of(v));
+    for (std::size_t probes = 0; probes < to.capacity; ++probes, i = to.after(i)) {
       std::uint64_t word = to.slots[i].load(std::memory_order_seq_cst);
       for (;;) {
         if (slot_holds_version(word) && slot_version<Version>(word) == v) return i;

@@ -11,8 +11,8 @@
 // Claim once: a key takes the first empty slot on its probe path by CAS and
 // keeps it until the next migration; a slot never becomes empty again, so
 // every inserter of a key meets the same slot and each key has one slot per
-// table. The tag (the hash's top 16 bits) lets a probe skip other keys
-// without touching their versions.
+// table. The tag (the hash's low 16 bits; the home slot comes from its high
+// bits) lets a probe skip other keys without touching their versions.
 //
 // A table is freed when its last reference goes: the map holds one while the
 // table is current, a table holds one on its successor (so a scan that holds
@@ -37,7 +37,8 @@ inline constexpr std::uint64_t slot_flags = 15;
 inline constexpr std::uint64_t slot_pointer_bits = 0x0000'FFFF'FFFF'FFF0ULL;
 inline constexpr unsigned slot_tag_shift = 48;
 
-[[nodiscard]] constexpr std::uint64_t slot_tag_of_hash(std::uint64_t hash) noexcept { return hash >> slot_tag_shift; }
+// The tag is the hash's low 16 bits: the home slot uses the high bits.
+[[nodiscard]] constexpr std::uint64_t slot_tag_of_hash(std::uint64_t hash) noexcept { return hash & 0xFFFF; }
 [[nodiscard]] constexpr std::uint64_t slot_tag(std::uint64_t word) noexcept { return word >> slot_tag_shift; }
 // Whether the word names a version (claimed, possibly frozen or being copied).
 [[nodiscard]] constexpr bool slot_holds_version(std::uint64_t word) noexcept {
@@ -59,11 +60,12 @@ template <class V>
   return (tag << slot_tag_shift) | static_cast<std::uint64_t>(reinterpret_cast<std::uintptr_t>(v));
 }
 
-// Tables of 2 MiB and more are aligned to 2 MiB and offered to the kernel
-// as transparent huge pages: a probe then costs no TLB miss (the slot array
-// is read at random).
+// Slot arrays of 2 MiB and more are aligned to 2 MiB and offered to the
+// kernel as transparent huge pages: a probe then costs no TLB miss (the slot
+// array is read at random). The array is its own allocation, of exactly the
+// slots' size, so the alignment costs no rounding up.
 inline constexpr std::size_t huge_page_size = std::size_t{2} << 20;
-[[nodiscard]] constexpr std::size_t table_alignment(std::size_t bytes) noexcept {
+[[nodiscard]] constexpr std::size_t slot_array_alignment(std::size_t bytes) noexcept {
   return bytes >= huge_page_size ? huge_page_size : 64;
 }
 void advise_huge_pages(void* memory, std::size_t bytes) noexcept;  // lib/slot_table.cpp
@@ -72,8 +74,7 @@ struct slot_table final : ebr::retirable {
   static constexpr std::size_t block_size = 256;  // slots copied per migration claim
   static constexpr std::size_t min_capacity = 8;
 
-  std::size_t capacity;
-  std::size_t mask;
+  std::size_t capacity;  // any size >= min_capacity: keys map to slots by multiply-shift
   std::size_t blocks;
   std::atomic<slot_table*> next{nullptr};  // the table this one migrates into
   std::atomic<std::size_t> refs{1};
@@ -86,8 +87,21 @@ struct slot_table final : ebr::retirable {
   std::atomic<std::uint8_t>* block_done;    // per block: copied out (counted once)
   std::atomic<std::uint64_t>* slots;
 
-  // A table of `capacity` (a power of two, >= min_capacity) empty slots, with
-  // one reference. May throw std::bad_alloc.
+  // The home slot of a hash: its high bits scaled to the capacity (Lemire's
+  // multiply-shift), so any capacity works and tables need not double past
+  // what the keys need. The tag comes from the low bits (slot_tag_of_hash).
+  [[nodiscard]] std::size_t home(std::uint64_t hash) const noexcept {
+    __extension__ using wide = unsigned __int128;
+    return static_cast<std::size_t>((static_cast<wide>(hash) * capacity) >> 64);
+  }
+  [[nodiscard]] std::size_t after(std::size_t i) const noexcept { return i + 1 == capacity ? 0 : i + 1; }
+  // How far slot i is from `home` along the probe path.
+  [[nodiscard]] std::size_t distance(std::size_t home_slot, std::size_t i) const noexcept {
+    return i >= home_slot ? i - home_slot : i + capacity - home_slot;
+  }
+
+  // A table of `capacity` (>= min_capacity) empty slots, with one
+  // reference. May throw std::bad_alloc.
   static slot_table* create(std::size_t capacity);
   // Drops one reference; the last one frees the table and drops its
   // reference on the next table, and so on down the chain.
@@ -99,28 +113,41 @@ struct slot_table final : ebr::retirable {
 
  private:
   slot_table() = default;
+  static void destroy(slot_table* table) noexcept;
 };
 
 inline slot_table* slot_table::create(std::size_t capacity) {
   const std::size_t blocks = (capacity + block_size - 1) / block_size;
-  const std::size_t header = (sizeof(slot_table) + 63) / 64 * 64;
-  const std::size_t total = header + capacity * sizeof(std::uint64_t) + blocks;
-  void* memory = ::operator new(total, std::align_val_t{table_alignment(total)});
-  advise_huge_pages(memory, total);
-  auto* table = ::new (memory) slot_table();
+  const std::size_t array_bytes = capacity * sizeof(std::uint64_t);
+  void* array = ::operator new(array_bytes, std::align_val_t{slot_array_alignment(array_bytes)});
+  void* header = nullptr;
+  try {
+    header = ::operator new(sizeof(slot_table) + blocks);
+  } catch (...) {
+    ::operator delete(array, std::align_val_t{slot_array_alignment(array_bytes)});
+    throw;
+  }
+  advise_huge_pages(array, array_bytes);
+  auto* table = ::new (header) slot_table();
   table->capacity = capacity;
-  table->mask = capacity - 1;
   table->blocks = blocks;
-  auto* base = static_cast<unsigned char*>(memory);
-  table->slots = ::new (base + header) std::atomic<std::uint64_t>[capacity];
-  table->block_done = ::new (base + header + capacity * sizeof(std::uint64_t)) std::atomic<std::uint8_t>[blocks];
+  table->slots = ::new (array) std::atomic<std::uint64_t>[capacity];
+  table->block_done = ::new (static_cast<unsigned char*>(header) + sizeof(slot_table)) std::atomic<std::uint8_t>[blocks];
   for (std::size_t i = 0; i < capacity; ++i) table->slots[i].store(0, std::memory_order_relaxed);  // before publication
   for (std::size_t b = 0; b < blocks; ++b) table->block_done[b].store(0, std::memory_order_relaxed);  // before publication
   return table;
 }
 
 inline std::size_t slot_table::bytes() const noexcept {
-  return (sizeof(slot_table) + 63) / 64 * 64 + capacity * sizeof(std::uint64_t) + blocks;
+  return sizeof(slot_table) + blocks + capacity * sizeof(std::uint64_t);
+}
+
+inline void slot_table::destroy(slot_table* table) noexcept {
+  const std::size_t array_bytes = table->capacity * sizeof(std::uint64_t);
+  void* array = table->slots;
+  table->~slot_table();
+  ::operator delete(array, std::align_val_t{slot_array_alignment(array_bytes)});
+  ::operator delete(static_cast<void*>(table));
 }
 
 inline void slot_table::release(slot_table* table) noexcept {
@@ -129,9 +156,7 @@ inline void slot_table::release(slot_table* table) noexcept {
   // CAS that installed it, which the acquire half orders before this load.
   while (table != nullptr && table->refs.fetch_sub(1, std::memory_order_acq_rel) == 1) {  // see above
     slot_table* next = table->next.load(std::memory_order_acquire);  // pairs with the install CAS (seq_cst)
-    const std::size_t total = table->bytes();
-    table->~slot_table();
-    ::operator delete(static_cast<void*>(table), std::align_val_t{table_alignment(total)});
+    destroy(table);
     table = next;  // our link's reference on the successor
   }
 }
