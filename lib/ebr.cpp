@@ -154,6 +154,7 @@ ebr_record* claim_or_create(domain_state& domain) {
       if (record->owned.compare_exchange_strong(expected, true, orders::claim_record,  // (E6)
                                                 std::memory_order_relaxed)) {  // failed claim reads nothing
         record->nesting = 0;
+        record->release_at_unpin = false;
         record->pins_until_advance =
             domain.pins_per_advance ? domain.pins_per_advance : static_cast<std::size_t>(-1);
         collect(*record);
@@ -173,6 +174,10 @@ ebr_record* claim_or_create(domain_state& domain) {
 
 void release_reference(domain_state* domain) noexcept;
 
+// Set when the calling thread's registrations were released at its exit: a
+// thread_local destructor that runs later and pins must not touch them.
+thread_local constinit bool tl_registrations_gone = false;
+
 // The calling thread's registrations, released at thread exit.
 struct thread_registrations {
   std::vector<std::pair<domain_state*, ebr_record*>> entries;
@@ -191,6 +196,7 @@ struct thread_registrations {
     }
     tl_record_cache = {};
     tl_global_record = nullptr;
+    tl_registrations_gone = true;
   }
 };
 
@@ -215,7 +221,21 @@ void release_reference(domain_state* domain) noexcept {
 
 }  // namespace
 
+// A pin from a thread_local destructor that runs after the thread's own
+// registrations were released: it claims a record for as long as it stays
+// pinned (nested pins reuse it through the caches) and releases it at its
+// last unpin, its garbage left for adoption like an exited thread's.
+ebr_record* register_late(domain_state& domain) {
+  ebr_record* record = claim_or_create(domain);  // may throw: nothing changed yet
+  domain.references.fetch_add(1, std::memory_order_relaxed);  // the caller already holds one
+  record->release_at_unpin = true;
+  tl_record_cache = {domain.id, record};
+  if (is_global(domain)) tl_global_record = record;
+  return record;
+}
+
 ebr_record* register_thread(domain_state& domain) {
+  if (tl_registrations_gone) return register_late(domain);
   auto& registrations = tl_registrations.entries;
   for (auto [known, record] : registrations) {
     if (known == &domain) {
@@ -325,6 +345,17 @@ void on_pin_advance(ebr_record& record) noexcept {
   try_advance(domain);
   collect(record);
   schedule_next_attempt(record);
+}
+
+void release_late_record(ebr_record& record) noexcept {
+  domain_state& domain = *record.domain;
+  if (try_advance(domain)) try_advance(domain);
+  collect(record);
+  record.release_at_unpin = false;
+  if (tl_record_cache.record == &record) tl_record_cache = {};
+  if (tl_global_record == &record) tl_global_record = nullptr;
+  record.owned.store(false, orders::release_record);  // (E7) pairs with the next claim (E6)
+  release_reference(&domain);
 }
 
 void reclaim_after_unpin(ebr_record& record) noexcept {

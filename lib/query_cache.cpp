@@ -743,6 +743,7 @@ cache_stats query_cache::stats() const noexcept {
   s.evictions = read(impl_->evictions);
   s.drops = read(impl_->drops);
   s.inspections = read(impl_->inspections);
+  s.internals = impl_->cells.stats();
   return s;
 }
 

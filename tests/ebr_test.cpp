@@ -461,3 +461,41 @@ TEST_F(ebr_test, a_thread_forgets_domains_destroyed_since_it_used_them) {
 }
 
 }  // namespace
+
+namespace {
+
+// A thread_local destructor that runs after the thread's EBR registrations
+// were released (it was constructed before the thread's first pin) pins and
+// retires: the pin works and the retired object is freed later.
+snapcache::ebr::domain* late_domain = nullptr;
+std::atomic<bool> late_pinned{false};
+struct late_retirer {
+  bool armed = false;
+  ~late_retirer() {
+    if (!armed || late_domain == nullptr) return;
+    guard outer = late_domain->pin();
+    {
+      guard inner = late_domain->pin();  // nested: the same record
+      inner.retire(new counted, &counted::reclaim);
+    }
+    late_pinned = outer.pinned();
+  }
+};
+thread_local late_retirer tl_late_retirer;
+
+TEST_F(ebr_test, a_thread_local_destructor_after_thread_exit_cleanup_can_pin_and_retire) {
+  domain d(config{.batch = 64, .advance_every = 0});
+  late_domain = &d;
+  std::thread([&] {
+    tl_late_retirer.armed = true;  // constructed before the first pin below
+    guard g = d.pin();
+    g.retire(new counted, &counted::reclaim);
+  }).join();
+  late_domain = nullptr;
+  EXPECT_TRUE(late_pinned.load());
+  d.synchronize();
+  EXPECT_EQ(counted::live.load(), 0) << "what the late destructor retired was not freed";
+  EXPECT_EQ(d.stats().pinned, 0u);
+}
+
+}  // namespace

@@ -265,3 +265,76 @@ TEST(map_memory, growth_and_cleanup_keep_every_key_and_every_snapshot_exact) {
 }
 
 }  // namespace
+
+namespace {
+
+// A map destroyed while a snapshot of it lives would leave the snapshot
+// dangling: every build stops at once with a message instead.
+#if !defined(__SANITIZE_THREAD__)
+TEST(map_lifetime, destroying_a_map_with_a_live_snapshot_fails_fast_with_a_message) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_DEATH(
+      {
+        auto* m = new map_type;
+        m->insert(1, 1);
+        static auto snap = m->snapshot();
+        delete m;
+      },
+      "destroyed while a snapshot of it is alive");
+}
+#endif
+
+// A thread_local destructor that runs after snapcache's own per-thread
+// cleanup (it was constructed before the thread first used a map) still
+// writes to a map: the write lands and what it retires is freed.
+map_type* late_map = nullptr;
+struct late_writer {
+  std::uint64_t key = 0;
+  ~late_writer() {
+    if (late_map != nullptr) {
+      late_map->insert_or_assign(key, 2);  // replaces a version: retires one
+      late_map->erase(key + 1);
+    }
+  }
+};
+thread_local late_writer tl_late_writer;
+
+TEST(map_lifetime, a_late_thread_local_destructor_can_still_write_and_what_it_retires_is_freed) {
+  map_type m;
+  late_map = &m;
+  std::thread([&] {
+    tl_late_writer.key = 10;  // constructed before this thread's first pin
+    m.insert(10, 1);
+    m.insert(11, 1);
+  }).join();
+  late_map = nullptr;
+  EXPECT_EQ(m.find(std::uint64_t{10}), std::optional<std::uint64_t>(2)) << "the late write did not land";
+  EXPECT_FALSE(m.contains(std::uint64_t{11}));
+  snapcache::ebr::domain::global().synchronize();
+  EXPECT_EQ(m.stats().live_versions, 1u);
+}
+
+TEST(map_stats, report_snapshots_their_age_heap_bytes_and_pending_reclamation) {
+  domain d(config{.batch = 64, .advance_every = 64});
+  snapcache::hash_map<std::uint64_t, std::uint64_t> m(d, 0);
+  for (std::uint64_t k = 0; k < 1000; ++k) m.insert(k, k);
+  auto s0 = m.stats();
+  EXPECT_EQ(s0.live_snapshots, 0u);
+  EXPECT_EQ(s0.oldest_snapshot_age, 0u);
+  EXPECT_GE(s0.heap_bytes, 1000u * 32);
+  EXPECT_LE(s0.heap_bytes, 1000u * 32 * 3);
+  auto old = m.snapshot();
+  for (int i = 0; i < 5; ++i) auto newer = m.snapshot();
+  const auto s1 = m.stats();
+  EXPECT_EQ(s1.live_snapshots, 1u);
+  EXPECT_EQ(s1.oldest_snapshot_age, 6u) << "five snapshots taken since the oldest (and its own advance)";
+  for (std::uint64_t k = 0; k < 1000; ++k) m.insert_or_assign(k, k + 1);  // each keeps a version for `old`
+  EXPECT_GE(m.stats().heap_bytes, s0.heap_bytes + 1000 * 32);
+  { auto closing = std::move(old); }
+  EXPECT_EQ(m.stats().live_snapshots, 0u);
+  EXPECT_GT(m.stats().retired_unfreed, 0u);
+  d.synchronize();
+  EXPECT_EQ(m.stats().retired_unfreed, 0u);
+}
+
+}  // namespace

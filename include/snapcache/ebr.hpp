@@ -50,6 +50,10 @@
 //   domain holds at most threads x batch. Garbage of exited threads is
 //   adopted by the next registering thread or by any thread's advance
 //   attempt, and freed there.
+// * Thread exit: a thread_local destructor that runs after snapcache's own
+//   per-thread cleanup may still pin and retire: the pin claims a record for
+//   as long as it lasts and releases it (its garbage adopted by others) at
+//   its last unpin.
 // * fork(): unsupported. A child process must not use a domain that any
 //   thread of its parent had pinned or retired into.
 //

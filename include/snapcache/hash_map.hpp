@@ -73,6 +73,7 @@
 #include <algorithm>
 #include <atomic>
 #include <bit>
+#include <concepts>
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
@@ -81,6 +82,8 @@
 #include <iterator>
 #include <memory>
 #include <optional>
+#include <string>
+#include <string_view>
 #include <type_traits>
 #include <utility>
 
@@ -109,6 +112,46 @@ concept avalanching_hash = requires { typename Hash::is_avalanching; };
   h *= 0x9E3779B97F4A7C15ULL;
   return h ^ (h >> 29);
 }
+
+// The string family of a character type: basic_string, basic_string_view,
+// and C strings (pointers and arrays). Only within it is a lookup argument of
+// another type than the key's used as is (see hash_map::with_key).
+template <class S>
+struct string_family {
+  static constexpr bool value = false;
+};
+template <class C, class Traits, class Alloc>
+struct string_family<std::basic_string<C, Traits, Alloc>> {
+  static constexpr bool value = true;
+  using char_type = C;
+};
+template <class C, class Traits>
+struct string_family<std::basic_string_view<C, Traits>> {
+  static constexpr bool value = true;
+  using char_type = C;
+};
+template <class C>
+  requires std::is_same_v<C, char> || std::is_same_v<C, wchar_t> || std::is_same_v<C, char8_t> ||
+           std::is_same_v<C, char16_t> || std::is_same_v<C, char32_t>
+struct string_family<C*> {
+  static constexpr bool value = true;
+  using char_type = C;
+};
+template <class C>
+struct string_family<const C*> : string_family<C*> {};
+template <class C, std::size_t N>
+struct string_family<C[N]> : string_family<C*> {};
+template <class C, std::size_t N>
+struct string_family<const C[N]> : string_family<C*> {};
+
+template <class A, class B>
+concept same_string_family = string_family<std::remove_cvref_t<A>>::value &&
+                             string_family<std::remove_cvref_t<B>>::value &&
+                             std::is_same_v<typename string_family<std::remove_cvref_t<A>>::char_type,
+                                            typename string_family<std::remove_cvref_t<B>>::char_type>;
+
+template <class F>
+concept transparent_functor = requires { typename F::is_transparent; };
 
 }  // namespace detail
 
@@ -150,80 +193,233 @@ class hash_map {
     current_.store(detail::slot_table::create(std::max(wanted, detail::slot_table::min_capacity)),
                    std::memory_order_relaxed);  // before publication
     on_installed(*current_.load(std::memory_order_relaxed));  // before publication
-    migrations_.store(0, std::memory_order_relaxed);  // the first table is not a migration
   }
 
   hash_map(const hash_map&) = delete;
   hash_map& operator=(const hash_map&) = delete;
 
-  // Precondition: no operation runs concurrently. A snapshot still alive is
-  // a use-after-free waiting to happen: checked in every build (aborts).
-  ~hash_map() {
-    if (registry_.live() != 0) {
-      std::fputs("snapcache::hash_map destroyed while a snapshot of it is alive\n", stderr);
-      std::abort();
+  // Moves the contents. Precondition: no operation runs on either map, and
+  // no snapshot of either is alive (checked in every build: aborts with a
+  // message). The moved-from map is empty and usable (it makes a table at its
+  // next write). Copies the hash and equality objects, so the moved-from map
+  // keeps working ones.
+  hash_map(hash_map&& other) noexcept(std::is_nothrow_copy_constructible_v<Hash> &&
+                                      std::is_nothrow_copy_constructible_v<KeyEqual>)
+      : hash_(other.hash_), equal_(other.equal_), domain_(other.domain_) {
+    other.expect_no_snapshot("moved from");
+    take(other);
+  }
+  hash_map& operator=(hash_map&& other) noexcept {
+    if (this != &other) {
+      expect_no_snapshot("moved to");
+      other.expect_no_snapshot("moved from");
+      free_all();
+      hash_ = other.hash_;
+      equal_ = other.equal_;
+      domain_ = other.domain_;
+      take(other);
     }
+    return *this;
+  }
+
+  // Precondition: no operation runs concurrently. A snapshot still alive
+  // would be a use-after-free waiting to happen: checked in every build
+  // (aborts with a message).
+  ~hash_map() {
+    expect_no_snapshot("destroyed");
     free_all();
   }
 
+  // ---- writes ----------------------------------------------------------------
+  // A write builds its version only once it found the key in the state it
+  // needs (absent for insert, present for erase, ...); the version is then
+  // reused if the installing CAS has to be retried. So an rvalue value is
+  // moved from at most once, and only if the call went on to build a
+  // version: if another thread writes the key between that check and the
+  // CAS, the call may still return false (insert, try_emplace) after the
+  // value was moved into the version it then destroyed.
+
   // Inserts (key, value) if key is absent. Returns whether it inserted.
-  bool insert(const Key& key, const T& value) {
-    return write(key, [&](const version_type* head, std::unique_ptr<version_type, destroyer>& fresh) {
-      if (head != nullptr && !head->is_tombstone()) return decision::keep;
-      if (!fresh) fresh.reset(version_type::make(0, key, value));
-      return decision::write;
+  template <class K, class V>
+    requires std::constructible_from<Key, K&&> && std::constructible_from<T, V&&>
+  bool insert(K&& key, V&& value) {
+    return try_emplace(std::forward<K>(key), std::forward<V>(value));
+  }
+
+  // Inserts a value built from args if key is absent (and builds nothing if
+  // it is present). Returns whether it inserted.
+  template <class K, class... Args>
+    requires std::constructible_from<Key, K&&> && std::constructible_from<T, Args&&...>
+  bool try_emplace(K&& key, Args&&... args) {
+    return with_key_value(std::forward<K>(key), [&](const Key& k) {
+      return write(k, [&](const version_type* head, fresh_ptr& fresh) {
+        if (head != nullptr && !head->is_tombstone()) return decision::keep;
+        if (!fresh) fresh.reset(version_type::make(0, k, std::forward<Args>(args)...));
+        return decision::write;
+      });
     });
+  }
+  // The same as try_emplace: the value is built only when key is absent.
+  template <class K, class... Args>
+    requires std::constructible_from<Key, K&&> && std::constructible_from<T, Args&&...>
+  bool emplace(K&& key, Args&&... args) {
+    return try_emplace(std::forward<K>(key), std::forward<Args>(args)...);
   }
 
   // Inserts or replaces the value. Returns true if key was absent.
-  bool insert_or_assign(const Key& key, const T& value) {
+  template <class K, class V>
+    requires std::constructible_from<Key, K&&> && std::constructible_from<T, V&&>
+  bool insert_or_assign(K&& key, V&& value) {
     bool was_absent = false;
-    write(key, [&](const version_type* head, std::unique_ptr<version_type, destroyer>& fresh) {
-      was_absent = head == nullptr || head->is_tombstone();
-      if (!fresh) fresh.reset(version_type::make(0, key, value));
-      return decision::write;
+    with_key_value(std::forward<K>(key), [&](const Key& k) {
+      return write(k, [&](const version_type* head, fresh_ptr& fresh) {
+        was_absent = head == nullptr || head->is_tombstone();
+        if (!fresh) fresh.reset(version_type::make(0, k, std::forward<V>(value)));
+        return decision::write;
+      });
     });
     return was_absent;
+  }
+
+  // Get or insert, in one linearizable step: inserts (key, value) if key is
+  // absent and returns true; otherwise calls f(const T&) with the present
+  // value (while it is protected: keep f short) and returns false.
+  template <class K, class V, class F>
+    requires std::constructible_from<Key, K&&> && std::constructible_from<T, V&&>
+  bool insert_or_visit(K&& key, V&& value, F&& f) {
+    return try_emplace_or_visit(std::forward<K>(key), std::forward<F>(f), std::forward<V>(value));
+  }
+  // insert_or_visit with the value built from args only if key is absent.
+  // (Boost's concurrent_flat_map takes f last; here it comes before args.)
+  template <class K, class F, class... Args>
+    requires std::constructible_from<Key, K&&> && std::constructible_from<T, Args&&...>
+  bool try_emplace_or_visit(K&& key, F&& f, Args&&... args) {
+    return with_key_value(std::forward<K>(key), [&](const Key& k) {
+      return write(k, [&](const version_type* head, fresh_ptr& fresh) {
+        if (head != nullptr && !head->is_tombstone()) {
+          std::forward<F>(f)(head->value());  // the present value, read at its stamped head
+          return decision::keep;
+        }
+        if (!fresh) fresh.reset(version_type::make(0, k, std::forward<Args>(args)...));
+        return decision::write;
+      });
+    });
   }
 
   // Removes key. Returns whether it was present.
   template <class K>
   bool erase(const K& key) {
-    return write(key, [&](const version_type* head, std::unique_ptr<version_type, destroyer>& fresh) {
-      if (head == nullptr || head->is_tombstone()) return decision::keep;
-      if (!fresh) fresh.reset(version_type::make_tombstone(0, head->key));
-      return decision::write;
+    return erase_if(key, [](const T&) { return true; });
+  }
+
+  // Removes key if its current value satisfies pred (const T&), atomically
+  // with respect to other writers of the key. pred may run more than once
+  // under contention. Returns whether it erased.
+  template <class K, class Pred>
+  bool erase_if(const K& key, Pred&& pred) {
+    return with_key(key, [&](const auto& k) {
+      return write(k, [&](const version_type* head, fresh_ptr& fresh) {
+        if (head == nullptr || head->is_tombstone() || !pred(head->value())) return decision::keep;
+        if (!fresh) fresh.reset(version_type::make_tombstone(0, head->key));
+        return decision::write;
+      });
+    });
+  }
+
+  // Erases every entry whose value satisfies pred(const Key&, const T&) at
+  // the moment it is examined: the keys of a snapshot are examined one by
+  // one, each against its current value (not one instant: keys inserted
+  // meanwhile are not examined, and an entry may change between two
+  // examinations). Returns how many it erased.
+  template <class Pred>
+    requires std::is_invocable_r_v<bool, Pred&, const Key&, const T&>
+  std::size_t erase_if(Pred pred) {
+    std::size_t erased = 0;
+    const auto snap = snapshot();
+    for (const auto& [k, v] : snap) {
+      (void)v;
+      erased += erase_if(k, [&](const T& current) { return pred(k, current); }) ? 1 : 0;
+    }
+    return erased;
+  }
+
+  // Erases every key, one by one (linearizable per key, not as a whole: a
+  // snapshot taken meanwhile may hold some keys and miss others, and keys
+  // inserted meanwhile may stay). O(size).
+  void clear() {
+    const auto snap = snapshot();
+    for (const auto& [k, v] : snap) {
+      (void)v;
+      erase(k);
+    }
+  }
+
+  // Makes room for n keys without further growth (a migration to a larger
+  // table now, if needed; it completes before reserve returns). May throw
+  // std::bad_alloc, and then nothing changed.
+  void reserve(std::size_t n) {
+    auto g = domain_->pin();
+    for (;;) {
+      detail::slot_table* t = writable_table(g);
+      const std::size_t wanted = n + n / 3 + 1;
+      if (t->capacity >= wanted) return;
+      migration::start(*t, wanted);
+      if (t->next.load(std::memory_order_seq_cst) != nullptr) migration::help(*this, *t, g);
+    }
+  }
+
+  // ---- reads -------------------------------------------------------------------
+
+  // A copy of key's value (for copyable T; visit() or a snapshot serve
+  // move-only values).
+  template <class K>
+    requires std::copy_constructible<T>
+  [[nodiscard]] std::optional<T> find(const K& key) const {
+    return with_key(key, [&](const auto& k) {
+      const std::uint64_t h = hash_key(k);
+      prefetch_slot(h);
+      const auto g = domain_->pin();
+      const version_type* v = current_value(h, k);
+      return v ? std::optional<T>(v->value()) : std::nullopt;
     });
   }
 
   template <class K>
-  [[nodiscard]] std::optional<T> find(const K& key) const {
-    const std::uint64_t h = hash_key(key);
-    prefetch_slot(h);
-    const auto g = domain_->pin();
-    const version_type* v = current_value(h, key);
-    return v ? std::optional<T>(v->value()) : std::nullopt;
-  }
-
-  template <class K>
   [[nodiscard]] bool contains(const K& key) const {
-    const std::uint64_t h = hash_key(key);
-    prefetch_slot(h);
-    const auto g = domain_->pin();
-    return current_value(h, key) != nullptr;
+    return with_key(key, [&](const auto& k) {
+      const std::uint64_t h = hash_key(k);
+      prefetch_slot(h);
+      const auto g = domain_->pin();
+      return current_value(h, k) != nullptr;
+    });
   }
 
   // Calls f(const T&) with the current value while it is protected; returns
   // whether key was present. Keep f short: it runs inside an epoch guard.
   template <class K, class F>
   bool visit(const K& key, F&& f) const {
-    const std::uint64_t h = hash_key(key);
-    prefetch_slot(h);
-    const auto g = domain_->pin();
-    const version_type* v = current_value(h, key);
-    if (v == nullptr) return false;
-    std::forward<F>(f)(v->value());
-    return true;
+    return with_key(key, [&](const auto& k) {
+      const std::uint64_t h = hash_key(k);
+      prefetch_slot(h);
+      const auto g = domain_->pin();
+      const version_type* v = current_value(h, k);
+      if (v == nullptr) return false;
+      std::forward<F>(f)(v->value());
+      return true;
+    });
+  }
+
+  // Calls f(const Key&, const T&) for every entry of one instant (a
+  // snapshot's); returns how many. f runs outside any epoch guard.
+  template <class F>
+  std::size_t visit_all(F&& f) const {
+    std::size_t n = 0;
+    const auto snap = snapshot();
+    for (const auto& [k, v] : snap) {
+      f(k, v);
+      ++n;
+    }
+    return n;
   }
 
   // Atomically replaces the value v of key by f(v). Returns false if key is
@@ -232,14 +428,24 @@ class hash_map {
   // changes.
   template <class K, class F>
   bool update(const K& key, F&& f) {
-    return replace_if(key, [&](const T& old) -> std::optional<T> { return std::optional<T>(f(old)); });
+    return with_key(key, [&](const auto& k) {
+      return write(k, [&](const version_type* head, fresh_ptr& fresh) {
+        if (head == nullptr || head->is_tombstone()) return decision::keep;
+        fresh.reset(version_type::make(0, head->key, f(head->value())));  // may throw: nothing changed
+        return decision::write;
+      });
+    });
   }
 
   // Replaces the value by `desired` if it equals `expected`.
   template <class K>
-  bool compare_and_replace(const K& key, const T& expected, const T& desired) {
-    return replace_if(key, [&](const T& old) -> std::optional<T> {
-      return old == expected ? std::optional<T>(desired) : std::nullopt;
+  bool compare_and_replace(const K& key, const T& expected, T desired) {
+    return with_key(key, [&](const auto& k) {
+      return write(k, [&](const version_type* head, fresh_ptr& fresh) {
+        if (head == nullptr || head->is_tombstone() || !(head->value() == expected)) return decision::keep;
+        if (!fresh) fresh.reset(version_type::make(0, head->key, std::move(desired)));
+        return decision::write;
+      });
     });
   }
 
@@ -254,6 +460,8 @@ class hash_map {
   // snapshot slot), and then nothing changed.
   [[nodiscard]] snapshot_type snapshot() const { return snapshot_type(*this); }
 
+  // Counts and sizes, read without stopping anyone (map_stats.hpp says what
+  // each field costs); exact when quiescent.
   [[nodiscard]] map_stats stats() const noexcept {
     const auto c = counters_.read();
     map_stats s;
@@ -261,6 +469,18 @@ class hash_map {
     const std::int64_t versions = c.live + c.kept;
     s.live_versions = versions > 0 ? static_cast<std::size_t>(versions) : 0;
     s.retired_unfreed = static_cast<std::size_t>(domain_->stats().pending);
+    s.live_snapshots = registry_.live();
+    s.oldest_snapshot_age = s.live_snapshots > 0 ? registry_.oldest_age() : 0;
+    const auto dead = static_cast<std::size_t>(std::max<std::int64_t>(c.dead, 0));
+    std::size_t table_bytes = 0;
+    {
+      const auto g = domain_->try_pin();  // the table is read under a guard; without one, counted as 0
+      if (g.pinned()) {
+        if (const detail::slot_table* t = current_.load(std::memory_order_seq_cst)) table_bytes = t->bytes();
+      }
+    }
+    s.heap_bytes = (s.live_versions + dead) * sizeof(version_type) + table_bytes +
+                   std::min(s.retired_unfreed, s.live_versions + dead + 64) * sizeof(version_type);
     return s;
   }
 
@@ -268,7 +488,9 @@ class hash_map {
   // from a key's home slot, the slot count, and the snapshot slots ever
   // registered (bounded by the peak of live snapshots).
   [[nodiscard]] std::size_t longest_chain() const noexcept {
-    const detail::slot_table& t = *current_.load(std::memory_order_seq_cst);
+    const detail::slot_table* current = current_.load(std::memory_order_seq_cst);
+    if (current == nullptr) return 0;
+    const detail::slot_table& t = *current;
     std::size_t longest = 0;
     for (std::size_t i = 0; i < t.capacity; ++i) {
       const std::uint64_t w = t.slots[i].load(std::memory_order_seq_cst);
@@ -279,21 +501,24 @@ class hash_map {
     return longest;
   }
   [[nodiscard]] std::size_t bucket_count() const noexcept {
-    return current_.load(std::memory_order_seq_cst)->capacity;
+    const detail::slot_table* t = current_.load(std::memory_order_seq_cst);
+    return t ? t->capacity : 0;
   }
   [[nodiscard]] std::size_t snapshot_slots() const noexcept { return registry_.slots(); }
   // Versions linked under key's current head, the head included (0 if the
   // key never had a slot or its slot was dropped).
   template <class K>
   [[nodiscard]] std::size_t chain_length(const K& key) const {
-    const std::uint64_t h = hash_key(key);
-    const auto g = domain_->pin();
-    std::size_t n = 0;
-    for (const version_type* v = head_of(h, key); v != nullptr;
-         v = detail::strip(v->older.load(std::memory_order_seq_cst))) {
-      ++n;
-    }
-    return n;
+    return with_key(key, [&](const auto& k) {
+      const std::uint64_t h = hash_key(k);
+      const auto g = domain_->pin();
+      std::size_t n = 0;
+      for (const version_type* v = head_of(h, k); v != nullptr;
+           v = detail::strip(v->older.load(std::memory_order_seq_cst))) {
+        ++n;
+      }
+      return n;
+    });
   }
   // Migrations installed since the map was made (growth, cleanup, shrink).
   [[nodiscard]] std::uint64_t migrations() const noexcept {
@@ -322,7 +547,42 @@ class hash_map {
   };
   enum class located { found, absent, migrating, full };
 
-  // ---- hashing -------------------------------------------------------------
+  // ---- keys and hashing --------------------------------------------------------
+
+  // Heterogeneous lookup that cannot silently miss: an argument of another
+  // type than Key is used as is only where its hash and comparison provably
+  // agree with Key's, the string family of Key's character type under a
+  // transparent Hash and KeyEqual; anything else is converted to Key first
+  // (so hash_map<double, V>::find(1) finds 1.0, and hash_map<unsigned,
+  // V>::find(-1) finds 0xFFFFFFFF), and an argument that converts to no Key
+  // does not compile.
+  template <class K>
+  static constexpr bool used_as_is =
+      std::is_same_v<std::remove_cvref_t<K>, Key> ||
+      (detail::same_string_family<K, Key> && detail::transparent_functor<Hash> && detail::transparent_functor<KeyEqual>);
+
+  template <class K, class F>
+  decltype(auto) with_key(const K& key, F&& f) const {
+    if constexpr (used_as_is<K>) {
+      return std::forward<F>(f)(key);
+    } else {
+      static_assert(std::is_constructible_v<Key, const K&>,
+                    "snapcache::hash_map: a lookup argument must be a Key, convert to one, or (string keys under "
+                    "the default hash) be a string of the key's character type");
+      const Key converted(key);
+      return std::forward<F>(f)(converted);
+    }
+  }
+  // A Key to store: the argument itself if it is one, else one built from it.
+  template <class K, class F>
+  decltype(auto) with_key_value(K&& key, F&& f) const {
+    if constexpr (std::is_same_v<std::remove_cvref_t<K>, Key>) {
+      return std::forward<F>(f)(static_cast<const Key&>(key));
+    } else {
+      const Key converted(std::forward<K>(key));
+      return std::forward<F>(f)(converted);
+    }
+  }
 
   template <class K>
   std::uint64_t hash_key(const K& key) const {
@@ -354,8 +614,10 @@ class hash_map {
   }
   void on_dropped() const noexcept { counters_.add_keys(0, -1); }
   std::atomic<detail::slot_table*>& current_table() const noexcept { return current_; }
-  void on_installed(const detail::slot_table& t) const noexcept {
+  void on_migrated() const noexcept {
     migrations_.fetch_add(1, std::memory_order_relaxed);  // statistic only
+  }
+  void on_installed(const detail::slot_table& t) const noexcept {
     hint_slots_.store(reinterpret_cast<const std::uint64_t*>(t.slots), std::memory_order_relaxed);  // a hint only
     hint_capacity_.store(t.capacity, std::memory_order_relaxed);  // a hint only
   }
@@ -410,6 +672,7 @@ class hash_map {
   template <class K>
   version_type* head_of(std::uint64_t h, const K& key) const {
     detail::slot_table* t = current_.load(std::memory_order_seq_cst);
+    if (t == nullptr) return nullptr;  // a moved-from map before its next write
     const std::uint64_t tag = detail::slot_tag_of_hash(h);
     std::size_t i = t->home(h);
     for (std::size_t probes = 0; probes < t->capacity; ++probes, i = t->after(i)) {
@@ -459,10 +722,20 @@ class hash_map {
     return located::full;
   }
 
-  // The current table, with any migration out of it finished first.
+  // The current table, with any migration out of it finished first (and a
+  // first table made for a moved-from map; may throw std::bad_alloc then).
   detail::slot_table* writable_table(const ebr::guard& g) {
     for (;;) {
       detail::slot_table* t = current_.load(std::memory_order_seq_cst);
+      if (t == nullptr) {
+        detail::slot_table* fresh = detail::slot_table::create(detail::slot_table::min_capacity);
+        if (current_.compare_exchange_strong(t, fresh, std::memory_order_seq_cst)) {
+          on_installed(*fresh);
+          return fresh;
+        }
+        detail::slot_table::release(fresh);
+        continue;
+      }
       if (t->next.load(std::memory_order_seq_cst) == nullptr) return t;
       migration::help(*this, *t, g);
     }
@@ -499,17 +772,6 @@ class hash_map {
       }
       if (commit(p, h, fresh, g)) return true;
     }
-  }
-
-  template <class K, class Next>
-  bool replace_if(const K& key, Next&& next_value) {
-    return write(key, [&](const version_type* head, fresh_ptr& fresh) {
-      if (head == nullptr || head->is_tombstone()) return decision::keep;
-      std::optional<T> desired = next_value(head->value());  // may throw: nothing changed
-      if (!desired) return decision::keep;
-      fresh.reset(version_type::make(0, head->key, std::move(*desired)));
-      return decision::write;
-    });
   }
 
   // Installs `fresh` at p by CAS. On success the write has happened: stamps
@@ -645,6 +907,7 @@ class hash_map {
   // version just above `target`. Follows migrations; no user code.
   version_type* chain_holding(std::uint64_t h, const void* target, version_type** above) const noexcept {
     detail::slot_table* t = current_.load(std::memory_order_seq_cst);
+    if (t == nullptr) return nullptr;
     const std::uint64_t tag = detail::slot_tag_of_hash(h);
     std::size_t i = t->home(h);
     for (std::size_t probes = 0; probes < t->capacity; ++probes, i = t->after(i)) {
@@ -746,6 +1009,7 @@ class hash_map {
     auto g = domain_->pin();
     for (;;) {
       detail::slot_table* t = current_.load(std::memory_order_seq_cst);
+      if (t == nullptr) return nullptr;  // a moved-from map with no table: nothing to scan
       if (t->next.load(std::memory_order_seq_cst) != nullptr) {
         migration::help(*this, *t, g);
         continue;
@@ -830,8 +1094,31 @@ class hash_map {
 
   // ---- teardown ------------------------------------------------------------------
 
+  void expect_no_snapshot(const char* what) const noexcept {
+    if (registry_.live() == 0) return;
+    std::fprintf(stderr, "snapcache::hash_map %s while a snapshot of it is alive\n", what);
+    std::abort();
+  }
+
+  // Takes other's contents (both quiescent, no snapshots; this one empty).
+  void take(hash_map& other) noexcept {
+    current_.store(other.current_.exchange(nullptr, std::memory_order_relaxed),  // single-threaded
+                   std::memory_order_relaxed);                                    // single-threaded
+    orphans_.store(other.orphans_.exchange(nullptr, std::memory_order_relaxed),  // single-threaded
+                   std::memory_order_relaxed);                                    // single-threaded
+    counters_.take(other.counters_);
+    registry_.continue_clock_of(other.registry_);
+    if (const detail::slot_table* t = current_.load(std::memory_order_relaxed)) on_installed(*t);  // single-threaded
+    other.hint_slots_.store(nullptr, std::memory_order_relaxed);  // a hint only
+    other.hint_capacity_.store(0, std::memory_order_relaxed);     // a hint only
+  }
+
   void free_all() noexcept {
-    detail::slot_table* t = current_.load(std::memory_order_relaxed);  // single-threaded from here
+    for (detail::kept_record* r = orphans_.exchange(nullptr, std::memory_order_relaxed); r != nullptr;) {  // single-threaded
+      delete std::exchange(r, r->next);
+    }
+    detail::slot_table* t = current_.exchange(nullptr, std::memory_order_relaxed);  // single-threaded from here
+    if (t == nullptr) return;
     detail::slot_table* next = t->next.load(std::memory_order_relaxed);  // single-threaded
     for (std::size_t i = 0; i < t->capacity; ++i) {
       const std::uint64_t w = t->slots[i].load(std::memory_order_relaxed);  // single-threaded
@@ -847,9 +1134,6 @@ class hash_map {
         const std::uint64_t w = next->slots[i].load(std::memory_order_relaxed);  // single-threaded
         if (detail::slot_holds_version(w)) free_chain(detail::slot_version<version_type>(w));
       }
-    }
-    for (detail::kept_record* r = orphans_.load(std::memory_order_relaxed); r != nullptr;) {  // single-threaded
-      delete std::exchange(r, r->next);
     }
     detail::slot_table::release(t);
   }
@@ -929,19 +1213,14 @@ class hash_map {
     [[nodiscard]] bool empty() const { return size() == 0; }
 
     template <class K>
+      requires std::copy_constructible<T>
     [[nodiscard]] std::optional<T> find(const K& key) const {
-      const std::uint64_t h = map_->hash_key(key);
-      const auto g = map_->domain_->pin();
-      version_type* head = map_->head_of(h, key);
-      const version_type* v = head ? map_->visible_at(head, timestamp_) : nullptr;
+      const version_type* v = visible(key);
       return v ? std::optional<T>(v->value()) : std::nullopt;
     }
     template <class K>
     [[nodiscard]] bool contains(const K& key) const {
-      const std::uint64_t h = map_->hash_key(key);
-      const auto g = map_->domain_->pin();
-      version_type* head = map_->head_of(h, key);
-      return head != nullptr && map_->visible_at(head, timestamp_) != nullptr;
+      return visible(key) != nullptr;
     }
 
     // The clock value the snapshot reads at.
@@ -1044,6 +1323,18 @@ class hash_map {
 
    private:
     friend class hash_map;
+    // The version of key this snapshot reads (it stays valid while the
+    // snapshot lives), or null.
+    template <class K>
+    const version_type* visible(const K& key) const {
+      return map_->with_key(key, [&](const auto& k) -> const version_type* {
+        const std::uint64_t h = map_->hash_key(k);
+        const auto g = map_->domain_->pin();
+        version_type* head = map_->head_of(h, k);
+        return head ? map_->visible_at(head, timestamp_) : nullptr;
+      });
+    }
+
     explicit snapshot_type(const hash_map& map) : map_(&map) {
       timestamp_ = map.registry_.open(slot_, steps_);
     }

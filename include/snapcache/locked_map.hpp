@@ -64,9 +64,9 @@
 //   they must not call back into the same map (that deadlocks).
 //
 // Differences from std::unordered_map: no iterators or references into the
-// map (use visit, find or a snapshot); erase by key only; insert and
-// insert_or_assign take one key and value and report only whether they
-// inserted; neither copyable nor movable; each node also stores its hash code
+// map (use visit, find or a snapshot); insert and insert_or_assign take one
+// key and value and report only whether they inserted; movable, not
+// copyable (moves must not race with operations); each node also stores its hash code
 // (so a rehash never calls a throwing hash, and string lookups compare hash
 // codes before characters).
 #pragma once
@@ -257,17 +257,6 @@ auto find_entry(Table& table, const K& key) {
   }
 }
 
-// dst = src with the strong guarantee (given a nothrow move assignment).
-template <class T>
-void assign_strongly(T& dst, const T& src) {
-  if constexpr (std::is_nothrow_copy_assignable_v<T>) {
-    dst = src;
-  } else {
-    T copy(src);
-    dst = std::move(copy);
-  }
-}
-
 }  // namespace detail
 
 template <class Key, class T, class Mutex = std::mutex, class Hash = std::hash<Key>,
@@ -300,21 +289,115 @@ class locked_map {
                detail::lookup_equal<Key, Hash, KeyEqual>{equal}) {}
   locked_map(const locked_map&) = delete;
   locked_map& operator=(const locked_map&) = delete;
+  // Movable while no operation runs on either map; the moved-from map is
+  // empty and usable (each map keeps its own mutex).
+  locked_map(locked_map&& other) noexcept(std::is_nothrow_move_constructible_v<table_type>)
+      SNAPCACHE_NO_THREAD_SAFETY_ANALYSIS : table_(std::move(other.table_)) {
+    other.table_.clear();
+  }
+  locked_map& operator=(locked_map&& other) noexcept(std::is_nothrow_move_assignable_v<table_type>)
+      SNAPCACHE_NO_THREAD_SAFETY_ANALYSIS {
+    if (this != &other) {
+      table_ = std::move(other.table_);
+      other.table_.clear();
+    }
+    return *this;
+  }
 
   // Adds (key, value) if key is absent. Returns true if it was added; a
-  // present key keeps its value.
-  bool insert(const Key& key, const T& value) {
+  // present key keeps its value (and an rvalue value is not moved from).
+  template <class K, class V>
+    requires std::constructible_from<Key, K&&> && std::constructible_from<T, V&&>
+  bool insert(K&& key, V&& value) {
+    return try_emplace(std::forward<K>(key), std::forward<V>(value));
+  }
+
+  // Adds a value built from args if key is absent; builds nothing otherwise.
+  template <class K, class... Args>
+    requires std::constructible_from<Key, K&&> && std::constructible_from<T, Args&&...>
+  bool try_emplace(K&& key, Args&&... args) {
     detail::writer_lock<Mutex> lock(mutex_);
-    return table_.try_emplace(key, value).second;
+    return table_.try_emplace(Key(std::forward<K>(key)), std::forward<Args>(args)...).second;
+  }
+  template <class K, class... Args>
+    requires std::constructible_from<Key, K&&> && std::constructible_from<T, Args&&...>
+  bool emplace(K&& key, Args&&... args) {
+    return try_emplace(std::forward<K>(key), std::forward<Args>(args)...);
   }
 
   // Adds (key, value), or assigns value to a present key. Returns true if it
   // inserted, false if it assigned.
-  bool insert_or_assign(const Key& key, const T& value) {
+  template <class K, class V>
+    requires std::constructible_from<Key, K&&> && std::constructible_from<T, V&&>
+  bool insert_or_assign(K&& key, V&& value) {
     detail::writer_lock<Mutex> lock(mutex_);
-    auto [entry, inserted] = table_.try_emplace(key, value);
-    if (!inserted) detail::assign_strongly(entry->second, value);
+    Key k(std::forward<K>(key));
+    auto entry = table_.find(k);
+    if (entry == table_.end()) {
+      table_.try_emplace(std::move(k), std::forward<V>(value));
+      return true;
+    }
+    T next(std::forward<V>(value));  // built first: an assignment that throws changes nothing
+    entry->second = std::move(next);
+    return false;
+  }
+
+  // Adds (key, value) if key is absent and returns true; otherwise calls
+  // f(const T&) on the present value, under the lock, and returns false.
+  template <class K, class V, class F>
+    requires std::constructible_from<Key, K&&> && std::constructible_from<T, V&&>
+  bool insert_or_visit(K&& key, V&& value, F&& f) {
+    return try_emplace_or_visit(std::forward<K>(key), std::forward<F>(f), std::forward<V>(value));
+  }
+  template <class K, class F, class... Args>
+    requires std::constructible_from<Key, K&&> && std::constructible_from<T, Args&&...>
+  bool try_emplace_or_visit(K&& key, F&& f, Args&&... args) {
+    detail::writer_lock<Mutex> lock(mutex_);
+    auto [entry, inserted] = table_.try_emplace(Key(std::forward<K>(key)), std::forward<Args>(args)...);
+    if (!inserted) std::invoke(std::forward<F>(f), std::as_const(entry->second));
     return inserted;
+  }
+
+  // Removes key if its value satisfies pred(const T&). Returns whether it
+  // erased.
+  template <class K, class Pred>
+    requires lookup_key<K>
+  bool erase_if(const K& key, Pred&& pred) {
+    detail::writer_lock<Mutex> lock(mutex_);
+    auto entry = detail::find_entry<Key, Hash, KeyEqual>(table_, key);
+    if (entry == table_.end() || !std::invoke(pred, std::as_const(entry->second))) return false;
+    table_.erase(entry);
+    return true;
+  }
+
+  // Erases every entry whose value satisfies pred(const Key&, const T&), all
+  // under one hold of the lock (so, here, at one instant). Returns how many.
+  template <class Pred>
+    requires std::is_invocable_r_v<bool, Pred&, const Key&, const T&>
+  std::size_t erase_if(Pred pred) {
+    detail::writer_lock<Mutex> lock(mutex_);
+    return std::erase_if(table_, [&](const auto& entry) { return pred(entry.first, std::as_const(entry.second)); });
+  }
+
+  // Calls f(const Key&, const T&) for every entry, under the lock (shared
+  // with a shared mutex): one instant. Returns how many.
+  template <class F>
+  std::size_t visit_all(F&& f) const {
+    detail::reader_lock<Mutex> lock(mutex_);
+    for (const auto& [k, v] : table_) f(k, v);
+    return table_.size();
+  }
+
+  // Erases every key, at one instant.
+  void clear() {
+    detail::writer_lock<Mutex> lock(mutex_);
+    table_.clear();
+  }
+
+  // Makes room for n entries without a rehash.
+  void reserve(std::size_t n) {
+    detail::writer_lock<Mutex> lock(mutex_);
+    table_.reserve(n);
   }
 
   // Removes key. Returns whether it was present.
@@ -328,9 +411,10 @@ class locked_map {
     return true;
   }
 
-  // A copy of key's value, or std::nullopt if absent.
+  // A copy of key's value, or std::nullopt if absent (copyable T only:
+  // visit() serves the others).
   template <class K>
-    requires lookup_key<K>
+    requires lookup_key<K> && std::copy_constructible<T>
   [[nodiscard]] std::optional<T> find(const K& key) const {
     detail::reader_lock<Mutex> lock(mutex_);
     auto entry = detail::find_entry<Key, Hash, KeyEqual>(table_, key);
@@ -374,11 +458,11 @@ class locked_map {
   // Returns whether it replaced; false if absent or different.
   template <class K>
     requires lookup_key<K>
-  bool compare_and_replace(const K& key, const T& expected, const T& desired) {
+  bool compare_and_replace(const K& key, const T& expected, T desired) {
     detail::writer_lock<Mutex> lock(mutex_);
     auto entry = detail::find_entry<Key, Hash, KeyEqual>(table_, key);
     if (entry == table_.end() || !(entry->second == expected)) return false;
-    detail::assign_strongly(entry->second, desired);
+    entry->second = std::move(desired);
     return true;
   }
 
@@ -400,7 +484,13 @@ class locked_map {
 
   [[nodiscard]] map_stats stats() const {
     detail::reader_lock<Mutex> lock(mutex_);
-    return {.live_entries = table_.size(), .live_versions = table_.size(), .retired_unfreed = 0};
+    map_stats s;
+    s.live_entries = table_.size();
+    s.live_versions = table_.size();
+    // A node holds the pair and a link (and, here, the cached hash code).
+    s.heap_bytes = table_.size() * (sizeof(typename table_type::value_type) + 2 * sizeof(void*)) +
+                   table_.bucket_count() * sizeof(void*);
+    return s;
   }
 
  private:

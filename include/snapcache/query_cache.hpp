@@ -140,6 +140,7 @@
 #include <string_view>
 #include <vector>
 
+#include "snapcache/map_stats.hpp"
 #include "snapcache/sql.hpp"  // normalize, normalize_compat, ctas_parquet_select(_compat)
 
 namespace snapcache {
@@ -187,6 +188,11 @@ struct cache_stats {
   std::uint64_t evictions = 0;     // entries removed to make room (not erase())
   std::uint64_t drops = 0;         // entries not admitted
   std::uint64_t inspections = 0;   // candidates examined by lookups (work done)
+  // The internal map's own statistics (query_cache: live snapshots, the age
+  // of the oldest, heap bytes held, what reclamation has not freed yet: the
+  // count a service alarms on; map_stats.hpp says what each costs to read).
+  // locked_query_cache: zeros (it frees at once and takes no snapshots).
+  map_stats internals;
 
   [[nodiscard]] double hit_rate() const noexcept {
     return lookups == 0 ? 0.0 : static_cast<double>(hits) / static_cast<double>(lookups);

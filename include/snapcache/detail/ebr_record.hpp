@@ -62,6 +62,9 @@ struct alignas(64) ebr_record {
   // Touched only by the record's current owner: the registered thread, or a
   // sweeper that claimed the record after its thread exited (E6/E7).
   unsigned nesting = 0;
+  // Claimed by a pin from a thread_local destructor that ran after the
+  // thread's registrations were released: released again when unpinned.
+  bool release_at_unpin = false;
   std::size_t pins_until_advance = 0;
   std::size_t unreclaimed = 0;
   // A retire made while pinned attempts reclamation when `unreclaimed`
@@ -115,6 +118,7 @@ void add_spare_bag(ebr_record& record);      // may throw std::bad_alloc
 bool try_add_spare_bag(ebr_record& record) noexcept;
 void on_pin_advance(ebr_record& record) noexcept;
 void reclaim_after_unpin(ebr_record& record) noexcept;
+void release_late_record(ebr_record& record) noexcept;
 
 inline void enter(ebr_record& record) noexcept {
   if (record.nesting++ != 0) return;
@@ -129,6 +133,7 @@ inline void leave(ebr_record& record) noexcept {
   if (--record.nesting != 0) return;
   record.announcement.store(0, orders::unpin);
   if (record.unreclaimed >= record.domain->batch) reclaim_after_unpin(record);
+  if (record.release_at_unpin) [[unlikely]] release_late_record(record);
 }
 
 }  // namespace snapcache::detail

@@ -36,6 +36,17 @@ class map_counters {
     cell().kept.fetch_add(versions, std::memory_order_relaxed);  // statistic only
   }
 
+  // Moves every count from `other` here (a map being moved; no operation
+  // runs on either).
+  void take(map_counters& other) noexcept {
+    for (std::size_t i = 0; i < stripes; ++i) {
+      stripes_[i].keys.store(other.stripes_[i].keys.exchange(0, std::memory_order_relaxed),  // single-threaded
+                             std::memory_order_relaxed);                                      // single-threaded
+      stripes_[i].kept.store(other.stripes_[i].kept.exchange(0, std::memory_order_relaxed),  // single-threaded
+                             std::memory_order_relaxed);                                      // single-threaded
+    }
+  }
+
   [[nodiscard]] totals read() const noexcept {
     std::uint64_t keys = 0;
     totals t;

@@ -45,6 +45,7 @@ namespace snapcache::detail {
 //   void on_dropped() const noexcept;           // counts
 //   std::atomic<slot_table*>& current_table() const noexcept;
 //   void on_installed(const slot_table&) const noexcept;  // a new current table
+//   void on_migrated() const noexcept;                    // counts
 template <class Version, class Map>
 class migration {
  public:
@@ -187,6 +188,7 @@ class migration {
       // no pinned reader is in it (and no scan holds it).
       to.refs.fetch_add(1, std::memory_order_relaxed);  // `from` holds one already: no race to zero
       map.on_installed(to);
+      map.on_migrated();
       g.retire(&from, &slot_table::release_retired);
     }
   }

@@ -104,6 +104,26 @@ class snapshot_registry {
 
   [[nodiscard]] std::size_t live() const noexcept { return live_.load(orders::read_live); }  // (S11)
 
+  // Snapshots taken since the oldest announced one (0 with none): a
+  // statistic, read without stopping anyone.
+  [[nodiscard]] std::uint64_t oldest_age() const noexcept {
+    const std::uint64_t clock = clock_.load(orders::trim_clock);  // (S4) as a trimmer reads it
+    std::uint64_t oldest = no_timestamp;
+    for (snapshot_slot* slot = slots_.load(orders::load_slots);  // (S13) pairs with claim_slot's push (S12)
+         slot != nullptr; slot = slot->next) {
+      const std::uint64_t t = slot->timestamp.load(orders::scan_timestamp);  // (S5)
+      if (t < oldest) oldest = t;
+    }
+    return oldest == no_timestamp || oldest > clock ? 0 : clock - oldest;
+  }
+
+  // A map moved into a fresh one keeps its versions' stamps: the new
+  // registry's clock starts where the old one stands. No snapshot of either
+  // may be alive (the caller checks).
+  void continue_clock_of(const snapshot_registry& other) noexcept {
+    clock_.store(other.clock_.load(std::memory_order_relaxed), std::memory_order_relaxed);  // single-threaded: no operation runs
+  }
+
   // The live snapshot with the largest timestamp in [from, to), or null if
   // none reads a version stamped `from` whose next newer version is stamped
   // `to` (the caller read `to` from a stamped version, so any snapshot this
