@@ -25,7 +25,7 @@ check=false
 
 dir=build/static-compare
 step "configure" configure "$dir" --buildtype=release -Dpeers=enabled -Dtest_hooks=false \
-  -Dtests=false -Dstress=false
+  -Dtests=disabled -Dstress=disabled -Dbenchmarks=enabled -Dtools=enabled
 step "build" ninja -C "$dir" tools/snapcache-compare-portable
 
 version=$(meson introspect --projectinfo "$dir" | python3 -c 'import json, sys; print(json.load(sys.stdin)["version"])')

@@ -11,6 +11,8 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$repo_root"
 
 step "install packages" bash tools/setup.sh
-step "configure release" configure build/release --buildtype=release -Dpeers=enabled -Dtest_hooks=false
+# The same options as tools/test.sh's release build, so the two share it.
+step "configure release" configure build/release -Dwarning_level=3 -Dwerror=true -Dtests=enabled \
+  --buildtype=release -Dpeers=enabled -Dtest_hooks=false -Dbenchmarks=enabled -Dtools=enabled
 step "build" ninja -C build/release tools/snapcache-compare
 step "compare" build/release/tools/snapcache-compare "$@"

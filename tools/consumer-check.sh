@@ -89,10 +89,19 @@ consume() {
     meson setup --buildtype=plain -Dsnapcache_from=pkg-config "$scratch/pc-meson-$label" "$project"
   run ninja -C "$scratch/pc-meson-$label" -j2
   run "$scratch/pc-meson-$label/consumer"
-  # The .pc file alone must be enough: no build system adds anything here.
+  # The .pc file alone must be enough: no build system adds anything here
+  # but the standard, which is the consumer's choice (C++20 or later): the
+  # flags must not force one.
   read -ra flags <<<"$(pkg-config --cflags --libs snapcache)"
-  run "${cxx[@]}" -Wall -Wextra -Wpedantic -Werror "$project/main.cpp" "${flags[@]}" -o "$scratch/pc-consumer-$label"
-  run "$scratch/pc-consumer-$label"
+  if [[ " ${flags[*]} " == *" -std="* ]]; then
+    echo "pkg-config --cflags forces a language standard: ${flags[*]}" >&2
+    false
+  fi
+  for std in c++20 c++2b; do
+    run "${cxx[@]}" "-std=$std" -Wall -Wextra -Wpedantic -Werror "$project/main.cpp" "${flags[@]}" \
+      -o "$scratch/pc-consumer-$label"
+    run "$scratch/pc-consumer-$label"
+  done
   unset PKG_CONFIG_LIBDIR PKG_CONFIG_SYSROOT_DIR
 
   stage "(c) cmake find_package, $label"
@@ -127,7 +136,7 @@ mkdir -p "$scratch/no-dpkg-dev"
 printf '#!/bin/sh\nexit 127\n' >"$scratch/no-dpkg-dev/dpkg-architecture"
 chmod +x "$scratch/no-dpkg-dev/dpkg-architecture"
 CXX="${cxx[*]}" PATH="$scratch/no-dpkg-dev:$PATH" logged "$scratch/plain-setup.log" \
-  meson setup --buildtype=release -Dtests=false -Dstress=false -Dbenchmarks=false -Dpeers=disabled \
+  meson setup --buildtype=release -Dtests=disabled -Dstress=disabled -Dbenchmarks=disabled -Dtools=disabled -Dpeers=disabled \
   --prefix=/usr/local "$scratch/plain-build" "$source"
 libdir=$(meson introspect --buildoptions "$scratch/plain-build" |
   python3 -c 'import json, sys; print(next(o["value"] for o in json.load(sys.stdin) if o["name"] == "libdir"))')

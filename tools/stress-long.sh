@@ -13,7 +13,7 @@ threads=${2:-4}
 
 step "install packages" bash tools/setup.sh
 common=(--buildtype=plain -Doptimization=2 -Ddebug=false -Db_ndebug=false -Dcpp_args=-g1
-  -Dpeers=disabled -Dtest_hooks=true -Dbenchmarks=false)
+  -Dpeers=disabled -Dtest_hooks=true -Dbenchmarks=disabled -Dtools=disabled -Dtests=enabled)
 passed=0 failed=0
 for build in tsan asan; do
   case $build in

@@ -40,12 +40,15 @@ run_build() {
   count_results "$dir"
 }
 
+# Every build of the project's own: strict warnings as errors, and the tests
+# required (a missing package is an error here, not a skipped suite).
+strict=(-Dwarning_level=3 -Dwerror=true -Dtests=enabled)
 run_build release -- \
-  --buildtype=release -Dpeers=enabled -Dtest_hooks=false
+  "${strict[@]}" --buildtype=release -Dpeers=enabled -Dtest_hooks=false -Dbenchmarks=enabled -Dtools=enabled
 # Sanitizer builds: -O2 with line tables only (-g1): reports keep file:line,
 # and the typed test suites assemble several times faster than with full -g.
-sanitizer_flags=(--buildtype=plain -Doptimization=2 -Ddebug=false -Db_ndebug=false -Dcpp_args=-g1
-  -Dpeers=disabled -Dtest_hooks=true -Dbenchmarks=false)
+sanitizer_flags=("${strict[@]}" --buildtype=plain -Doptimization=2 -Ddebug=false -Db_ndebug=false -Dcpp_args=-g1
+  -Dpeers=disabled -Dtest_hooks=true -Dbenchmarks=disabled -Dtools=disabled)
 run_build tsan -- "${sanitizer_flags[@]}" -Db_sanitize=thread
 run_build asan -- "${sanitizer_flags[@]}" -Db_sanitize=address,undefined -Db_lundef=false
 
@@ -53,9 +56,9 @@ run_build asan -- "${sanitizer_flags[@]}" -Db_sanitize=address,undefined -Db_lun
 # errors, instrumented for libFuzzer; runs the unit tests, the examples and
 # each fuzz target for 60 s.
 CXX=clang++ run_build fuzz --suite unit --suite examples --suite fuzz -- \
-  --buildtype=plain -Doptimization=1 -Ddebug=false -Db_ndebug=false -Dcpp_args=-gline-tables-only \
+  "${strict[@]}" --buildtype=plain -Doptimization=1 -Ddebug=false -Db_ndebug=false -Dcpp_args=-gline-tables-only \
   -Db_sanitize=address,undefined -Db_lundef=false -Dfuzz=true -Dpeers=disabled -Dtest_hooks=true \
-  -Dbenchmarks=false -Dstress=true
+  -Dbenchmarks=disabled -Dtools=disabled -Dstress=enabled
 
 # Every file the builds used must come from a listed package.
 if step "fresh-machine package check" bash tools/check-packages.sh build/release build/tsan build/asan build/fuzz; then

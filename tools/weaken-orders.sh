@@ -132,7 +132,7 @@ run_tsan() {
   # The flags of tools/test.sh's TSan build, less the unit tests, plus the define.
   local args=(--buildtype=plain -Doptimization=2 -Ddebug=false -Db_ndebug=false
               "-Dcpp_args=-g1${define:+ $define}" -Db_sanitize=thread -Dpeers=disabled -Dtest_hooks=true
-              -Dbenchmarks=false -Dtests=false)
+              -Dbenchmarks=disabled -Dtools=disabled -Dtests=disabled -Dstress=enabled)
   if ! configure "$dir" "${args[@]}" >&2 || ! ninja -C "$dir" >"$dir.build.log" 2>&1; then
     echo "    $tag: TSan build failed, see $dir.build.log" >&2
     return 2

@@ -62,6 +62,8 @@
 // takes std::atomic).
 #pragma once
 
+#include "snapcache/detail/cxx20.hpp"
+
 #include <atomic>
 #include <cassert>
 #include <cstddef>

@@ -10,6 +10,8 @@
 // std::string_view hash alike, for heterogeneous lookup.
 #pragma once
 
+#include "snapcache/detail/cxx20.hpp"
+
 #include <bit>
 #include <concepts>
 #include <cstdint>

@@ -70,6 +70,8 @@
 // outside visit(); erase/insert never invalidate anything.
 #pragma once
 
+#include "snapcache/detail/cxx20.hpp"
+
 #include <algorithm>
 #include <atomic>
 #include <bit>
@@ -336,8 +338,8 @@ class hash_map {
   std::size_t erase_if(Pred pred) {
     std::size_t erased = 0;
     const auto snap = snapshot();
-    for (const auto& [k, v] : snap) {
-      (void)v;
+    for (const auto& entry : snap) {
+      const Key& k = entry.first;
       erased += erase_if(k, [&](const T& current) { return pred(k, current); }) ? 1 : 0;
     }
     return erased;
@@ -348,10 +350,7 @@ class hash_map {
   // inserted meanwhile may stay). O(size).
   void clear() {
     const auto snap = snapshot();
-    for (const auto& [k, v] : snap) {
-      (void)v;
-      erase(k);
-    }
+    for (const auto& entry : snap) erase(entry.first);
   }
 
   // Makes room for n keys without further growth (a migration to a larger

@@ -71,6 +71,8 @@
 // codes before characters).
 #pragma once
 
+#include "snapcache/detail/cxx20.hpp"
+
 #include <concepts>
 #include <cstddef>
 #include <functional>

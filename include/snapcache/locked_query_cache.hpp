@@ -46,6 +46,8 @@
 // errors — is the same, which the typed suite checks.
 #pragma once
 
+#include "snapcache/detail/cxx20.hpp"
+
 #include <atomic>
 #include <cstddef>
 #include <cstdint>

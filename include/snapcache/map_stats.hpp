@@ -7,6 +7,8 @@
 // synchronise.
 #pragma once
 
+#include "snapcache/detail/cxx20.hpp"
+
 #include <cstddef>
 #include <cstdint>
 

@@ -129,6 +129,8 @@
 // as an overwrite does; only ASCII letters are lower-cased.
 #pragma once
 
+#include "snapcache/detail/cxx20.hpp"
+
 #include <chrono>
 #include <cstddef>
 #include <cstdint>

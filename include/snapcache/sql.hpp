@@ -31,6 +31,8 @@
 //   an ordinary, non-space character.
 #pragma once
 
+#include "snapcache/detail/cxx20.hpp"
+
 #include <optional>
 #include <string>
 #include <string_view>

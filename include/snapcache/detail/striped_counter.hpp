@@ -21,7 +21,7 @@ class striped_counter {
   }
   [[nodiscard]] std::int64_t sum() const noexcept {
     std::int64_t total = 0;
-    for (const auto& cell : cells_) total += cell.value.load(std::memory_order_relaxed);  // statistic only
+    for (const auto& c : cells_) total += c.value.load(std::memory_order_relaxed);  // statistic only
     return total;
   }
 
