@@ -1016,4 +1016,17 @@ TYPED_TEST(query_cache_conformance, concurrent_inserts_leave_exactly_the_newest_
   EXPECT_EQ(s.inserts + s.drops, static_cast<std::uint64_t>(inserters * per_thread));
 }
 
+// The lock-free cache's statistics expose its internal map's (live
+// snapshots, the oldest one's age, heap bytes, pending reclamation).
+TEST(query_cache_stats, report_the_internal_map) {
+  snapcache::query_cache cache(16);
+  const auto empty = cache.stats().internals;
+  for (int i = 0; i < 10; ++i) cache.insert(running("q" + std::to_string(i), i));
+  const auto filled = cache.stats().internals;
+  EXPECT_GT(filled.live_entries, 0u);
+  EXPECT_GT(filled.heap_bytes, empty.heap_bytes);
+  EXPECT_EQ(filled.live_snapshots, 0u) << "a read left a snapshot of the internal map open";
+  EXPECT_EQ(snapcache::locked_query_cache(16).stats().internals.heap_bytes, 0u);
+}
+
 }  // namespace

@@ -64,10 +64,28 @@
 //   nothing. A throwing callable in update() leaves the value unchanged.
 //   Migration, closing a snapshot and the destructor call no user code but
 //   destructors.
+// * Values: moved when given as rvalues (insert, insert_or_assign, emplace,
+//   try_emplace build the value once, when the key is found in the state
+//   they need); move-only and non-default-constructible T work with every
+//   operation but find() (which copies; visit() and snapshots serve them).
+// * Whole-map operations: visit_all() sees one instant (a snapshot's);
+//   erase_if(pred) and clear() go key by key (each key linearizable, the
+//   whole not: a snapshot taken meanwhile may see some keys erased and not
+//   others, and keys inserted meanwhile may stay). reserve(n) migrates now.
+// * Heterogeneous lookup: an argument of another type than Key is used as
+//   is only within Key's string family (std::string, std::string_view, C
+//   strings) under a transparent Hash and KeyEqual; any other argument is
+//   converted to Key first, so a lookup never misses what compares equal.
+// * Moving: a map is movable (not copyable) while no operation runs on it;
+//   the moved-from map is empty and usable. Moving or destroying a map with
+//   a live snapshot aborts with a message (every build).
+// * Statistics: stats() reads counters without stopping anyone; map_stats.hpp
+//   gives each field's cost.
 //
 // Differences from std::unordered_map: no iterators into the live map (use a
 // snapshot); find returns a copy (std::optional<T>); no references to values
-// outside visit(); erase/insert never invalidate anything.
+// outside visit() and snapshots; values are immutable once in the map (a
+// write installs a new version); erase/insert never invalidate anything.
 #pragma once
 
 #include "snapcache/detail/cxx20.hpp"
