@@ -1089,6 +1089,37 @@ TYPED_TEST(map_conformance, lookups_by_another_type_find_what_compares_equal) {
   }
 }
 
+// Strings of every character type are found by their views, their C
+// strings and their literals (hashed as their characters, not as pointers).
+TYPED_TEST(map_conformance, wide_strings_are_found_by_view_pointer_and_literal) {
+  {
+    typename TypeParam::template rebind<std::wstring, int> wide;
+    ASSERT_TRUE(wide.insert(std::wstring(L"ab"), 1));
+    const wchar_t* pointer = L"ab";
+    EXPECT_TRUE(wide.contains(pointer)) << "a const wchar_t* missed its string";
+    EXPECT_TRUE(wide.contains(L"ab"));
+    EXPECT_TRUE(wide.contains(std::wstring_view(L"ab")));
+    EXPECT_FALSE(wide.contains(L"abc"));
+    EXPECT_EQ(wide.find(pointer), std::optional<int>(1));
+    EXPECT_TRUE(wide.erase(L"ab"));
+    EXPECT_TRUE(wide.empty());
+  }
+  {
+    typename TypeParam::template rebind<std::u8string, int> u8;
+    ASSERT_TRUE(u8.insert(std::u8string(u8"snap"), 2));
+    const char8_t* pointer = u8"snap";
+    EXPECT_TRUE(u8.contains(pointer));
+    EXPECT_TRUE(u8.contains(u8"snap"));
+  }
+  {
+    typename TypeParam::template rebind<std::u32string, int> u32;
+    ASSERT_TRUE(u32.insert(std::u32string(U"cache"), 3));
+    const char32_t* pointer = U"cache";
+    EXPECT_TRUE(u32.contains(pointer));
+    EXPECT_TRUE(u32.contains(std::u32string_view(U"cache")));
+  }
+}
+
 TYPED_TEST(map_conformance, one_const_snapshot_is_read_by_two_threads_at_once) {
   using K = typename TypeParam::key_type;
   TypeParam map;

@@ -8,10 +8,13 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <stdexcept>
+#include <string>
 #include <thread>
 #include <vector>
 
 #include "failing_new.hpp"
+#include "snapcache/detail/block_cache.hpp"
 #include "snapcache/ebr.hpp"
 #include "snapcache/hash_map.hpp"
 
@@ -236,6 +239,109 @@ TEST(map_memory, dead_keys_are_dropped_by_cleanup_migrations) {
   EXPECT_TRUE(m.empty());
   EXPECT_LE(m.bucket_count(), 4096u) << "dead keys piled up instead of being dropped";
   EXPECT_EQ(m.stats().live_versions, 0u);
+}
+
+TEST(map_memory, a_map_that_is_filled_and_emptied_shrinks_back) {
+  map_type m;
+  for (std::uint64_t k = 0; k < 100000; ++k) m.insert(k, k);
+  const std::size_t full = m.bucket_count();
+  for (std::uint64_t k = 0; k < 100000; ++k) m.erase(k);
+  EXPECT_TRUE(m.empty());
+  EXPECT_LE(m.bucket_count(), 1024u) << "grown to " << full << " slots and never shrunk";
+  // Small tables too: 600 keys in a 1,024-slot table, all erased.
+  map_type small(600);
+  for (std::uint64_t k = 0; k < 600; ++k) small.insert(k, k);
+  for (std::uint64_t k = 0; k < 600; ++k) small.erase(k);
+  EXPECT_LE(small.bucket_count(), 64u);
+  for (std::uint64_t k = 0; k < 600; ++k) ASSERT_TRUE(small.insert(k, k + 1));  // and it grows again
+  EXPECT_EQ(small.size(), 600u);
+  EXPECT_EQ(small.find(599), std::optional<std::uint64_t>(600));
+}
+
+// The per-thread block cache hands a freed block only to a request of its
+// own size: two maps whose versions differ by 8 bytes, written by one thread,
+// must not share blocks (ASan reports the overflow if they do).
+TEST(map_memory, freed_versions_go_only_to_versions_of_their_own_size) {
+  namespace detail = snapcache::detail;
+  void* small_block = detail::allocate_block<24>();
+  detail::free_block<24>(small_block);
+  void* large_block = detail::allocate_block<32>();
+  EXPECT_NE(large_block, small_block) << "a 24-byte block served a 32-byte request";
+  EXPECT_EQ(detail::allocate_block<24>(), small_block) << "the cache did not keep the freed block";
+  detail::free_block<32>(large_block);
+  detail::free_block<24>(small_block);
+
+  snapcache::hash_map<std::uint32_t, std::uint32_t> narrow;
+  snapcache::hash_map<std::uint64_t, std::uint64_t> wide;
+  for (std::uint32_t round = 0; round < 20; ++round) {
+    for (std::uint32_t k = 0; k < 200; ++k) narrow.insert_or_assign(k, round);
+    domain::global().synchronize();  // the replaced narrow versions reach this thread's cache
+    for (std::uint64_t k = 0; k < 200; ++k) wide.insert_or_assign(k, ~std::uint64_t{0});
+  }
+  for (std::uint64_t k = 0; k < 200; ++k) ASSERT_EQ(wide.find(k), std::optional<std::uint64_t>(~std::uint64_t{0}));
+  for (std::uint32_t k = 0; k < 200; ++k) ASSERT_EQ(narrow.find(k), std::optional<std::uint32_t>(19));
+}
+
+// Move assignment copies the hash before freeing anything: a hash whose copy
+// throws leaves both maps as they were.
+namespace {
+struct throwing_copy_hash {
+  static inline bool throw_on_copy = false;
+  std::string name = "a hash with state";
+  throwing_copy_hash() = default;
+  throwing_copy_hash(const throwing_copy_hash& other) : name(other.name) {
+    if (throw_on_copy) throw std::runtime_error("hash copy failed");
+  }
+  throwing_copy_hash& operator=(const throwing_copy_hash&) = default;
+  throwing_copy_hash(throwing_copy_hash&&) noexcept = default;
+  throwing_copy_hash& operator=(throwing_copy_hash&&) noexcept = default;
+  std::size_t operator()(std::uint64_t k) const noexcept { return std::hash<std::uint64_t>{}(k); }
+};
+}  // namespace
+
+TEST(map_memory, a_move_assignment_whose_hash_copy_throws_changes_neither_map) {
+  using hashed_map = snapcache::hash_map<std::uint64_t, std::uint64_t, throwing_copy_hash>;
+  static_assert(!std::is_nothrow_move_assignable_v<hashed_map>);
+  hashed_map target;
+  hashed_map source;
+  for (std::uint64_t k = 0; k < 100; ++k) {
+    target.insert(k, k);
+    source.insert(k + 1000, k);
+  }
+  throwing_copy_hash::throw_on_copy = true;
+  EXPECT_THROW(target = std::move(source), std::runtime_error);
+  throwing_copy_hash::throw_on_copy = false;
+  EXPECT_EQ(target.size(), 100u);
+  EXPECT_EQ(source.size(), 100u);  // NOLINT(bugprone-use-after-move): the move failed
+  EXPECT_EQ(target.find(5), std::optional<std::uint64_t>(5));
+  EXPECT_EQ(source.find(1005), std::optional<std::uint64_t>(5));  // NOLINT(bugprone-use-after-move)
+  target = std::move(source);
+  EXPECT_EQ(target.find(1005), std::optional<std::uint64_t>(5));
+  EXPECT_FALSE(target.contains(5));
+}
+
+// User code run by a write (here erase_if's predicate) may itself write to
+// another map and use up the thread's spare record; the outer write, which
+// then keeps a version for a snapshot too, must get a record of its own.
+TEST(map_memory, a_write_inside_a_predicate_leaves_the_outer_write_its_record) {
+  map_type outer;
+  map_type inner;
+  for (std::uint64_t k = 0; k < 8; ++k) {
+    outer.insert(k, k);
+    inner.insert(k, k);
+  }
+  const auto outer_snap = outer.snapshot();
+  const auto inner_snap = inner.snapshot();
+  for (std::uint64_t k = 0; k < 8; ++k) {
+    EXPECT_TRUE(outer.erase_if(k, [&](std::uint64_t) {
+      inner.insert_or_assign(k, k + 100);  // keeps inner's old version for inner_snap
+      return true;
+    }));
+  }
+  EXPECT_TRUE(outer.empty());
+  EXPECT_EQ(outer_snap.size(), 8u);
+  EXPECT_EQ(inner_snap.find(3), std::optional<std::uint64_t>(3));
+  EXPECT_EQ(inner.find(3), std::optional<std::uint64_t>(103));
 }
 
 TEST(map_memory, growth_and_cleanup_keep_every_key_and_every_snapshot_exact) {

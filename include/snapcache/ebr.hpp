@@ -147,19 +147,24 @@ class [[nodiscard]] guard {
   }
 
   // Makes sure the calling thread can retire_raw() at least
-  // retire_bag::capacity (62) objects without allocating: call it before the
-  // step that commits a change whose garbage is then retired, so that a
-  // failing allocation throws while nothing has changed yet. Cheap when a
-  // spare bag is already there (the common case: bags are recycled). May
-  // throw std::bad_alloc.
+  // retire_bag::capacity (62) objects through this guard without allocating:
+  // call it before the step that commits a change whose garbage is then
+  // retired, so that a failing allocation throws while nothing has changed
+  // yet. Two spare bags: while a guard is pinned the epoch advances at most
+  // once, so its retires go to at most two limbo lists, each of which may
+  // need a fresh bag. Cheap when the spares are there (the common case: bags
+  // are recycled). May throw std::bad_alloc.
   void reserve() const {
     assert(record_ != nullptr && "reserve through an empty guard");
-    if (record_->spare_bags == nullptr) detail::add_spare_bag(*record_);
+    while (record_->spare_count < reserved_bags) detail::add_spare_bag(*record_);
   }
   // reserve() that reports failure instead of throwing.
   [[nodiscard]] bool try_reserve() const noexcept {
     assert(record_ != nullptr && "reserve through an empty guard");
-    return record_->spare_bags != nullptr || detail::try_add_spare_bag(*record_);
+    while (record_->spare_count < reserved_bags) {
+      if (!detail::try_add_spare_bag(*record_)) return false;
+    }
+    return true;
   }
 
   // Retires an object without a header: `reclaim(object)` runs once every
@@ -195,6 +200,7 @@ class [[nodiscard]] guard {
  private:
   friend class domain;
   friend guard pin();
+  static constexpr std::size_t reserved_bags = 2;  // see reserve()
   explicit guard(detail::ebr_record* record) noexcept : record_(record) {}
 
   template <class Fn>

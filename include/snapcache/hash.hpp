@@ -3,11 +3,13 @@
 // collide under a map's seed, which an attacker does not know.
 //
 // Integers are mixed with the seed by a bijective 64-bit finaliser; strings
-// (anything convertible to std::string_view) are hashed over their bytes with
+// (anything convertible to std::basic_string_view of char, wchar_t, char8_t,
+// char16_t or char32_t: strings, views, C strings, literals) are hashed over
+// their bytes with
 // the seed folded into every block; other keys mix std::hash with the seed
 // (which cannot separate keys whose std::hash values are equal: give such
-// types a seeded hash of their own). Transparent: std::string and
-// std::string_view hash alike, for heterogeneous lookup.
+// types a seeded hash of their own). Transparent: a string, its view and
+// its C string hash alike, for heterogeneous lookup.
 #pragma once
 
 #include "snapcache/detail/cxx20.hpp"
@@ -50,6 +52,31 @@ inline std::uint64_t hash_bytes(const char* data, std::size_t size, std::uint64_
   return mix64(h ^ tail ^ (seed >> 1));
 }
 
+// The character type whose std::basic_string_view a K converts to (void for
+// non-strings; char wins for a type that converts to several).
+template <class K>
+consteval auto string_char_of() {
+  if constexpr (std::is_integral_v<K> || std::is_enum_v<K>) {
+    return std::type_identity<void>{};
+  } else if constexpr (std::is_convertible_v<const K&, std::basic_string_view<char>>) {
+    return std::type_identity<char>{};
+  } else if constexpr (std::is_convertible_v<const K&, std::basic_string_view<wchar_t>>) {
+    return std::type_identity<wchar_t>{};
+  } else if constexpr (std::is_convertible_v<const K&, std::basic_string_view<char8_t>>) {
+    return std::type_identity<char8_t>{};
+  } else if constexpr (std::is_convertible_v<const K&, std::basic_string_view<char16_t>>) {
+    return std::type_identity<char16_t>{};
+  } else if constexpr (std::is_convertible_v<const K&, std::basic_string_view<char32_t>>) {
+    return std::type_identity<char32_t>{};
+  } else {
+    return std::type_identity<void>{};
+  }
+}
+template <class K>
+using string_char_t = typename decltype(string_char_of<K>())::type;
+template <class K>
+concept string_like = !std::is_void_v<string_char_t<K>>;
+
 // Whether hashing a K cannot throw. Asked without naming std::hash<K> for
 // keys hashed as bytes: std::hash of a string literal's type (char[N]) does
 // not exist, and heterogeneous lookup must accept "literals".
@@ -57,8 +84,8 @@ template <class K>
 consteval bool hashes_without_throwing() {
   if constexpr (std::is_integral_v<K> || std::is_enum_v<K>) {
     return true;
-  } else if constexpr (std::is_convertible_v<const K&, std::string_view>) {
-    return std::is_nothrow_convertible_v<const K&, std::string_view>;
+  } else if constexpr (string_like<K>) {
+    return std::is_nothrow_convertible_v<const K&, std::basic_string_view<string_char_t<K>>>;
   } else {
     return noexcept(std::hash<K>{}(std::declval<const K&>()));
   }
@@ -78,9 +105,10 @@ struct seeded_hash {
   std::uint64_t operator()(const K& key) const noexcept(detail::hashes_without_throwing<K>()) {
     if constexpr (std::is_integral_v<K> || std::is_enum_v<K>) {
       return detail::mix64(static_cast<std::uint64_t>(key) + seed);
-    } else if constexpr (std::is_convertible_v<const K&, std::string_view>) {
-      const std::string_view bytes = key;
-      return detail::hash_bytes(bytes.data(), bytes.size(), seed);
+    } else if constexpr (detail::string_like<K>) {
+      using char_type = detail::string_char_t<K>;
+      const std::basic_string_view<char_type> text = key;
+      return detail::hash_bytes(reinterpret_cast<const char*>(text.data()), text.size() * sizeof(char_type), seed);
     } else {
       return detail::mix64(static_cast<std::uint64_t>(std::hash<K>{}(key)) ^ seed);
     }
@@ -96,9 +124,10 @@ struct unseeded_hash {
   using is_avalanching = void;
   template <class K = Key>
   std::uint64_t operator()(const K& key) const noexcept(detail::hashes_without_throwing<K>()) {
-    if constexpr (!std::is_integral_v<K> && !std::is_enum_v<K> && std::is_convertible_v<const K&, std::string_view>) {
-      // std::hash of a string equals std::hash of its string_view.
-      return static_cast<std::uint64_t>(std::hash<std::string_view>{}(std::string_view(key)));
+    if constexpr (detail::string_like<K>) {
+      // std::hash of a string equals std::hash of its view.
+      using view = std::basic_string_view<detail::string_char_t<K>>;
+      return static_cast<std::uint64_t>(std::hash<view>{}(view(key)));
     } else {
       return static_cast<std::uint64_t>(std::hash<K>{}(key));
     }

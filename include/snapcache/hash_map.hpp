@@ -63,7 +63,8 @@
 //   throws, the operation has no effect (strong guarantee) and leaks
 //   nothing. A throwing callable in update() leaves the value unchanged.
 //   Migration, closing a snapshot and the destructor call no user code but
-//   destructors.
+//   destructors and, for arithmetic keys under a noexcept Hash (whose hash
+//   is recomputed rather than stored), that Hash.
 // * Values: moved when given as rvalues (insert, insert_or_assign, emplace,
 //   try_emplace build the value once, when the key is found in the state
 //   they need); move-only and non-default-constructible T work with every
@@ -75,7 +76,8 @@
 // * Heterogeneous lookup: an argument of another type than Key is used as
 //   is only within Key's string family (std::string, std::string_view, C
 //   strings) under a transparent Hash and KeyEqual; any other argument is
-//   converted to Key first, so a lookup never misses what compares equal.
+//   converted to Key first (implicitly, as std::unordered_map::find would),
+//   so a lookup never misses what compares equal.
 // * Moving: a map is movable (not copyable) while no operation runs on it;
 //   the moved-from map is empty and usable. Moving or destroying a map with
 //   a live snapshot aborts with a message (every build).
@@ -178,8 +180,8 @@ concept transparent_functor = requires { typename F::is_transparent; };
 template <class Key, class T, class Hash = seeded_hash<Key>, class KeyEqual = std::equal_to<>>
 class hash_map {
   // Keep the full hash in each version when recomputing it could throw or
-  // cost (migration never calls user code): anything but arithmetic keys
-  // with a non-throwing hash.
+  // cost (migration calls no user code that may throw): anything but
+  // arithmetic keys with a non-throwing hash.
   static constexpr bool stores_hash =
       !((std::is_arithmetic_v<Key> || std::is_enum_v<Key>) && std::is_nothrow_invocable_v<const Hash&, const Key&>);
   using version_type = detail::version<Key, T, stores_hash>;
@@ -229,13 +231,20 @@ class hash_map {
     other.expect_no_snapshot("moved from");
     take(other);
   }
-  hash_map& operator=(hash_map&& other) noexcept {
+  // Move assignment: the same preconditions. The hash and equality objects
+  // are copied before anything is freed, so a copy that throws leaves both
+  // maps unchanged.
+  hash_map& operator=(hash_map&& other) noexcept(
+      std::is_nothrow_copy_constructible_v<Hash> && std::is_nothrow_copy_constructible_v<KeyEqual> &&
+      std::is_nothrow_move_assignable_v<Hash> && std::is_nothrow_move_assignable_v<KeyEqual>) {
     if (this != &other) {
       expect_no_snapshot("moved to");
       other.expect_no_snapshot("moved from");
+      Hash hash(other.hash_);
+      KeyEqual equal(other.equal_);
       free_all();
-      hash_ = other.hash_;
-      equal_ = other.equal_;
+      hash_ = std::move(hash);
+      equal_ = std::move(equal);
       domain_ = other.domain_;
       take(other);
     }
@@ -372,8 +381,9 @@ class hash_map {
   }
 
   // Makes room for n keys without further growth (a migration to a larger
-  // table now, if needed; it completes before reserve returns). May throw
-  // std::bad_alloc, and then nothing changed.
+  // table now, if needed; it completes before reserve returns). An erase
+  // that finds less than a quarter of the table claimed shrinks it again.
+  // May throw std::bad_alloc, and then nothing changed.
   void reserve(std::size_t n) {
     auto g = domain_->pin();
     for (;;) {
@@ -569,10 +579,12 @@ class hash_map {
   // Heterogeneous lookup that cannot silently miss: an argument of another
   // type than Key is used as is only where its hash and comparison provably
   // agree with Key's, the string family of Key's character type under a
-  // transparent Hash and KeyEqual; anything else is converted to Key first
-  // (so hash_map<double, V>::find(1) finds 1.0, and hash_map<unsigned,
-  // V>::find(-1) finds 0xFFFFFFFF), and an argument that converts to no Key
-  // does not compile.
+  // transparent Hash and KeyEqual; anything else is converted to Key first,
+  // implicitly, as std::unordered_map's find(const key_type&) would (so
+  // hash_map<double, V>::find(1) finds 1.0, and hash_map<unsigned,
+  // V>::find(-1) finds 0xFFFFFFFF), and an argument with no implicit
+  // conversion to Key (hash_map<std::vector<int>, V>::find(3)) does not
+  // compile.
   template <class K>
   static constexpr bool used_as_is =
       std::is_same_v<std::remove_cvref_t<K>, Key> ||
@@ -583,10 +595,10 @@ class hash_map {
     if constexpr (used_as_is<K>) {
       return std::forward<F>(f)(key);
     } else {
-      static_assert(std::is_constructible_v<Key, const K&>,
-                    "snapcache::hash_map: a lookup argument must be a Key, convert to one, or (string keys under "
-                    "the default hash) be a string of the key's character type");
-      const Key converted(key);
+      static_assert(std::is_convertible_v<const K&, Key>,
+                    "snapcache::hash_map: a lookup argument must be a Key, convert to one implicitly, or (string "
+                    "keys under the default hash) be a string of the key's character type");
+      const Key converted = key;
       return std::forward<F>(f)(converted);
     }
   }
@@ -769,8 +781,13 @@ class hash_map {
     const std::uint64_t h = hash_key(key);
     prefetch_slot(h);
     auto g = domain_->pin();
-    g.reserve();  // the retire after the commit must not allocate
-    if (detail::tl_spare_record == nullptr) detail::refill_spare_record();
+    // A write from a thread_local destructor after the thread's own cleanup
+    // ran frees the spare record it may have refilled, whatever it returns.
+    struct late_spare_drop {
+      ~late_spare_drop() {
+        if (detail::tl_spare_exited) detail::drop_spare_record_after_exit();
+      }
+    } const late_spare;
     fresh_ptr fresh;
     for (;;) {
       detail::slot_table* t = writable_table(g);
@@ -787,6 +804,10 @@ class hash_map {
         grow(t, false);
         continue;
       }
+      // What the commit needs must not be allocated after it; made sure of
+      // after decide, which runs user code (that may write to a map itself).
+      g.reserve();
+      if (detail::tl_spare_record == nullptr) detail::refill_spare_record();
       if (commit(p, h, fresh, g)) return true;
     }
   }
@@ -817,7 +838,6 @@ class hash_map {
     }
     if (p.head != nullptr) settle(v, p.head, h, g);
     if (!new_value && p.head != nullptr) maybe_clean(*p.table, g);
-    if (detail::tl_spare_exited) detail::drop_spare_record_after_exit();
     return true;
   }
 
@@ -887,7 +907,7 @@ class hash_map {
   }
 
   void retire_version(version_type* v, const ebr::guard& g) const noexcept {
-    if ((v->stamp_word.load(std::memory_order_relaxed) & detail::kept_flag) != 0) counters_.add_kept(-1);  // after the unlink CAS, which follows the flag's fetch_or in this version's modification order
+    if ((v->stamp_word.load(std::memory_order_relaxed) & detail::kept_flag) != 0) counters_.add_kept(-1);  // relaxed: the flag's fetch_or reaches the retirer through M3/M4 and the seq_cst mark or unlink
     g.retire_raw(v, &version_type::reclaim);
   }
 
@@ -903,6 +923,9 @@ class hash_map {
       while (curr != nullptr) {
         version_type* next = curr->older.load(std::memory_order_seq_cst);
         if (detail::is_marked(next)) {
+          // A chain may hold more marked versions than one reservation
+          // covers: without memory, they stay linked for a later clean.
+          if (!g.try_reserve()) return;
           version_type* expected = curr;
           if (!prev->older.compare_exchange_strong(expected, detail::strip(next), std::memory_order_seq_cst)) {
             changed = true;  // prev changed or is being unlinked itself
@@ -976,25 +999,35 @@ class hash_map {
     const std::size_t kept_dead = std::min(dead, t->dead_copied.load(std::memory_order_relaxed));  // an estimate
     const std::size_t copied = live + kept_dead;
     std::size_t capacity = t->capacity;
-    if (full || copied * 8 > t->capacity * 3 || dead - kept_dead < t->capacity / 8) {
-      capacity = std::max(t->capacity * 2, 2 * copied + 2);
-    } else if ((live + dead) * 4 < t->capacity && t->capacity > detail::slot_table::min_capacity) {
-      // Everything claimed fits at load <= 1/2 even if no dead key is dropped.
+    if (!full && wants_shrink(*t, live, dead)) {
+      // Everything claimed fits at load <= 1/2 even if no dead key is dropped
+      // (a drop needs a reserved bag and may be skipped).
       capacity = std::max(detail::slot_table::min_capacity, 2 * (live + dead) + 2);
+    } else if (full || copied * 8 > t->capacity * 3 || dead - kept_dead < t->capacity / 8) {
+      capacity = std::max(t->capacity * 2, 2 * copied + 2);
     }
     migration::start(*t, capacity);  // may throw std::bad_alloc: nothing changed
   }
 
+  // Fewer than a quarter of t's slots claimed (live and dead keys): a
+  // migration halves it at least.
+  static bool wants_shrink(const detail::slot_table& t, std::size_t live, std::size_t dead) noexcept {
+    return t.capacity > detail::slot_table::min_capacity && (live + dead) * 4 < t.capacity;
+  }
+
   // After an erase: when droppable dead keys outnumber live ones by a
-  // quarter of the table, a cleanup migration drops them, run to the end
-  // here (optional: skipped if memory is short). Checked every 64th erase
-  // of a thread in large tables.
+  // quarter of the table, a cleanup migration drops them; when less than a
+  // quarter of the table is claimed, a migration shrinks it. Run to the end
+  // here (optional: skipped if memory is short). Checked every 64th erase of
+  // a thread in large tables.
   void maybe_clean(detail::slot_table& t, const ebr::guard& g) const noexcept {
     static thread_local constinit unsigned erases = 0;
     if (t.capacity > 1024 && (++erases & 63) != 0) return;
     const auto c = counters_.read();
     const auto kept_dead = static_cast<std::int64_t>(t.dead_copied.load(std::memory_order_relaxed));  // an estimate
-    if (c.dead - kept_dead <= c.live + static_cast<std::int64_t>(t.capacity / 4)) return;
+    const bool shrink = wants_shrink(t, static_cast<std::size_t>(std::max<std::int64_t>(c.live, 0)),
+                                     static_cast<std::size_t>(std::max<std::int64_t>(c.dead, 0)));
+    if (!shrink && c.dead - kept_dead <= c.live + static_cast<std::int64_t>(t.capacity / 4)) return;
     try {
       grow(&t, false);
     } catch (const std::bad_alloc&) {
@@ -1048,8 +1081,9 @@ class hash_map {
 
   // Rechecks the versions kept for a snapshot that closed: each is unlinked
   // if no snapshot reads it any more, or handed to the newest one that does.
-  // In batches of 32 under one guard (no guard retires more), on any thread;
-  // what cannot be done now (no guard, no memory) waits for the next close.
+  // In batches of 32 under one guard, the reservation checked before each
+  // record, on any thread; what cannot be done now (no guard, no memory)
+  // waits for the next close.
   void recheck(detail::kept_record* list) const noexcept {
     if (detail::kept_record* orphans = orphans_.exchange(nullptr, std::memory_order_acquire)) {  // pairs with orphan()
       list = splice(list, orphans);
@@ -1062,6 +1096,7 @@ class hash_map {
         return;
       }
       for (int n = 0; n < 32 && list != nullptr; ++n) {
+        if (!g.try_reserve()) break;  // the outer loop orphans the rest
         detail::kept_record* record = std::exchange(list, list->next);
         recheck_one(record, g);
       }
@@ -1072,7 +1107,7 @@ class hash_map {
     rechecks_.fetch_add(1, std::memory_order_relaxed);  // statistic only
     version_type* above = nullptr;
     version_type* head = chain_holding(record->hash, record->version, &above);
-    if (head == nullptr) {  // unlinked and retired by a writer meanwhile
+    if (head == nullptr) {  // defensive: only a record's holder unlinks a kept version
       free_record(record);
       return;
     }

@@ -156,10 +156,10 @@ inline constexpr std::memory_order trim_clock = entry("S4", std::memory_order_se
 // (S1); acquire-or-stronger to see, with (S8), the reads of a closed snapshot.
 inline constexpr std::memory_order scan_timestamp = entry("S5", std::memory_order_seq_cst);  // (S5) with (S1), (S8)
 
-// (S6) slot release at close (ledger M12): hands the slot to its next owner.
+// (S6) slot release at close: hands the slot to its next owner.
 inline constexpr std::memory_order release_slot = entry("S6", std::memory_order_release);  // (S6) pairs with (S7)
 
-// (S7) slot claim CAS (ledger M11): the new owner's announcement (S1) comes
+// (S7) slot claim CAS: the new owner's announcement (S1) comes
 // after the previous owner's withdrawal (S8) in the timestamp's order.
 inline constexpr std::memory_order claim_slot = entry("S7", std::memory_order_acquire);  // (S7) pairs with (S6)
 
@@ -183,7 +183,7 @@ inline constexpr std::memory_order count_live = entry("S10", std::memory_order_s
 // Acquire-or-stronger, pairing with the decrements (S10).
 inline constexpr std::memory_order read_live = entry("S11", std::memory_order_seq_cst);  // (S11) with (S10)
 
-// (S12) slot list push (ledger M13): publishes a new slot and its `next`
+// (S12) slot list push: publishes a new slot and its `next`
 // (release, for (S13)). seq_cst: a trimmer must not miss a slot whose
 // announcement it would have to see, so the push is in the total order before
 // the owner's (S1) and (S2), against the trimmer's (S4) then (S13). With
@@ -191,7 +191,7 @@ inline constexpr std::memory_order read_live = entry("S11", std::memory_order_se
 // read the list head from before the push (found by snapshot_model).
 inline constexpr std::memory_order publish_slot = entry("S12", std::memory_order_seq_cst);  // (S12) with (S13)
 
-// (S13) slot list traversal (ledger M13): acquire for (S12)'s `next`; seq_cst
+// (S13) slot list traversal: acquire for (S12)'s `next`; seq_cst
 // for the store-buffering argument above.
 inline constexpr std::memory_order load_slots = entry("S13", std::memory_order_seq_cst);  // (S13) with (S12)
 

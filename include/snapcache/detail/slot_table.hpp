@@ -152,10 +152,10 @@ inline void slot_table::destroy(slot_table* table) noexcept {
 
 inline void slot_table::release(slot_table* table) noexcept {
   // acq_rel: the last holder sees every other holder's use before it frees
-  // (the shared_ptr pattern); the successor link was published by the seq_cst
-  // CAS that installed it, which the acquire half orders before this load.
+  // (the shared_ptr pattern); the successor link was set by the seq_cst CAS
+  // of migration::start, which the acquire half orders before this load.
   while (table != nullptr && table->refs.fetch_sub(1, std::memory_order_acq_rel) == 1) {  // see above
-    slot_table* next = table->next.load(std::memory_order_acquire);  // pairs with the install CAS (seq_cst)
+    slot_table* next = table->next.load(std::memory_order_acquire);  // pairs with migration::start's CAS (seq_cst)
     destroy(table);
     table = next;  // our link's reference on the successor
   }
