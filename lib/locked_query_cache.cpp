@@ -178,7 +178,7 @@ std::vector<insert_result> locked_query_cache::apply_standard(std::vector<prepar
   return results;
 }
 
-// The original's update_cache, step by step (numbers as on the semantics page).
+// The original's update_cache, step by step (numbers as in docs/query-cache.md).
 std::vector<insert_result> locked_query_cache::apply_compat(std::vector<prepared>& batch) {
   std::vector<insert_result> results(batch.size(), insert_result::dropped);
   std::vector<std::size_t> kept;

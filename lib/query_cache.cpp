@@ -549,8 +549,8 @@ std::vector<insert_result> insert_standard(txn& t, const std::vector<record_ptr>
   return results;
 }
 
-// compat mode: the original's update_cache, step by step (numbers as on the
-// semantics page).
+// compat mode: the original's update_cache, step by step (numbers as in
+// docs/query-cache.md).
 std::vector<insert_result> insert_compat(txn& t, const std::vector<record_ptr>& records) {
   std::vector<insert_result> results(records.size(), insert_result::dropped);
   // 1. Filter against the current entry of the id on the heap's top.

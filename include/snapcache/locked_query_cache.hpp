@@ -1,5 +1,6 @@
 // snapcache::locked_query_cache — the query cache built the way the original
-// is: one mutex around a dictionary and a min-heap, reads locked too.
+// is: one mutex around a dictionary and a min-heap, reads locked too. Same
+// members and answers as query_cache; the rules are in docs/query-cache.md.
 //
 // The problem. query_cache's claims (readers never wait, answers from one
 // instant) need a reference to be checked and measured against. This is it:

@@ -1,6 +1,10 @@
 // snapcache::query_cache — a bounded cache of query executions whose readers
 // never wait for writers and never see a half-made change.
 //
+// What it does (entries, eviction in standard and compat mode, candidates,
+// lookup, normal forms, the concurrency contract) is specified in
+// docs/query-cache.md; this header documents the members and the mechanism.
+//
 // The problem. The cache this replaces (a Python data library's local cache
 // of Athena query metadata) is a dict of entries plus a min-heap of
 // (submitted_at, id) for eviction. Readers walked the dict to list the
@@ -154,7 +158,7 @@ enum class query_state { queued, running, succeeded, failed, cancelled };
 enum class statement_kind { ddl, dml, utility };
 enum class result_kind { parquet, csv };
 enum class insert_result { admitted, replaced, dropped };
-enum class cache_mode { standard, compat };  // compat = the original's rules (see the semantics page)
+enum class cache_mode { standard, compat };  // compat = the original's rules (docs/query-cache.md)
 
 // One query execution. The payload is the user's: shared, immutable, never
 // looked at by the cache (cast it back with std::static_pointer_cast).
@@ -294,7 +298,7 @@ class query_cache {
   query_cache(const query_cache&) = delete;
   query_cache& operator=(const query_cache&) = delete;
 
-  // Admits, replaces or drops `e` (see the semantics page).
+  // Admits, replaces or drops `e` (the rules: docs/query-cache.md).
   insert_result insert(const query_entry& e);
   // One batch = one update of the original, applied atomically: standard
   // mode applies the entries in order as single inserts; compat mode runs the

@@ -1,5 +1,5 @@
 // A brute-force sequential model of the query cache specification
-// (../shared/query-cache-semantics.md), the reference that the typed unit
+// (docs/query-cache.md), the reference that the typed unit
 // tests, the fuzz target and the cache's linearizability check compare both
 // caches against.
 //
