@@ -31,6 +31,12 @@
 //      the next writer completes it before publishing (P3). So nothing after
 //      the publishing CAS can throw, and nothing before it changed anything:
 //      the strong exception guarantee.
+//  P6  Once every cell of a descriptor is written, its helper retires the
+//      old values it names (through EBR, the global domain): they hold the
+//      entries the write erased, evicted or replaced. A helper reads them
+//      pinned, so a late one still finds them alive, and P1's argument holds
+//      (an address cannot be reused while a pinned helper may compare it). A
+//      helper that finds them retired has nothing left to write.
 // Readers (lookup, contains, find) take one hash_map snapshot and read the
 // root and one bucket there, through the root's descriptor: by P4, the state
 // after the root they saw, at the snapshot's instant.
@@ -40,10 +46,12 @@
 #include <atomic>
 #include <bit>
 #include <map>
+#include <memory>
 #include <stdexcept>
 #include <utility>
 
 #include "snapcache/detail/striped_counter.hpp"
+#include "snapcache/ebr.hpp"
 #include "snapcache/hash.hpp"
 #include "snapcache/hash_map.hpp"
 
@@ -230,10 +238,11 @@ struct text_bucket {
   std::vector<text_group> groups;
 };
 
-// One cell write of a descriptor: old is null when the cell was absent.
+// One cell write of a descriptor: insert when the cell was absent, else
+// compare_and_replace from the value the state's `replaced` lists for it.
 struct cell_change {
   std::uint64_t key;
-  cell_ptr old;
+  bool was_absent;
   cell_ptr fresh;
 };
 
@@ -245,8 +254,21 @@ constexpr std::uint64_t text_tag = std::uint64_t{2} << 62;
 
 namespace detail {
 
-// The root cell's value: the cache at one instant (see P1-P5 above).
+// The values a descriptor replaces, in the order of its changes (null where
+// the cell was absent). Held only until every cell is written, then retired
+// (P6): the last entries they hold go with them.
+struct replaced_values final : ebr::retirable {
+  std::vector<cell_ptr> values;
+  static void reclaim(ebr::retirable* r) noexcept { delete static_cast<replaced_values*>(r); }
+};
+
+// The root cell's value: the cache at one instant (see P1-P6 above).
 struct qc_state {
+  qc_state() = default;
+  qc_state(const qc_state&) = delete;
+  qc_state& operator=(const qc_state&) = delete;
+  ~qc_state() { delete replaced.load(std::memory_order_seq_cst); }  // never written in full (never published)
+
   std::size_t capacity = 0;
   std::size_t count = 0;        // entries held
   std::uint64_t next_seq = 1;   // compat: dict positions and heap push numbers
@@ -254,6 +276,7 @@ struct qc_state {
   tptr by_completion;           // every candidate, candidate order
   tptr heap;                    // compat: the original's heap, stale items included
   std::vector<cell_change> changes;  // the descriptor, sorted by key
+  mutable std::atomic<replaced_values*> replaced{nullptr};  // null once every cell is written (P6)
   // Set once every cell of `changes` is written, so that later writers skip
   // helping. Only a shortcut: helping again is harmless (P4).
   mutable std::atomic<bool> written{false};
@@ -262,6 +285,7 @@ struct qc_state {
 }  // namespace detail
 
 using detail::qc_state;
+using detail::replaced_values;
 
 struct query_cache::impl {
   using map_type = hash_map<std::uint64_t, cell_ptr>;
@@ -299,20 +323,28 @@ struct query_cache::impl {
     return value ? std::move(*value) : cell_ptr();
   }
 
-  // Writes every cell of a descriptor (P3). Idempotent; may throw
-  // std::bad_alloc, leaving some cells written.
+  // Writes every cell of a descriptor (P3), then retires the values it
+  // replaced (P6). Idempotent; may throw std::bad_alloc, leaving some cells
+  // written.
   void help(const qc_state& state) {
     if (state.written.load(std::memory_order_acquire)) return;  // (Q2) acquire: pairs with (Q1)
-    for (const cell_change& c : state.changes) {
-      if (!c.old) {
+    const auto g = ebr::domain::global().pin();
+    replaced_values* replaced = state.replaced.load(std::memory_order_seq_cst);
+    if (replaced == nullptr) return;  // written, and retired (P6)
+    for (std::size_t i = 0; i < state.changes.size(); ++i) {
+      const cell_change& c = state.changes[i];
+      if (c.was_absent) {
         cells.insert(c.key, c.fresh);  // fails harmlessly if already written
       } else {
-        cells.compare_and_replace(c.key, c.old, c.fresh);  // fails harmlessly if already written
+        cells.compare_and_replace(c.key, replaced->values[i], c.fresh);  // fails harmlessly if already written
       }
     }
     // (Q1) release: every cell write above happens-before a writer that
     // reads true at (Q2) and skips helping.
     state.written.store(true, std::memory_order_release);  // (Q1) pairs with (Q2)
+    if (replaced_values* mine = state.replaced.exchange(nullptr, std::memory_order_seq_cst)) {
+      g.retire(mine, &replaced_values::reclaim);
+    }
   }
 
   template <class F>
@@ -421,14 +453,18 @@ class txn {
     next->by_age = by_age;
     next->by_completion = by_completion;
     next->heap = heap;
+    auto replaced = std::make_unique<replaced_values>();
     for (auto& [key, w] : ids_) {
       if (!w.dirty) continue;
-      next->changes.push_back({key, w.base, std::make_shared<const id_bucket>(id_bucket{std::move(w.items)})});
+      next->changes.push_back({key, !w.base, std::make_shared<const id_bucket>(id_bucket{std::move(w.items)})});
+      replaced->values.push_back(std::move(w.base));
     }
     for (auto& [key, w] : texts_) {
       if (!w.dirty) continue;
-      next->changes.push_back({key, w.base, std::make_shared<const text_bucket>(text_bucket{std::move(w.groups)})});
+      next->changes.push_back({key, !w.base, std::make_shared<const text_bucket>(text_bucket{std::move(w.groups)})});
+      replaced->values.push_back(std::move(w.base));
     }
+    next->replaced.store(replaced.release(), std::memory_order_seq_cst);  // published with the state (the root CAS)
     return next;
   }
 

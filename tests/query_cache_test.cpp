@@ -31,6 +31,7 @@
 
 #include "failing_new.hpp"
 #include "query_cache_model.hpp"
+#include "snapcache/ebr.hpp"
 #include "snapcache/locked_query_cache.hpp"
 #include "snapcache/query_cache.hpp"
 #include "snapcache/sql.hpp"
@@ -1030,3 +1031,47 @@ TEST(query_cache_stats, report_the_internal_map) {
 }
 
 }  // namespace
+
+namespace {
+
+// A payload that counts its own destruction.
+std::atomic<int> payloads_alive{0};
+struct counted_payload {
+  counted_payload() { payloads_alive.fetch_add(1, std::memory_order_relaxed); }
+  counted_payload(const counted_payload&) = delete;
+  counted_payload& operator=(const counted_payload&) = delete;
+  ~counted_payload() { payloads_alive.fetch_sub(1, std::memory_order_relaxed); }
+};
+
+query_entry with_payload(query_entry e) {
+  e.payload = std::make_shared<const counted_payload>();
+  return e;
+}
+
+}  // namespace
+
+// Erased, evicted and replaced entries are freed, payloads included, once no
+// view holds them and the grace period has passed; a view keeps its own.
+TYPED_TEST(query_cache_conformance, erased_evicted_and_replaced_payloads_are_freed_after_the_grace_period) {
+  ASSERT_EQ(payloads_alive.load(), 0);
+  {
+    TypeParam cache(100);
+    for (int i = 0; i < 1000; ++i) {  // 900 evictions
+      cache.insert(with_payload(done("q" + std::to_string(i), i, i + 1, "select " + std::to_string(i % 7))));
+    }
+    std::optional view = cache.candidates();  // holds the 100 entries of this instant
+    for (int i = 900; i < 950; ++i) {      // 50 replacements
+      cache.insert(with_payload(done("q" + std::to_string(i), i, i + 2, "select 1")));
+    }
+    for (int i = 950; i < 1000; ++i) EXPECT_TRUE(cache.erase("q" + std::to_string(i)));  // 50 erases
+    snapcache::ebr::domain::global().synchronize();
+    EXPECT_EQ(view->size(), 100u);
+    EXPECT_EQ(cache.size(), 50u);
+    EXPECT_EQ(payloads_alive.load(), 150) << "the cache's 50 entries and the view's 100 should be alive";
+    view.reset();
+    snapcache::ebr::domain::global().synchronize();
+    EXPECT_EQ(payloads_alive.load(), 50) << "entries no view can see are still alive";
+  }
+  snapcache::ebr::domain::global().synchronize();
+  EXPECT_EQ(payloads_alive.load(), 0) << "a destroyed cache left payloads alive";
+}

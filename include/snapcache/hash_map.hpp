@@ -1000,10 +1000,12 @@ class hash_map {
     const std::size_t copied = live + kept_dead;
     std::size_t capacity = t->capacity;
     if (!full && wants_shrink(*t, live, dead)) {
-      // Everything claimed fits at load <= 1/2 even if no dead key is dropped
-      // (a drop needs a reserved bag and may be skipped).
-      capacity = std::max(detail::slot_table::min_capacity, 2 * (live + dead) + 2);
-    } else if (full || copied * 8 > t->capacity * 3 || dead - kept_dead < t->capacity / 8) {
+      // The helpers size the new table once the source is frozen (the
+      // counts read here can be outrun by inserts).
+      migration::start_shrink(*t);
+      return;
+    }
+    if (full || copied * 8 > t->capacity * 3 || dead - kept_dead < t->capacity / 8) {
       capacity = std::max(t->capacity * 2, 2 * copied + 2);
     }
     migration::start(*t, capacity);  // may throw std::bad_alloc: nothing changed
@@ -1030,10 +1032,10 @@ class hash_map {
     if (!shrink && c.dead - kept_dead <= c.live + static_cast<std::int64_t>(t.capacity / 4)) return;
     try {
       grow(&t, false);
+      if (t.next.load(std::memory_order_seq_cst) != nullptr) migration::help(*this, t, g);
     } catch (const std::bad_alloc&) {
-      return;
+      return;  // a shrink left unsized: the next writer sizes it
     }
-    if (t.next.load(std::memory_order_seq_cst) != nullptr) migration::help(*this, t, g);
   }
 
   // ---- snapshots ---------------------------------------------------------------

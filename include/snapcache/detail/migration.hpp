@@ -5,7 +5,11 @@
 // The protocol (docs/design.md, "Migration", argues each step):
 //  1. Start: allocate the new table and CAS it into `from.next`. Only the
 //     current table migrates, and only once it is complete, so at most one
-//     migration runs at a time.
+//     migration runs at a time. A shrink cannot size its table ahead: the
+//     counters it would read can be outrun by inserts before the freeze. It
+//     CASes sizing_marker() into `from.next` instead; helpers then freeze
+//     every slot of `from` (no key can claim one afterwards), count the
+//     claimed ones and CAS a table fitting them in place of the marker.
 //  2. Copy, in blocks of 256 slots claimed from a cursor, then a sweep over
 //     blocks nobody finished (a helper may be parked in one). Copying slot i:
 //       freeze   fetch_or(frozen): no writer can replace its head any more;
@@ -61,10 +65,18 @@ class migration {
     if (!from.next.compare_exchange_strong(expected, to, std::memory_order_seq_cst)) slot_table::release(to);
   }
 
+  // Starts shrinking `from` (the current table) into a table sized by the
+  // helpers, unless a migration out of it already started.
+  static void start_shrink(slot_table& from) noexcept {
+    slot_table* expected = nullptr;
+    from.next.compare_exchange_strong(expected, sizing_marker(), std::memory_order_seq_cst);
+  }
+
   // Helps the migration out of `from` until it is installed. `from.next`
-  // must be set.
-  static void help(const Map& map, slot_table& from, const ebr::guard& g) noexcept {
-    slot_table& to = *from.next.load(std::memory_order_seq_cst);
+  // must be set. Throws std::bad_alloc only if it must size a shrink's
+  // table and cannot allocate it; the migration stays pending then.
+  static void help(const Map& map, slot_table& from, const ebr::guard& g) {
+    slot_table& to = target(from);
     for (;;) {
       // relaxed: a claim ticket only; the slots carry their own ordering.
       const std::size_t b = from.cursor.fetch_add(1, std::memory_order_relaxed);  // claim only
@@ -131,6 +143,27 @@ class migration {
   }
 
  private:
+  // The table the migration out of `from` copies into: sizes a shrink's
+  // first. Every slot is frozen before counting, so no key claims a slot of
+  // `from` after the count; each helper counts on its own (a parked one
+  // stops nobody) and the first table CASed in wins.
+  static slot_table& target(slot_table& from) {
+    slot_table* to = from.next.load(std::memory_order_seq_cst);
+    if (to != sizing_marker()) return *to;
+    std::size_t claimed = 0;
+    for (std::size_t i = 0; i < from.capacity; ++i) {
+      const std::uint64_t w = from.slots[i].fetch_or(slot_frozen, std::memory_order_seq_cst);
+      if (!slot_is_free(w)) ++claimed;
+      if (i == 0) SNAPCACHE_PARK(migrate_while_sizing);
+    }
+    // Load at most 1/2, whatever copies drop.
+    const std::size_t capacity = 2 * claimed + 2 > slot_table::min_capacity ? 2 * claimed + 2 : slot_table::min_capacity;
+    slot_table* fresh = slot_table::create(capacity);  // may throw std::bad_alloc: still sizing
+    if (from.next.compare_exchange_strong(to, fresh, std::memory_order_seq_cst)) return *fresh;
+    slot_table::release(fresh);
+    return *to;  // another helper's table
+  }
+
   // Puts pointer v (from source slot word w) into `to`: the index of the
   // slot holding it, or not_placed if the source was marked moved first.
   static std::size_t place(const Map& map, std::atomic<std::uint64_t>& source, std::uint64_t w, slot_table& to,

@@ -8,6 +8,8 @@
 //   ... | frozen | placing    a migration is copying its pointer
 //   tag | j << 4 | moved | frozen  copied: the key lives in slot j of `next`
 //   dropped | frozen          a dead key (a lone tombstone) left behind
+// `next` is null, the table a migration copies into, or sizing_marker()
+// while a shrinking migration counts the slots it must copy.
 // Claim once: a key takes the first empty slot on its probe path by CAS and
 // keeps it until the next migration; a slot never becomes empty again, so
 // every inserter of a key meets the same slot and each key has one slot per
@@ -69,6 +71,17 @@ inline constexpr std::size_t huge_page_size = std::size_t{2} << 20;
   return bytes >= huge_page_size ? huge_page_size : 64;
 }
 void advise_huge_pages(void* memory, std::size_t bytes) noexcept;  // lib/slot_table.cpp
+
+struct slot_table;
+
+// The value of `next` while a shrinking migration freezes its source and
+// counts what it must copy: a count taken before the freeze can be outrun by
+// concurrent inserts, and a table too small for what it receives cannot be
+// migrated into. Never dereferenced.
+inline constinit unsigned char sizing_marker_byte = 0;
+[[nodiscard]] inline slot_table* sizing_marker() noexcept {
+  return reinterpret_cast<slot_table*>(&sizing_marker_byte);
+}
 
 struct slot_table final : ebr::retirable {
   static constexpr std::size_t block_size = 256;  // slots copied per migration claim
@@ -156,6 +169,7 @@ inline void slot_table::release(slot_table* table) noexcept {
   // of migration::start, which the acquire half orders before this load.
   while (table != nullptr && table->refs.fetch_sub(1, std::memory_order_acq_rel) == 1) {  // see above
     slot_table* next = table->next.load(std::memory_order_acquire);  // pairs with migration::start's CAS (seq_cst)
+    if (next == sizing_marker()) next = nullptr;  // a shrink never sized (a map destroyed meanwhile)
     destroy(table);
     table = next;  // our link's reference on the successor
   }

@@ -37,6 +37,7 @@ enum class park_site : std::uint8_t {
   settle_before_keep,     // a replaced version a snapshot reads, its record not yet attached
   snapshot_announced,     // timestamp announced, clock not yet advanced
   iterate_while_pinned,   // snapshot iteration, inside its epoch guard
+  migrate_while_sizing,   // a shrink freezing and counting its source, its table not yet made
   migrate_after_freeze,   // a source slot frozen, not yet copied
   migrate_before_place,   // a source slot marked as being placed, the head not yet placed
   migrate_after_place,    // a head placed in the new table, its source slot not yet marked moved
