@@ -37,9 +37,17 @@
 //      pinned, so a late one still finds them alive, and P1's argument holds
 //      (an address cannot be reused while a pinned helper may compare it). A
 //      helper that finds them retired has nothing left to write.
-// Readers (lookup, contains, find) take one hash_map snapshot and read the
-// root and one bucket there, through the root's descriptor: by P4, the state
-// after the root they saw, at the snapshot's instant.
+//  R1  Readers (lookup, contains, find) take no map snapshot, which would
+//      write lines every reader shares. Pinned, they read the root R, then
+//      one bucket through R's descriptor, then the root again. The same R
+//      both times means R was the root throughout: roots are never
+//      reinstalled (P1), and R cannot be freed and its address reused while
+//      the reader is pinned (the map retires replaced values through EBR).
+//      So by P4 the bucket holds its value in the state after R, at the
+//      second root read: the linearization point. A changed root means a
+//      writer published in between: the reader starts again (lock-free).
+//      Under the pin, the reader uses raw pointers: the versions holding
+//      the root and the bucket, and so everything they own, outlive it.
 #include "snapcache/query_cache.hpp"
 
 #include <algorithm>
@@ -51,6 +59,7 @@
 #include <utility>
 
 #include "snapcache/detail/striped_counter.hpp"
+#include "snapcache/detail/test_hooks.hpp"
 #include "snapcache/ebr.hpp"
 #include "snapcache/hash.hpp"
 #include "snapcache/hash_map.hpp"
@@ -344,6 +353,37 @@ struct query_cache::impl {
     state.written.store(true, std::memory_order_release);  // (Q1) pairs with (Q2)
     if (replaced_values* mine = state.replaced.exchange(nullptr, std::memory_order_seq_cst)) {
       g.retire(mine, &replaced_values::reclaim);
+    }
+  }
+
+  // The current root, raw: valid while the caller stays pinned (R1).
+  const qc_state* root_pinned() const {
+    const qc_state* root = nullptr;
+    cells.visit(root_key, [&](const cell_ptr& p) { root = static_cast<const qc_state*>(p.get()); });
+    return root;
+  }
+
+  // Calls f(root, bucket) with the root and the bucket of `key` in the
+  // state after that root (null: no bucket), pinned, without a snapshot
+  // (R1). Returns f's result.
+  template <class F>
+  auto read_consistent(std::uint64_t key, F&& f) const {
+    const auto g = ebr::domain::global().pin();  // the map's domain (R1)
+    const qc_state* root = root_pinned();
+    for (;;) {
+      SNAPCACHE_PERTURB();  // a writer may publish between the two reads
+      const void* bucket = nullptr;
+      const auto it = std::lower_bound(root->changes.begin(), root->changes.end(), key,
+                                       [](const cell_change& c, std::uint64_t k) { return c.key < k; });
+      if (it != root->changes.end() && it->key == key) {
+        bucket = it->fresh.get();
+      } else {
+        cells.visit(key, [&](const cell_ptr& p) { bucket = p.get(); });
+      }
+      if (detail::is_planted(detail::planted_bug::cache_read_without_recheck)) return f(*root, bucket);
+      const qc_state* again = root_pinned();
+      if (again == root) return f(*root, bucket);
+      root = again;  // a writer published meanwhile
     }
   }
 
@@ -672,14 +712,13 @@ bool query_cache::erase(std::string_view id) {
 bool query_cache::contains(std::string_view id) const { return find(id).has_value(); }
 
 std::optional<query_entry> query_cache::find(std::string_view id) const {
-  const auto snap = impl_->cells.snapshot();
-  const auto root = impl::root_at(snap);
-  const cell_ptr cell = impl::read_cell(snap, *root, impl_->id_key(id));
-  if (!cell) return std::nullopt;
-  for (const qc_item& item : static_cast<const id_bucket*>(cell.get())->items) {
-    if (item.rec->entry.id == id) return item.rec->entry;
-  }
-  return std::nullopt;
+  return impl_->read_consistent(impl_->id_key(id), [&](const qc_state&, const void* cell) -> std::optional<query_entry> {
+    if (cell == nullptr) return std::nullopt;
+    for (const qc_item& item : static_cast<const id_bucket*>(cell)->items) {
+      if (item.rec->entry.id == id) return item.rec->entry;
+    }
+    return std::nullopt;
+  });
 }
 
 std::optional<cache_hit> query_cache::lookup(std::string_view sql, cache_clock::duration max_age,
@@ -689,39 +728,39 @@ std::optional<cache_hit> query_cache::lookup(std::string_view sql, cache_clock::
   std::size_t examined = 0;
   if (max_age > cache_clock::duration::zero()) {  // otherwise caching is disabled: a miss, nothing examined
     const std::string key = detail::normal_form(sql, mode_);
-    const auto snap = impl_->cells.snapshot();  // the lookup's instant
-    const auto root = impl::root_at(snap);
-    const cell_ptr cell = impl::read_cell(snap, *root, impl_->text_key(key));
-    const text_group* group = nullptr;
-    if (cell) {
-      for (const text_group& g : static_cast<const text_bucket*>(cell.get())->groups) {
-        if (*g.first.rec->match == key) {
-          group = &g;
-          break;
-        }
-      }
-    }
-    if (group != nullptr) {
-      // m is the first match in candidate order: every candidate before it
-      // is fresher and not a hit, so the original's walk reaches m after
-      // exactly rank(m) non-hits, and m decides the outcome.
-      const record_ptr& m = group->first.rec;
-      if (now - *m->entry.completed_at > max_age) {
-        examined = 1;  // the walk would stop at m or before: too old
-      } else if (max_inspections == unlimited) {
-        examined = 1;
-        hit = detail::make_hit(*m);
-      } else {
-        for (twalk w(root->by_completion.get()); w.current() != nullptr; w.next()) {
-          ++examined;
-          if (w.current()->value.rec == m) {
-            hit = detail::make_hit(*m);
+    impl_->read_consistent(impl_->text_key(key), [&](const qc_state& state, const void* cell) {
+      const qc_state* root = &state;
+      const text_group* group = nullptr;
+      if (cell != nullptr) {
+        for (const text_group& g : static_cast<const text_bucket*>(cell)->groups) {
+          if (*g.first.rec->match == key) {
+            group = &g;
             break;
           }
-          if (examined >= max_inspections) break;
         }
       }
-    }
+      if (group != nullptr) {
+        // m is the first match in candidate order: every candidate before it
+        // is fresher and not a hit, so the original's walk reaches m after
+        // exactly rank(m) non-hits, and m decides the outcome.
+        const record_ptr& m = group->first.rec;
+        if (now - *m->entry.completed_at > max_age) {
+          examined = 1;  // the walk would stop at m or before: too old
+        } else if (max_inspections == unlimited) {
+          examined = 1;
+          hit = detail::make_hit(*m);
+        } else {
+          for (twalk w(root->by_completion.get()); w.current() != nullptr; w.next()) {
+            ++examined;
+            if (w.current()->value.rec == m) {
+              hit = detail::make_hit(*m);
+              break;
+            }
+            if (examined >= max_inspections) break;
+          }
+        }
+      }
+    });
   }
   impl_->inspections.add(static_cast<std::int64_t>(examined));
   (hit ? impl_->hits : impl_->misses).add(1);

@@ -4,7 +4,8 @@
 //
 // Every thread runs 8 operations per history: insert (entries from
 // cache_entries.hpp, a fresh version each time), erase, contains, lookup
-// (unlimited inspections) and candidates(). With two slots and four ids,
+// (unlimited, or one inspection: that walk reads the candidate order and the
+// text's bucket together) and candidates(). With two slots and four ids,
 // nearly every insert evicts, replaces or is dropped, so the histories
 // exercise the eviction rules under contention, not just a map.
 //
@@ -109,6 +110,7 @@ int run(const snapcache::stress::options& opts) {
             } else if (pick < 85) {
               op.kind = lincheck::cache_op_kind::lookup;
               op.sql = snapcache::stress::texts[rng.below(snapcache::stress::texts.size())];
+              if (rng.below(2) == 0) op.max_inspections = 1;
             } else {
               op.kind = lincheck::cache_op_kind::candidates;
             }
@@ -119,7 +121,7 @@ int run(const snapcache::stress::options& opts) {
                 case lincheck::cache_op_kind::erase: o.ok = cache->erase(o.id); break;
                 case lincheck::cache_op_kind::contains: o.ok = cache->contains(o.id); break;
                 case lincheck::cache_op_kind::lookup: {
-                  auto hit = cache->lookup(o.sql, setup.max_age, snapcache::unlimited, setup.now);
+                  auto hit = cache->lookup(o.sql, setup.max_age, o.max_inspections, setup.now);
                   if (hit) o.hit = std::move(hit->entry);
                   break;
                 }

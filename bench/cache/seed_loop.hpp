@@ -44,6 +44,7 @@ struct seed_spec {
   bool pin = true;
   std::size_t capacity = 10'000;
   unsigned scan_every = 64;
+  bool read_only = false;
   std::uint64_t seed = 42;
   const query_pool* pool = nullptr;
 };
@@ -88,7 +89,7 @@ void seed_loop(Cache& cache, const query_pool& pool, const std::uint32_t* ring, 
       if (hit) {
         ++hits;
         sink += hit->id.size();
-      } else {
+      } else if (!spec.read_only) {
         cache.insert(completed_query(id_prefix + std::to_string(inserts), text, now));
         ++inserts;
       }

@@ -115,6 +115,7 @@ seed_result run_seed_scenario(const seed_config& config, const query_pool& pool,
         spec.pin = config.pin;
         spec.capacity = config.capacity;
         spec.scan_every = config.scan_every;
+        spec.read_only = config.read_only;
         spec.seed = config.seed;
         spec.pool = &pool;
         seed_sample s = find_cache_variant(cell.variant)->run(spec);

@@ -10,7 +10,8 @@
 //   1. look up a text drawn from the pool (query_pool: Zipf, theta 0.99,
 //      precomputed per thread), max_age one hour, unlimited inspections;
 //   2. on a miss, insert the query it would have run: a fresh id, that text,
-//      SUCCEEDED, submitted and completed now;
+//      SUCCEEDED, submitted and completed now (not in the read-only variant,
+//      which measures how lookups and scans alone scale with threads);
 //   3. every scan_every-th iteration, take candidates() and walk all of it
 //      (the original's "list the successful queries").
 // One iteration is one op. Every 8th lookup is timed with steady_clock into
@@ -62,6 +63,7 @@ struct seed_config {
   std::size_t capacity = 10'000;
   std::size_t pool_size = 100'000;    // distinct query texts
   unsigned scan_every = 64;           // candidates() once per this many iterations
+  bool read_only = false;             // no insert on a miss: lookups and scans only
   std::uint64_t seed = 42;
 };
 

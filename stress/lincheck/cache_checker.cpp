@@ -45,7 +45,7 @@ class cache_semantics {
       case cache_op_kind::contains:
         return model_.contains(op.id) == op.ok;
       case cache_op_kind::lookup: {
-        const auto id = model_.lookup(op.sql, setup_.max_age, unlimited, setup_.now);
+        const auto id = model_.lookup(op.sql, setup_.max_age, op.max_inspections, setup_.now);
         if (!id || !op.hit) return !id && !op.hit;
         const auto& entries = model_.entries();
         return std::find(entries.begin(), entries.end(), *op.hit) != entries.end() && op.hit->id == *id;
@@ -92,7 +92,8 @@ std::string call(const cache_op& op) {
     case cache_op_kind::contains:
       return "contains(" + op.id + ") -> " + (op.ok ? "true" : "false");
     case cache_op_kind::lookup:
-      return "lookup('" + op.sql + "') -> " + (op.hit ? name(*op.hit) : "miss");
+      return "lookup('" + op.sql + "'" + (op.max_inspections == unlimited ? "" : ", " + std::to_string(op.max_inspections)) +
+             ") -> " + (op.hit ? name(*op.hit) : "miss");
     case cache_op_kind::candidates: {
       std::string s = "candidates() -> [";
       for (std::size_t i = 0; i < op.listed.size(); ++i) s += (i ? ", " : "") + name(op.listed[i]);

@@ -33,6 +33,7 @@ struct cache_op {
   query_entry entry;  // insert: the entry inserted
   std::string id;     // erase, contains
   std::string sql;    // lookup
+  std::size_t max_inspections = unlimited;  // lookup
   // Results.
   insert_result inserted = insert_result::dropped;  // insert
   bool ok = false;                                  // erase, contains

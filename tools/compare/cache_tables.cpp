@@ -30,9 +30,10 @@ double best_other(const bench::seed_result& r, const bench::seed_cell& cell, std
 void print_seed(std::ostream& out, const bench::seed_result& r) {
   const bench::seed_config& cfg = r.config;
   out << format(
-      "\n== Query cache seed scenario: lookup a Zipf(0.99) text of %zu, insert on a miss, candidates() every %u;"
+      "\n== Query cache seed scenario: lookup a Zipf(0.99) text of %zu, %s, candidates() every %u;"
       " capacity %zu ==\n",
-      cfg.pool_size, cfg.scan_every, cfg.capacity);
+      cfg.pool_size, cfg.read_only ? "read-only (no insert on a miss)" : "insert on a miss", cfg.scan_every,
+      cfg.capacity);
   out << format("%.2f s per cell, %u repeats (interleaved), wall %.0f s. ops = iterations;"
                 " values: median [min - max];\n",
                 cfg.seconds, cfg.repeats, r.wall_seconds);

@@ -47,6 +47,7 @@ json seed_json(const bench::seed_result& r) {
     ratios.push_back({{"threads", q.threads}, {"throughput", q.throughput}, {"p999", q.p999}});
   }
   return {{"capacity", r.config.capacity}, {"pool_size", r.config.pool_size}, {"scan_every", r.config.scan_every},
+          {"read_only", r.config.read_only},
           {"seconds", r.config.seconds},   {"repeats", r.config.repeats},     {"wall_seconds", r.wall_seconds},
           {"cells", cells},                {"ratios", ratios}};
 }

@@ -67,6 +67,7 @@ bool run_seed(compare_results& r, const std::vector<std::string>& variants, prog
   cfg.repeats = opt.repeats;
   cfg.pin = opt.pin;
   cfg.capacity = opt.capacity;
+  cfg.read_only = opt.read_only;
   progress.show("seed scenario: building the query pool");
   const bench::query_pool pool(cfg.pool_size, opt.threads.back(), cfg.seed);
   auto show = [&](unsigned repeat, std::size_t i, std::size_t n, const bench::seed_cell& c) {

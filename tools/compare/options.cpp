@@ -110,6 +110,7 @@ parse_outcome parse_options(int argc, char** argv) {
   app.add_option("--capacity", opt.capacity, "Seed scenario cache capacity (default 10000)")
       ->check(CLI::Range(std::size_t{1}, std::size_t{10'000'000}).description(""))
       ->type_name("N");
+  app.add_flag("--read-only", opt.read_only, "Seed scenario without inserts on a miss (lookups and scans only)");
   app.add_flag("--no-lookup-cost", no_lookup_cost, "Skip lookup cost at 100 vs 100,000 entries");
   app.add_flag("--no-plots", no_plots, "Do not run gnuplot");
   app.add_flag("--no-pin", no_pin, "Do not pin threads to CPUs");

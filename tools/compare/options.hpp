@@ -28,6 +28,7 @@ struct options {
   unsigned repeats = 3;
   std::string out_dir = "compare-out";
   std::size_t capacity = 10'000;                       // seed scenario's cache
+  bool read_only = false;                              // seed scenario without inserts
   bool lookup_cost = true;
   bool plots = true;
   bool pin = true;

@@ -1,0 +1,63 @@
+// cache_micro_bench: two single-thread costs of the query caches that the
+// seed scenario mixes with everything else (the query-cache v2 issue names
+// targets for both):
+//  * walking candidates(): a view of 10,000 entries, taken and walked in
+//    full, in entries per second (target: 20 M/s);
+//  * a fresh cache: create one of capacity 100, insert one entry, destroy
+//    it: what the fuzzer and the linearizability suite pay per run.
+// Both caches side by side, in one run.
+#include <benchmark/benchmark.h>
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+#include "cache/completed_query.hpp"
+#include "cache/query_pool.hpp"
+#include "snapcache/locked_query_cache.hpp"
+#include "snapcache/query_cache.hpp"
+
+namespace {
+
+using snapcache::bench::completed_query;
+using snapcache::bench::query_pool;
+
+template <class Cache>
+void candidates_walk(benchmark::State& state) {
+  const auto n = static_cast<std::size_t>(state.range(0));
+  Cache cache(n);
+  const auto base = snapcache::cache_clock::now() - std::chrono::minutes(10);
+  for (std::size_t i = 0; i < n; ++i) {
+    cache.insert(completed_query("e" + std::to_string(i), query_pool::make_text(i),
+                                 base + std::chrono::microseconds(static_cast<std::int64_t>(i))));
+  }
+  std::size_t sink = 0;
+  for (auto _ : state) {
+    const auto view = cache.candidates();
+    for (const snapcache::query_entry& e : view) sink += e.id.size();
+  }
+  benchmark::DoNotOptimize(sink);
+  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()) * static_cast<std::int64_t>(n));
+}
+BENCHMARK(candidates_walk<snapcache::query_cache>)->Arg(10'000);
+BENCHMARK(candidates_walk<snapcache::locked_query_cache>)->Arg(10'000);
+
+template <class Cache>
+void create_insert_one_destroy(benchmark::State& state) {
+  const auto now = snapcache::cache_clock::now();
+  const std::string text = query_pool::make_text(1);
+  for (auto _ : state) {
+    Cache cache(100);
+    cache.insert(completed_query("q", text, now));
+    Cache* kept = &cache;
+    benchmark::DoNotOptimize(kept);
+  }
+  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()));
+}
+BENCHMARK(create_insert_one_destroy<snapcache::query_cache>);
+BENCHMARK(create_insert_one_destroy<snapcache::locked_query_cache>);
+
+}  // namespace
+
+BENCHMARK_MAIN();
