@@ -27,6 +27,7 @@
 #include <utility>
 #include <vector>
 
+#include "snapcache/ebr.hpp"
 #include "snapcache/locked_query_cache.hpp"
 #include "snapcache/query_cache.hpp"
 #include "snapcache/sql.hpp"
@@ -86,7 +87,7 @@ std::optional<std::vector<insert_result>> insert_into(Cache& cache, const std::v
 
 }  // namespace
 
-extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+static void run_program(const std::uint8_t* data, std::size_t size) {
   FuzzedDataProvider in(data, size);
   const std::uint8_t header = in.ConsumeIntegral<std::uint8_t>();
   const cache_mode mode = (header & 0x80) != 0 ? cache_mode::compat : cache_mode::standard;
@@ -158,5 +159,13 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   check(s.lookups == r.lookups && s.hits == r.hits && s.inspections == r.inspections);
   check(s.inserts == r.inserts && s.replacements == r.replacements && s.evictions == r.evictions &&
         s.drops == r.drops);
+}
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  run_program(data, size);
+  // What the caches retired is freed now, not during a later input: libFuzzer
+  // then sees as many frees as mallocs and skips its leak scan (which cost
+  // nine tenths of the run time), and a real leak still shows.
+  snapcache::ebr::domain::global().synchronize();
   return 0;
 }
