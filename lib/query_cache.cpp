@@ -2,12 +2,12 @@
 // the header; this file holds the persistent treaps, the cells, and the
 // publish-and-help protocol, with the argument for each step next to it.
 //
-// Protocol, in one place (each step refers back here as P1..P5):
+// Protocol, in one place (each step refers back here as P1..P6, readers R1):
 //  P1  All state lives in one hash_map `cells_`: the root cell (key 0) holds
 //      an immutable qc_state; bucket cells hold immutable bucket objects.
 //      Cell values are never null and never reused: every write installs a
-//      freshly allocated object, and an object named by a descriptor stays
-//      alive while the descriptor does, so a pointer comparison can never
+//      freshly allocated object, and an object a helper may compare against
+//      stays alive while it may (P6), so a pointer comparison can never
 //      confuse an old value with a new one (no ABA).
 //  P2  A writer opens a hash_map snapshot, reads the root R there and every
 //      bucket it needs, reading each bucket through R's descriptor (R's new
@@ -276,7 +276,9 @@ struct qc_state {
   qc_state() = default;
   qc_state(const qc_state&) = delete;
   qc_state& operator=(const qc_state&) = delete;
-  ~qc_state() { delete replaced.load(std::memory_order_seq_cst); }  // never written in full (never published)
+  // Not written in full: never published, or its post-publish help ran out
+  // of memory (P5) and no writer came after.
+  ~qc_state() { delete replaced.load(std::memory_order_seq_cst); }
 
   std::size_t capacity = 0;
   std::size_t count = 0;        // entries held

@@ -6,6 +6,8 @@
 
 namespace snapcache::detail {
 
+unsigned char sizing_marker_byte = 0;
+
 void advise_huge_pages(void* memory, std::size_t bytes) noexcept {
 #if defined(__linux__) && defined(MADV_HUGEPAGE)
   if (bytes < huge_page_size) return;

@@ -258,6 +258,45 @@ TEST(map_memory, a_map_that_is_filled_and_emptied_shrinks_back) {
   EXPECT_EQ(small.find(599), std::optional<std::uint64_t>(600));
 }
 
+// A shrink sizes its table after freezing the source; if that allocation
+// fails inside an erase (which swallows it: the erase already happened),
+// the map is left with an unsized shrink. Destroying it then, or writing to
+// it (the write sizes the shrink), must work: swept over every allocation
+// of an emptying run, ASan checks the destructor reads no marker as a table.
+TEST(map_memory, a_shrink_whose_table_cannot_be_allocated_leaves_a_usable_map) {
+  constexpr std::uint64_t keys = 200;
+  std::size_t swallowed = 0;
+  for (std::size_t n = 0;; ++n) {
+    bool consumed = false;
+    for (const bool destroy_at_once : {true, false}) {
+      auto m = std::make_unique<map_type>();
+      for (std::uint64_t k = 0; k < keys; ++k) m->insert(k, k);
+      const std::size_t start = snapcache::test::allocations_by_this_thread();
+      snapcache::test::fail_nth_allocation(n);
+      std::uint64_t erased = 0;
+      consumed = false;
+      while (erased < keys && !consumed) {
+        try {
+          m->erase(erased);
+          ++erased;
+          consumed = snapcache::test::allocations_by_this_thread() > start + n;
+          swallowed += consumed ? 1 : 0;
+        } catch (const std::bad_alloc&) {
+          consumed = true;  // the erase changed nothing
+        }
+      }
+      snapcache::test::disarm_allocation_failure();
+      if (destroy_at_once) continue;  // destroyed as left
+      ASSERT_EQ(m->size(), keys - erased) << "allocation " << n;
+      for (std::uint64_t k = erased; k < keys; ++k) ASSERT_EQ(m->find(k), std::optional<std::uint64_t>(k));
+      ASSERT_TRUE(m->insert(keys, keys));  // a write sizes a pending shrink first
+      ASSERT_EQ(m->size(), keys - erased + 1);
+    }
+    if (!consumed) break;  // the whole run made fewer than n + 1 allocations
+  }
+  EXPECT_GT(swallowed, 0u) << "no failing allocation was absorbed by an erase";
+}
+
 // The per-thread block cache hands a freed block only to a request of its
 // own size: two maps whose versions differ by 8 bytes, written by one thread,
 // must not share blocks (ASan reports the overflow if they do).

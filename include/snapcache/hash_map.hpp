@@ -1020,8 +1020,10 @@ class hash_map {
   // After an erase: when droppable dead keys outnumber live ones by a
   // quarter of the table, a cleanup migration drops them; when less than a
   // quarter of the table is claimed, a migration shrinks it. Run to the end
-  // here (optional: skipped if memory is short). Checked every 64th erase of
-  // a thread in large tables.
+  // here if memory allows; a shrink whose table cannot be allocated stays
+  // pending with its source frozen, and the next write sizes it (or throws
+  // std::bad_alloc, changing nothing). Checked every 64th erase of a thread
+  // in large tables.
   void maybe_clean(detail::slot_table& t, const ebr::guard& g) const noexcept {
     static thread_local constinit unsigned erases = 0;
     if (t.capacity > 1024 && (++erases & 63) != 0) return;
@@ -1174,6 +1176,8 @@ class hash_map {
     detail::slot_table* t = current_.exchange(nullptr, std::memory_order_relaxed);  // single-threaded from here
     if (t == nullptr) return;
     detail::slot_table* next = t->next.load(std::memory_order_relaxed);  // single-threaded
+    // A shrink whose table could not be allocated: nothing was copied yet.
+    if (next == detail::sizing_marker()) next = nullptr;
     for (std::size_t i = 0; i < t->capacity; ++i) {
       const std::uint64_t w = t->slots[i].load(std::memory_order_relaxed);  // single-threaded
       if (!detail::slot_holds_version(w)) continue;
@@ -1250,6 +1254,8 @@ class hash_map {
     // The first call finishes a migration in flight, if any, and holds the
     // table it will scan until the snapshot closes. May throw std::bad_alloc
     // (the calling thread's first pin).
+    // May throw std::bad_alloc: on the thread's first pin, or when it must
+    // size a pending shrink before scanning.
     [[nodiscard]] iterator begin() const { return iterator(map_, map_->scan_table(*slot_), timestamp_); }
     [[nodiscard]] iterator end() const noexcept { return iterator(); }
 

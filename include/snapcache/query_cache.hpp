@@ -33,9 +33,10 @@
 // cells that must change, each with its old and new value. Until every cell
 // of it is written, readers apply the descriptor over what they read, and the
 // next writer finishes writing it (helping) before it may publish its own
-// root; so a stalled writer never holds up another. A reader takes one
-// hash_map snapshot and reads the root and the one or two cells it needs
-// there: all of them at the same instant.
+// root; so a stalled writer never holds up another. A reader takes no
+// snapshot: pinned in the EBR domain, it reads the root, the one cell it
+// needs (through the root's descriptor) and the root again; the same root
+// both times means both reads saw one state (docs/design.md).
 //
 // Lookups use the text index: the first candidate (in candidate order) whose
 // text matches decides the original's whole walk — every candidate before it
@@ -67,15 +68,16 @@
 //   may outlive the cache; one view object must not be moved while another
 //   thread iterates it.
 // * Progress: lookup, contains, find, candidates, size, capacity and stats
-//   are lock-free and never retry at the cache level (one snapshot and a
-//   bounded number of reads); stats is wait-free. insert, erase and set_capacity are lock-free: a
+//   are lock-free: lookup, contains and find read again only when a writer
+//   published meanwhile; the others make a bounded number of reads; stats is
+//   wait-free. insert, erase and set_capacity are lock-free: a
 //   writer retries only when another writer published in the meantime, and
 //   finishes a stalled writer's descriptor instead of waiting for it. No
 //   mutex, no spin-wait, no blocking call anywhere.
 // * Linearizability: every operation takes effect at one instant. A write at
-//   the compare_and_replace of the root; a read at its hash_map snapshot
-//   (lookup, contains, find) or at its read of the root cell (candidates,
-//   size, capacity). A failing write (std::length_error in compat, or
+//   the compare_and_replace of the root; a read at its second read of the
+//   root (lookup, contains, find) or at its read of the root cell
+//   (candidates, size, capacity). A failing write (std::length_error in compat, or
 //   std::invalid_argument) linearizes at its snapshot and changes nothing.
 // * Memory ordering: hash_map's operations are seq_cst and an assignment
 //   happens-before any read that observes it; so everything a writer did

@@ -27,8 +27,10 @@
 //     `from` to `from.next` and retire `from` (it holds its successor).
 // Writers that meet a migration help it to the end, then write in the new
 // table; readers never help: a frozen slot still holds the current head, a
-// moved one names the slot that does. Everything here is noexcept and calls
-// no user code (hashes come from the version or a non-throwing hash).
+// moved one names the slot that does. Nothing here calls user code (hashes
+// come from the version or a non-throwing hash), and everything is noexcept
+// but start() and help(), which may throw std::bad_alloc when allocating the
+// new table (help() only when it sizes a shrink's).
 #pragma once
 
 #include <atomic>

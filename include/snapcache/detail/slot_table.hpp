@@ -77,8 +77,9 @@ struct slot_table;
 // The value of `next` while a shrinking migration freezes its source and
 // counts what it must copy: a count taken before the freeze can be outrun by
 // concurrent inserts, and a table too small for what it receives cannot be
-// migrated into. Never dereferenced.
-inline constinit unsigned char sizing_marker_byte = 0;
+// migrated into. Never dereferenced: one byte, defined in the library (so
+// ASan puts a redzone after it and a read through it is reported).
+extern unsigned char sizing_marker_byte;  // lib/slot_table.cpp
 [[nodiscard]] inline slot_table* sizing_marker() noexcept {
   return reinterpret_cast<slot_table*>(&sizing_marker_byte);
 }
