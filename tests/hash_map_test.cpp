@@ -375,7 +375,7 @@ INSTANTIATE_TEST_SUITE_P(every_step, parked_thread_test,
                                            park_site::trim_after_mark, park_site::settle_before_keep,
                                            park_site::snapshot_announced, park_site::iterate_while_pinned,
                                            park_site::migrate_while_sizing, park_site::migrate_after_freeze,
-                                           park_site::migrate_after_place,
+                                           park_site::migrate_before_place, park_site::migrate_after_place,
                                            park_site::migrate_before_install, park_site::close_before_recheck));
 #endif
 
