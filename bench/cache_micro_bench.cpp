@@ -14,6 +14,7 @@
 #include <string>
 
 #include "cache/completed_query.hpp"
+#include "cache/filled_cache.hpp"
 #include "cache/query_pool.hpp"
 #include "snapcache/locked_query_cache.hpp"
 #include "snapcache/query_cache.hpp"
@@ -26,15 +27,10 @@ using snapcache::bench::query_pool;
 template <class Cache>
 void candidates_walk(benchmark::State& state) {
   const auto n = static_cast<std::size_t>(state.range(0));
-  Cache cache(n);
-  const auto base = snapcache::cache_clock::now() - std::chrono::minutes(10);
-  for (std::size_t i = 0; i < n; ++i) {
-    cache.insert(completed_query("e" + std::to_string(i), query_pool::make_text(i),
-                                 base + std::chrono::microseconds(static_cast<std::int64_t>(i))));
-  }
+  const auto cache = snapcache::bench::filled_cache<Cache>(n);
   std::size_t sink = 0;
   for (auto _ : state) {
-    const auto view = cache.candidates();
+    const auto view = cache->candidates();
     for (const snapcache::query_entry& e : view) sink += e.id.size();
   }
   benchmark::DoNotOptimize(sink);

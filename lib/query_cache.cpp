@@ -325,11 +325,16 @@ struct query_cache::impl {
     return std::static_pointer_cast<const qc_state>(std::move(*root));
   }
 
-  // A cell's value in the state after `root`, read at `snap` (P2, P4).
-  static cell_ptr read_cell(const snapshot_type& snap, const qc_state& root, std::uint64_t key) {
+  // The change root's descriptor makes to cell `key`, or null.
+  static const cell_change* change_of(const qc_state& root, std::uint64_t key) noexcept {
     const auto it = std::lower_bound(root.changes.begin(), root.changes.end(), key,
                                      [](const cell_change& c, std::uint64_t k) { return c.key < k; });
-    if (it != root.changes.end() && it->key == key) return it->fresh;
+    return it != root.changes.end() && it->key == key ? &*it : nullptr;
+  }
+
+  // A cell's value in the state after `root`, read at `snap` (P2, P4).
+  static cell_ptr read_cell(const snapshot_type& snap, const qc_state& root, std::uint64_t key) {
+    if (const cell_change* c = change_of(root, key)) return c->fresh;
     std::optional<cell_ptr> value = snap.find(key);
     return value ? std::move(*value) : cell_ptr();
   }
@@ -375,10 +380,8 @@ struct query_cache::impl {
     for (;;) {
       SNAPCACHE_PERTURB();  // a writer may publish between the two reads
       const void* bucket = nullptr;
-      const auto it = std::lower_bound(root->changes.begin(), root->changes.end(), key,
-                                       [](const cell_change& c, std::uint64_t k) { return c.key < k; });
-      if (it != root->changes.end() && it->key == key) {
-        bucket = it->fresh.get();
+      if (const cell_change* c = change_of(*root, key)) {
+        bucket = c->fresh.get();
       } else {
         cells.visit(key, [&](const cell_ptr& p) { bucket = p.get(); });
       }

@@ -9,7 +9,7 @@
 #include <stdexcept>
 #include <string_view>
 
-#include "cache/completed_query.hpp"
+#include "cache/filled_cache.hpp"
 #include "cache/query_pool.hpp"
 #include "harness/runner.hpp"    // summarise
 #include "harness/workload.hpp"  // bench_clock
@@ -39,21 +39,6 @@ struct subject {
   std::uint64_t inspections = 0;
   std::size_t hits = 0;
 };
-
-// A cache of capacity n holding n entries; entry i completes i microseconds
-// after `base`, so the hot texts (i < hot) are the oldest candidates and come
-// last in candidate order.
-template <class Cache>
-std::shared_ptr<Cache> filled_cache(std::size_t n) {
-  auto cache = std::make_shared<Cache>(n);
-  const cache_clock::time_point base = cache_clock::now() - std::chrono::minutes(10);
-  for (std::size_t i = 0; i < n; ++i) {
-    const auto at = base + std::chrono::microseconds(static_cast<std::int64_t>(i));
-    cache->insert(completed_query("e" + std::to_string(i), query_pool::make_text(i), at));
-  }
-  if (cache->size() != n) throw std::runtime_error("fill did not hold every entry");
-  return cache;
-}
 
 template <class Cache>
 std::function<batch_result()> batch_runner(std::shared_ptr<Cache> cache, std::vector<std::string> texts) {

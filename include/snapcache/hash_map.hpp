@@ -280,13 +280,7 @@ class hash_map {
   template <class K, class... Args>
     requires std::constructible_from<Key, K&&> && std::constructible_from<T, Args&&...>
   bool try_emplace(K&& key, Args&&... args) {
-    return with_key_value(std::forward<K>(key), [&](const Key& k) {
-      return write(k, [&](const version_type* head, fresh_ptr& fresh) {
-        if (head != nullptr && !head->is_tombstone()) return decision::keep;
-        if (!fresh) fresh.reset(version_type::make(0, k, std::forward<Args>(args)...));
-        return decision::write;
-      });
-    });
+    return try_emplace_or_visit(std::forward<K>(key), [](const T&) noexcept {}, std::forward<Args>(args)...);
   }
   // The same as try_emplace: the value is built only when key is absent.
   template <class K, class... Args>
@@ -402,23 +396,14 @@ class hash_map {
   template <class K>
     requires std::copy_constructible<T>
   [[nodiscard]] std::optional<T> find(const K& key) const {
-    return with_key(key, [&](const auto& k) {
-      const std::uint64_t h = hash_key(k);
-      prefetch_slot(h);
-      const auto g = domain_->pin();
-      const version_type* v = current_value(h, k);
-      return v ? std::optional<T>(v->value()) : std::nullopt;
-    });
+    std::optional<T> value;
+    visit(key, [&](const T& current) { value.emplace(current); });
+    return value;
   }
 
   template <class K>
   [[nodiscard]] bool contains(const K& key) const {
-    return with_key(key, [&](const auto& k) {
-      const std::uint64_t h = hash_key(k);
-      prefetch_slot(h);
-      const auto g = domain_->pin();
-      return current_value(h, k) != nullptr;
-    });
+    return visit(key, [](const T&) noexcept {});
   }
 
   // Calls f(const T&) with the current value while it is protected; returns
@@ -1175,9 +1160,7 @@ class hash_map {
     }
     detail::slot_table* t = current_.exchange(nullptr, std::memory_order_relaxed);  // single-threaded from here
     if (t == nullptr) return;
-    detail::slot_table* next = t->next.load(std::memory_order_relaxed);  // single-threaded
-    // A shrink whose table could not be allocated: nothing was copied yet.
-    if (next == detail::sizing_marker()) next = nullptr;
+    detail::slot_table* next = t->successor(std::memory_order_relaxed);  // single-threaded
     for (std::size_t i = 0; i < t->capacity; ++i) {
       const std::uint64_t w = t->slots[i].load(std::memory_order_relaxed);  // single-threaded
       if (!detail::slot_holds_version(w)) continue;

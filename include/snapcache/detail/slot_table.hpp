@@ -125,6 +125,13 @@ struct slot_table final : ebr::retirable {
 
   [[nodiscard]] std::size_t bytes() const noexcept;
 
+  // The table this one migrates into, or null: none started, or a shrink
+  // still sizing it (sizing_marker()). `order` is the load's.
+  [[nodiscard]] slot_table* successor(std::memory_order order) const noexcept {
+    slot_table* const to = next.load(order);
+    return to == sizing_marker() ? nullptr : to;
+  }
+
  private:
   slot_table() = default;
   static void destroy(slot_table* table) noexcept;
@@ -169,8 +176,7 @@ inline void slot_table::release(slot_table* table) noexcept {
   // (the shared_ptr pattern); the successor link was set by the seq_cst CAS
   // of migration::start, which the acquire half orders before this load.
   while (table != nullptr && table->refs.fetch_sub(1, std::memory_order_acq_rel) == 1) {  // see above
-    slot_table* next = table->next.load(std::memory_order_acquire);  // pairs with migration::start's CAS (seq_cst)
-    if (next == sizing_marker()) next = nullptr;  // a shrink never sized (a map destroyed meanwhile)
+    slot_table* next = table->successor(std::memory_order_acquire);  // pairs with migration's CAS into next (seq_cst)
     destroy(table);
     table = next;  // our link's reference on the successor
   }
