@@ -33,6 +33,7 @@
 // new table (help() only when it sizes a shrink's).
 #pragma once
 
+#include <algorithm>
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
@@ -159,8 +160,7 @@ class migration {
       if (i == 0) SNAPCACHE_PARK(migrate_while_sizing);
     }
     // Load at most 1/2, whatever copies drop.
-    const std::size_t capacity = 2 * claimed + 2 > slot_table::min_capacity ? 2 * claimed + 2 : slot_table::min_capacity;
-    slot_table* fresh = slot_table::create(capacity);  // may throw std::bad_alloc: still sizing
+    slot_table* fresh = slot_table::create(std::max(2 * claimed + 2, slot_table::min_capacity));  // may throw std::bad_alloc: still sizing
     if (from.next.compare_exchange_strong(to, fresh, std::memory_order_seq_cst)) return *fresh;
     slot_table::release(fresh);
     return *to;  // another helper's table
