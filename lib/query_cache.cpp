@@ -1,76 +1,72 @@
 // snapcache::query_cache: the lock-free cache. Concept and contract are in
-// the header; this file holds the persistent treaps, the cells, and the
-// publish-and-help protocol, with the argument for each step next to it.
+// the header; this file holds the indexes, the write transaction and the
+// publish protocol, with the argument for each step next to it.
 //
-// Protocol, in one place (each step refers back here as P1..P6, readers R1):
-//  P1  All state lives in one hash_map `cells_`: the root cell (key 0) holds
-//      an immutable qc_state; bucket cells hold immutable bucket objects.
-//      Cell values are never null and never reused: every write installs a
-//      freshly allocated object, and an object a helper may compare against
-//      stays alive while it may (P6), so a pointer comparison can never
-//      confuse an old value with a new one (no ABA).
-//  P2  A writer opens a hash_map snapshot, reads the root R there and every
-//      bucket it needs, reading each bucket through R's descriptor (R's new
-//      value wins, see P4): a consistent view of the state after R.
-//  P3  It computes the new state R' privately (txn), then helps: writes every
-//      cell of R's descriptor (insert if it was absent, else
-//      compare_and_replace old -> new). Then it publishes with
-//      compare_and_replace(root, R, R'): the linearization point. If the
-//      root is no longer R, someone else published; it starts again at P2.
-//  P4  Invariant: while R is the root, every cell named in R's descriptor
-//      holds its old or its new value, and every other cell holds the value
-//      of the state after R. It holds because (a) cells change only by
-//      descriptor writes; (b) R' is published only after its writer wrote
-//      all of R's cells (P3), so when R became the root, its predecessor's
-//      cells were all written; (c) a late helper of an older descriptor
-//      expects an old value that, by P1, no cell holds any more, so its
-//      compare_and_replace fails, and its insert fails because the cell
-//      exists. So P2's reads give exactly the state after R.
-//  P5  After publishing, the writer writes R's descriptor once more; if that
-//      runs out of memory it stops quietly: readers apply the descriptor, and
-//      the next writer completes it before publishing (P3). So nothing after
-//      the publishing CAS can throw, and nothing before it changed anything:
-//      the strong exception guarantee.
-//  P6  Once every cell of a descriptor is written, its helper retires the
-//      old values it names (through EBR, the global domain): they hold the
-//      entries the write erased, evicted or replaced. A helper reads them
-//      pinned, so a late one still finds them alive, and P1's argument holds
-//      (an address cannot be reused while a pinned helper may compare it). A
-//      helper that finds them retired has nothing left to write.
-//  R1  Readers (lookup, contains, find) take no map snapshot, which would
-//      write lines every reader shares. Pinned, they read the root R, then
-//      one bucket through R's descriptor, then the root again. The same R
-//      both times means R was the root throughout: roots are never
-//      reinstalled (P1), and R cannot be freed and its address reused while
-//      the reader is pinned (the map retires replaced values through EBR).
-//      So by P4 the bucket holds its value in the state after R, at the
-//      second root read: the linearization point. A changed root means a
-//      writer published in between: the reader starts again (lock-free).
-//      Under the pin, the reader uses raw pointers: the versions holding
-//      the root and the bucket, and so everything they own, outlive it.
+// Protocol, in one place (each step refers back here as P1..P5, readers R1):
+//  P1  The cache at one instant is one immutable qc_state, reached through
+//      the atomic pointer `root`. A state and every index object it reaches
+//      (the nodes of the eviction order, of compat's heap and of each text's
+//      group; the nodes and buckets of the id and text indexes) are never
+//      changed once published. None of them owns another: each is owned by
+//      the states that reach it, and freed through EBR (P4). The one
+//      exception is the candidate order, whose nodes a candidate_view keeps
+//      after every pin has ended (it may outlive the cache): those are
+//      reference-counted, and a state holds one reference to its root.
+//  P2  A writer pins the global EBR domain, reads the root R and computes the
+//      new state R' in a txn: it copies what it changes (path copying) and
+//      shares everything else with R. What it allocates is its own ("fresh")
+//      until it publishes, so a second change to the same node or bucket
+//      edits the copy in place instead of copying again. Every object of R
+//      that R' no longer reaches is listed ("dropped"); a fresh object that
+//      the txn stops reaching is freed at once (nobody else ever saw it).
+//  P3  It publishes with compare_exchange(root, R, R'): the linearization
+//      point. If the root is no longer R another writer published: the txn
+//      frees every fresh object and the writer starts again from the new
+//      root (lock-free: a retry means someone else's write succeeded).
+//  P4  After publishing, R and the objects R' dropped are retired as one
+//      bag through the writer's guard. No state after R reaches them (roots
+//      are only replaced by states built from them), and every thread that
+//      could still read them was pinned before the retirement, so EBR frees
+//      them only after every such reader has unpinned. Each object is
+//      dropped by exactly one published txn, so it is freed once; at any
+//      time an object is either reached by the current root or in one bag.
+//  P5  Everything a write allocates, the bag and its list included, is
+//      allocated before the compare_exchange; after it nothing allocates or
+//      throws (the intrusive retire is noexcept). So a write that throws
+//      (std::bad_alloc, compat's std::length_error) changed nothing: the
+//      strong exception guarantee.
+//  R1  Readers (lookup, contains, find, candidates, size, capacity) pin the
+//      global domain, load the root once and read only from that state: it
+//      is immutable and, by P4, cannot be freed while they stay pinned. The
+//      load of the root is their linearization point. They write nothing
+//      but the pin (and the per-thread striped statistics).
+//  Orders: (Q1) the publishing compare_exchange is a release (acq_rel) that
+//  pairs with (Q2), the acquire load of the root by readers and writers, so
+//  everything a writer built — records, nodes, buckets, the cleared owner
+//  marks — happens-before any use of the state that reads it.
 #include "snapcache/query_cache.hpp"
 
 #include <algorithm>
 #include <atomic>
 #include <bit>
-#include <map>
+#include <cstring>
 #include <memory>
 #include <stdexcept>
 #include <utility>
 
+#include "snapcache/detail/block_cache.hpp"
 #include "snapcache/detail/striped_counter.hpp"
 #include "snapcache/detail/test_hooks.hpp"
 #include "snapcache/ebr.hpp"
 #include "snapcache/hash.hpp"
-#include "snapcache/hash_map.hpp"
 
 namespace snapcache {
 namespace detail {
 
 using record_ptr = std::shared_ptr<const entry_record>;
-using cell_ptr = std::shared_ptr<const void>;
 
-// An entry as the indexes hold it. seq: compat mode's dict position (for the
+// An entry as the counted indexes hold it (the candidate order, compat's
+// heap, the id buckets): owning. seq: compat mode's dict position (for the
 // candidate tie order) or, in the heap, the push number; 0 in standard mode.
 struct qc_item {
   record_ptr rec;
@@ -79,9 +75,9 @@ struct qc_item {
 
 using tptr = std::shared_ptr<const qc_node>;
 
-// A node of a persistent treap: immutable once made; an update copies the
-// path from the root to the change and shares everything else, so a state
-// that holds the old root still sees the old tree.
+// A node of the candidate order: a persistent treap with counted links
+// (P1: views hold it past every pin). Immutable once made; an update copies
+// the path from the root to the change and shares everything else.
 struct qc_node {
   qc_node(qc_item v, tptr l, tptr r, std::uint64_t p) noexcept
       : value(std::move(v)),
@@ -100,28 +96,96 @@ struct qc_node {
 
 namespace {
 
-using detail::cell_ptr;
 using detail::entry_record;
 using detail::qc_item;
 using detail::qc_node;
 using detail::record_ptr;
 using detail::tptr;
 
-// ---- persistent treap -------------------------------------------------------
-// Keys are unique in every tree (see the orders below), so erase finds
-// exactly the item it is given. Expected depth O(log n); recursion depth is
-// the depth. Every function may throw std::bad_alloc; the trees it was given
-// are unchanged (they are immutable) and partial results are freed.
+// An entry as the EBR-owned orders hold it: the eviction order and the text
+// groups. Not owning: every state that reaches such an item also reaches the
+// entry's id bucket, which owns the record (P1), and the bucket is freed no
+// earlier than the item's node.
+struct raw_item {
+  const entry_record* rec = nullptr;
+  std::uint64_t seq = 0;
+};
+
+raw_item raw(const qc_item& i) noexcept { return {i.rec.get(), i.seq}; }
+const entry_record* record_of(const qc_item& i) noexcept { return i.rec.get(); }
+const entry_record* record_of(const raw_item& i) noexcept { return i.rec; }
+
+// A pseudo-random treap priority per item, from its record's address and seq.
+template <class Item>
+std::uint64_t priority_of(const Item& v) noexcept {
+  return detail::mix64(reinterpret_cast<std::uintptr_t>(record_of(v)) ^ (v.seq * 0x9E3779B97F4A7C15ULL));
+}
+
+// ---- the orders (all strict and total on the items a tree holds) --------
+
+// Standard eviction order: oldest first. Entries have unique ids: unique keys.
+struct age_order {
+  template <class Item>
+  bool operator()(const Item& a, const Item& b) const noexcept {
+    return detail::older(a.rec->entry, b.rec->entry);
+  }
+};
+
+// compat heap order: the original's tuples (submitted_at, id) ascending; the
+// push number separates equal tuples, which are indistinguishable to the
+// original (it pops equal values), so the pops are the same.
+struct heap_order {
+  bool operator()(const qc_item& a, const qc_item& b) const noexcept {
+    const query_entry& x = a.rec->entry;
+    const query_entry& y = b.rec->entry;
+    if (x.submitted_at != y.submitted_at) return x.submitted_at < y.submitted_at;
+    if (const int c = x.id.compare(y.id); c != 0) return c < 0;
+    return a.seq < b.seq;
+  }
+};
+
+// Candidate order: ids (standard) and dict positions (compat) are unique.
+struct completion_order {
+  cache_mode mode;
+  template <class Item>
+  bool operator()(const Item& a, const Item& b) const noexcept {
+    return detail::candidate_before(a.rec->entry, a.seq, b.rec->entry, b.seq, mode);
+  }
+};
+
+// ---- the candidate order: a persistent treap with counted links ----------
+// Keys are unique in every tree, so erase finds exactly the item it is given.
+// Expected depth O(log n); recursion depth is the depth. Every function may
+// throw std::bad_alloc; the trees it was given are unchanged (immutable) and
+// partial results are freed.
 
 std::size_t tsize(const tptr& t) noexcept { return t ? t->size : 0; }
 
-// A pseudo-random priority per item, from its record's address and seq.
-std::uint64_t priority_of(const qc_item& v) noexcept {
-  return detail::mix64(reinterpret_cast<std::uintptr_t>(v.rec.get()) ^ (v.seq * 0x9E3779B97F4A7C15ULL));
-}
+// Single objects come from the thread's block cache (detail/block_cache.hpp):
+// a write makes tens of nodes, and reclamation, which runs on the thread
+// that retired them, hands the blocks back to the writer that freed them.
+template <class T>
+struct block_allocator {
+  using value_type = T;
+  block_allocator() = default;
+  template <class U>
+  explicit block_allocator(const block_allocator<U>&) noexcept {}
+  T* allocate(std::size_t n) {
+    if (n == 1) return static_cast<T*>(detail::allocate_block<sizeof(T)>());
+    return std::allocator<T>().allocate(n);
+  }
+  void deallocate(T* p, std::size_t n) noexcept {
+    if (n == 1) return detail::free_block<sizeof(T)>(p);
+    std::allocator<T>().deallocate(p, n);
+  }
+  template <class U>
+  friend bool operator==(const block_allocator&, const block_allocator<U>&) noexcept {
+    return true;
+  }
+};
 
 tptr node(const qc_item& v, tptr l, tptr r, std::uint64_t p) {
-  return std::make_shared<const qc_node>(v, std::move(l), std::move(r), p);
+  return std::allocate_shared<const qc_node>(block_allocator<qc_node>(), v, std::move(l), std::move(r), p);
 }
 
 // (items < key, items >= key)
@@ -154,11 +218,6 @@ tptr tinsert(const tptr& t, const qc_item& v, std::uint64_t p, const Less& less)
   return node(t->value, t->left, tinsert(t->right, v, p, less), t->priority);
 }
 
-template <class Less>
-tptr tinsert(const tptr& t, const qc_item& v, const Less& less) {
-  return tinsert(t, v, priority_of(v), less);
-}
-
 // t without the item whose key equals v's (t itself if there is none).
 template <class Less>
 tptr terase(const tptr& t, const qc_item& v, const Less& less) {
@@ -172,12 +231,6 @@ tptr terase(const tptr& t, const qc_item& v, const Less& less) {
     return r == t->right ? t : node(t->value, t->left, std::move(r), t->priority);
   }
   return tmerge(t->left, t->right);
-}
-
-const qc_item& tfirst(const tptr& t) noexcept {  // t non-empty
-  const qc_node* n = t.get();
-  while (n->left) n = n->left.get();
-  return n->value;
 }
 
 // In-order traversal with an explicit stack of the ancestors still to visit.
@@ -198,210 +251,199 @@ class twalk {
   std::vector<const qc_node*> path_;
 };
 
-// ---- the orders (all strict and total on the items a tree holds) --------
+// ---- EBR-owned objects (P1) ------------------------------------------------
 
-// Standard eviction order: oldest first. Entries have unique ids: unique keys.
-struct age_order {
-  bool operator()(const qc_item& a, const qc_item& b) const noexcept {
-    return detail::older(a.rec->entry, b.rec->entry);
-  }
+// Base of every object a state reaches except the candidate order's nodes.
+// Destroying one never destroys another: links between them are raw.
+struct qc_obj {
+  qc_obj() = default;
+  qc_obj(const qc_obj&) = delete;
+  qc_obj& operator=(const qc_obj&) = delete;
+  virtual ~qc_obj() = default;
+  // The txn (its arena) that made the object and may still change it; null
+  // once published (cleared before the publishing compare_exchange, P2).
+  const void* owner = nullptr;
+  std::size_t fresh_index = 0;  // its place in the owner's list of fresh objects
 };
 
-// compat heap order: the original's tuples (submitted_at, id) ascending; the
-// push number separates equal tuples, which are indistinguishable to the
-// original (it pops equal values), so the pops are the same.
-struct heap_order {
-  bool operator()(const qc_item& a, const qc_item& b) const noexcept {
-    const query_entry& x = a.rec->entry;
-    const query_entry& y = b.rec->entry;
-    if (x.submitted_at != y.submitted_at) return x.submitted_at < y.submitted_at;
-    if (const int c = x.id.compare(y.id); c != 0) return c < 0;
-    return a.seq < b.seq;
-  }
+// The allocation of each kind of qc_obj: the thread's block cache, as for
+// the candidate order's nodes.
+template <class T>
+struct from_block_cache {
+  static void* operator new(std::size_t) { return detail::allocate_block<sizeof(T)>(); }
+  static void operator delete(void* p) noexcept { detail::free_block<sizeof(T)>(p); }
 };
 
-// Candidate order: ids (standard) and dict positions (compat) are unique.
-struct completion_order {
-  cache_mode mode;
-  bool operator()(const qc_item& a, const qc_item& b) const noexcept {
-    return detail::candidate_before(a.rec->entry, a.seq, b.rec->entry, b.seq, mode);
-  }
+// A node of an EBR-owned persistent treap (the eviction order, compat's heap,
+// a text group). No size: nothing asks these trees for their rank.
+template <class Item>
+struct enode final : qc_obj, from_block_cache<enode<Item>> {
+  enode(Item v, enode* l, enode* r, std::uint64_t p) noexcept : value(std::move(v)), left(l), right(r), priority(p) {}
+  Item value;
+  enode* left;
+  enode* right;
+  std::uint64_t priority;
 };
 
-// ---- cells ----------------------------------------------------------------
+// A node of a radix index: 16 children, each a node of the next level or, at
+// the last level, a bucket; null where nothing hashes below.
+constexpr unsigned radix_bits = 4;  // 152-byte nodes: the block cache holds them
+constexpr std::uint64_t radix_mask = (std::uint64_t{1} << radix_bits) - 1;
+struct rnode final : qc_obj, from_block_cache<rnode> {
+  rnode() noexcept { std::fill(std::begin(child), std::end(child), nullptr); }
+  rnode(const rnode& from) noexcept : qc_obj() { std::copy(std::begin(from.child), std::end(from.child), child); }
+  qc_obj* child[std::size_t{1} << radix_bits];
+};
 
-// Entries whose id hashes to the bucket, at most one per id.
-struct id_bucket {
+// Entries whose id hashes to the bucket, at most one per id. Owns its
+// records (P1).
+struct id_bucket final : qc_obj, from_block_cache<id_bucket> {
+  id_bucket() = default;
+  id_bucket(const id_bucket& from) : qc_obj(), items(from.items) {}
   std::vector<qc_item> items;
 };
 
 // The candidates answering one normal form, in candidate order, and the
 // first of them (what an unlimited lookup needs).
 struct text_group {
-  tptr members;
-  qc_item first;
+  enode<raw_item>* members = nullptr;
+  raw_item first;
 };
 
 // The groups whose normal form hashes to the bucket, at most one per text.
-struct text_bucket {
+struct text_bucket final : qc_obj, from_block_cache<text_bucket> {
+  text_bucket() = default;
+  text_bucket(const text_bucket& from) : qc_obj(), groups(from.groups) {}
   std::vector<text_group> groups;
 };
 
-// One cell write of a descriptor: insert when the cell was absent, else
-// compare_and_replace from the value the state's `replaced` lists for it.
-struct cell_change {
-  std::uint64_t key;
-  bool was_absent;
-  cell_ptr fresh;
-};
-
-constexpr std::uint64_t root_key = 0;
-constexpr std::uint64_t id_tag = std::uint64_t{1} << 62;
-constexpr std::uint64_t text_tag = std::uint64_t{2} << 62;
+// The bucket of `key` in an index of `depth` levels, or null.
+const qc_obj* bucket_at(const rnode* root, std::uint64_t key, unsigned depth) noexcept {
+  const qc_obj* at = root;
+  for (unsigned level = depth; level-- > 0;) {
+    if (at == nullptr) return nullptr;
+    at = static_cast<const rnode*>(at)->child[(key >> (radix_bits * level)) & radix_mask];
+  }
+  return at;
+}
 
 }  // namespace
 
 namespace detail {
 
-// The values a descriptor replaces, in the order of its changes (null where
-// the cell was absent). Held only until every cell is written, then retired
-// (P6): the last entries they hold go with them.
-struct replaced_values final : ebr::retirable {
-  std::vector<cell_ptr> values;
-  static void reclaim(ebr::retirable* r) noexcept { delete static_cast<replaced_values*>(r); }
-};
-
-// The root cell's value: the cache at one instant (see P1-P6 above).
-struct qc_state {
-  qc_state() = default;
-  qc_state(const qc_state&) = delete;
-  qc_state& operator=(const qc_state&) = delete;
-  // Not written in full: never published, or its post-publish help ran out
-  // of memory (P5) and no writer came after.
-  ~qc_state() { delete replaced.load(std::memory_order_seq_cst); }
-
+// The cache at one instant (P1).
+struct qc_state final : qc_obj, from_block_cache<qc_state> {
   std::size_t capacity = 0;
   std::size_t count = 0;        // entries held
   std::uint64_t next_seq = 1;   // compat: dict positions and heap push numbers
-  tptr by_age;                  // standard: every entry, oldest first
-  tptr by_completion;           // every candidate, candidate order
-  tptr heap;                    // compat: the original's heap, stale items included
-  std::vector<cell_change> changes;  // the descriptor, sorted by key
-  mutable std::atomic<replaced_values*> replaced{nullptr};  // null once every cell is written (P6)
-  // Set once every cell of `changes` is written, so that later writers skip
-  // helping. Only a shortcut: helping again is harmless (P4).
-  mutable std::atomic<bool> written{false};
+  std::size_t heap_size = 0;    // compat: items in the heap, stale ones included
+  enode<raw_item>* by_age = nullptr;  // standard: every entry, oldest first
+  enode<qc_item>* heap = nullptr;     // compat: the original's heap, stale items included
+  tptr by_completion;                 // every candidate, candidate order (counted, P1)
+  rnode* ids = nullptr;               // id index: id hash -> id_bucket
+  rnode* texts = nullptr;             // text index: normal-form hash -> text_bucket
 };
 
 }  // namespace detail
 
 using detail::qc_state;
-using detail::replaced_values;
+
+// Every kind a write makes often is small enough for the block cache.
+static_assert(detail::block_class_of(sizeof(enode<raw_item>)) < detail::block_classes);
+static_assert(detail::block_class_of(sizeof(enode<qc_item>)) < detail::block_classes);
+static_assert(detail::block_class_of(sizeof(rnode)) < detail::block_classes);
+static_assert(detail::block_class_of(sizeof(id_bucket)) < detail::block_classes);
+static_assert(detail::block_class_of(sizeof(text_bucket)) < detail::block_classes);
+static_assert(detail::block_class_of(sizeof(qc_state)) < detail::block_classes);
+
+namespace {
+
+// What a published write made unreachable: the old root and the objects its
+// txn dropped, retired together (P4).
+struct garbage final : ebr::retirable {
+  std::vector<qc_obj*> objects;
+  static void reclaim(ebr::retirable* r) noexcept {
+    auto* bag = static_cast<garbage*>(r);
+    for (qc_obj* o : bag->objects) delete o;
+    delete bag;
+  }
+};
+
+// Frees an EBR-owned treap (only from a state nobody else can reach).
+template <class Item>
+void free_tree(enode<Item>* t) noexcept {
+  while (t != nullptr) {
+    free_tree(t->left);
+    enode<Item>* right = t->right;
+    delete t;
+    t = right;
+  }
+}
+
+// Frees a radix index and its buckets, each bucket through `free_bucket`.
+template <class FreeBucket>
+void free_index(qc_obj* at, unsigned levels, const FreeBucket& free_bucket) noexcept {
+  if (at == nullptr) return;
+  if (levels == 0) {
+    free_bucket(at);
+    return;
+  }
+  auto* n = static_cast<rnode*>(at);
+  for (qc_obj* c : n->child) free_index(c, levels - 1, free_bucket);
+  delete n;
+}
+
+}  // namespace
 
 struct query_cache::impl {
-  using map_type = hash_map<std::uint64_t, cell_ptr>;
-  using snapshot_type = map_type::snapshot_type;
-
   impl(std::size_t capacity, cache_mode m)
       : mode(m),
         bucket_mask(std::bit_ceil(std::clamp<std::size_t>(capacity, 64, std::size_t{1} << 18)) - 1),
+        depth(static_cast<unsigned>((std::bit_width(bucket_mask) + radix_bits - 1) / radix_bits)),
         id_seed(make_hash_seed()),
-        text_seed(make_hash_seed()),
-        cells(2 * (bucket_mask + 1)) {
-    auto root = std::make_shared<qc_state>();
-    root->capacity = capacity;
-    cells.insert(root_key, cell_ptr(std::move(root)));
+        text_seed(make_hash_seed()) {
+    auto* first = new qc_state;
+    first->capacity = capacity;
+    root.store(first, std::memory_order_relaxed);  // relaxed: construction; the cache is published by its owner
+  }
+
+  // Only the owner destroys the cache, with no operation running; what
+  // earlier writes retired is in EBR bags, disjoint from this (P4).
+  ~impl() {
+    qc_state* s = root.load(std::memory_order_relaxed);  // relaxed: no operation runs concurrently with the destructor
+    free_tree(s->by_age);
+    free_tree(s->heap);
+    free_index(s->ids, depth, [](qc_obj* b) { delete b; });
+    free_index(s->texts, depth, [](qc_obj* b) {
+      for (const text_group& g : static_cast<text_bucket*>(b)->groups) free_tree(g.members);
+      delete b;
+    });
+    delete s;
   }
 
   std::uint64_t id_key(std::string_view id) const noexcept {
-    return id_tag | (detail::hash_bytes(id.data(), id.size(), id_seed) & bucket_mask);
+    return detail::hash_bytes(id.data(), id.size(), id_seed) & bucket_mask;
   }
   std::uint64_t text_key(std::string_view text) const noexcept {
-    return text_tag | (detail::hash_bytes(text.data(), text.size(), text_seed) & bucket_mask);
+    return detail::hash_bytes(text.data(), text.size(), text_seed) & bucket_mask;
   }
 
-  static std::shared_ptr<const qc_state> root_at(const snapshot_type& snap) {
-    std::optional<cell_ptr> root = snap.find(root_key);  // always present
-    return std::static_pointer_cast<const qc_state>(std::move(*root));
-  }
-
-  // The change root's descriptor makes to cell `key`, or null.
-  static const cell_change* change_of(const qc_state& root, std::uint64_t key) noexcept {
-    const auto it = std::lower_bound(root.changes.begin(), root.changes.end(), key,
-                                     [](const cell_change& c, std::uint64_t k) { return c.key < k; });
-    return it != root.changes.end() && it->key == key ? &*it : nullptr;
-  }
-
-  // A cell's value in the state after `root`, read at `snap` (P2, P4).
-  static cell_ptr read_cell(const snapshot_type& snap, const qc_state& root, std::uint64_t key) {
-    if (const cell_change* c = change_of(root, key)) return c->fresh;
-    std::optional<cell_ptr> value = snap.find(key);
-    return value ? std::move(*value) : cell_ptr();
-  }
-
-  // Writes every cell of a descriptor (P3), then retires the values it
-  // replaced (P6). Idempotent; may throw std::bad_alloc, leaving some cells
-  // written.
-  void help(const qc_state& state) {
-    if (state.written.load(std::memory_order_acquire)) return;  // (Q2) acquire: pairs with (Q1)
-    const auto g = ebr::domain::global().pin();
-    replaced_values* replaced = state.replaced.load(std::memory_order_seq_cst);
-    if (replaced == nullptr) return;  // written, and retired (P6)
-    for (std::size_t i = 0; i < state.changes.size(); ++i) {
-      const cell_change& c = state.changes[i];
-      if (c.was_absent) {
-        cells.insert(c.key, c.fresh);  // fails harmlessly if already written
-      } else {
-        cells.compare_and_replace(c.key, replaced->values[i], c.fresh);  // fails harmlessly if already written
-      }
-    }
-    // (Q1) release: every cell write above happens-before a writer that
-    // reads true at (Q2) and skips helping.
-    state.written.store(true, std::memory_order_release);  // (Q1) pairs with (Q2)
-    if (replaced_values* mine = state.replaced.exchange(nullptr, std::memory_order_seq_cst)) {
-      g.retire(mine, &replaced_values::reclaim);
-    }
-  }
-
-  // The current root, raw: valid while the caller stays pinned (R1).
-  const qc_state* root_pinned() const {
-    const qc_state* root = nullptr;
-    cells.visit(root_key, [&](const cell_ptr& p) { root = static_cast<const qc_state*>(p.get()); });
-    return root;
-  }
-
-  // Calls f(root, bucket) with the root and the bucket of `key` in the
-  // state after that root (null: no bucket), pinned, without a snapshot
-  // (R1). Returns f's result.
+  // Calls f(state) with the current state, pinned (R1). Returns f's result.
   template <class F>
-  auto read_consistent(std::uint64_t key, F&& f) const {
-    const auto g = ebr::domain::global().pin();  // the map's domain (R1)
-    const qc_state* root = root_pinned();
-    for (;;) {
-      SNAPCACHE_PERTURB();  // a writer may publish between the two reads
-      const void* bucket = nullptr;
-      if (const cell_change* c = change_of(*root, key)) {
-        bucket = c->fresh.get();
-      } else {
-        cells.visit(key, [&](const cell_ptr& p) { bucket = p.get(); });
-      }
-      if (detail::is_planted(detail::planted_bug::cache_read_without_recheck)) return f(*root, bucket);
-      const qc_state* again = root_pinned();
-      if (again == root) return f(*root, bucket);
-      root = again;  // a writer published meanwhile
-    }
-  }
-
-  template <class F>
-  void with_root(F&& f) const {
-    cells.visit(root_key, [&](const cell_ptr& p) { f(*static_cast<const qc_state*>(p.get())); });
+  auto read(F&& f) const {
+    ebr::guard g;
+    if (!detail::is_planted(detail::planted_bug::cache_read_without_pin)) g = ebr::domain::global().pin();
+    const qc_state* s = root.load(std::memory_order_acquire);  // (Q2) acquire: pairs with (Q1)
+    SNAPCACHE_PERTURB();  // a writer may publish and retire s here
+    return f(*s);
   }
 
   const cache_mode mode;
   const std::uint64_t bucket_mask;
+  const unsigned depth;  // levels of each radix index
   const std::uint64_t id_seed;
   const std::uint64_t text_seed;
-  map_type cells;
+  std::atomic<qc_state*> root;
 
   // Statistics only: relaxed striped counters (see the header's contract).
   mutable detail::striped_counter lookups, hits, misses, inspections;
@@ -412,188 +454,321 @@ namespace {
 
 using impl_type = query_cache::impl;
 
-// One writer's private view and changes: the state after the root it read
-// (P2), modified in place; publish() makes the new root with its descriptor.
+// The objects one txn made (fresh) and the published ones it stopped
+// reaching (dropped), P2. Frees what it made unless told it was published.
+class arena {
+ public:
+  arena() = default;
+  arena(const arena&) = delete;
+  arena& operator=(const arena&) = delete;
+  ~arena() {
+    for (qc_obj* o : fresh_) delete o;
+  }
+
+  template <class T, class... Args>
+  T* make(Args&&... args) {
+    // Room first: once the object exists, recording it must not fail.
+    if (fresh_.size() == fresh_.capacity()) fresh_.reserve(std::max<std::size_t>(32, 2 * fresh_.capacity()));
+    T* o = new T(std::forward<Args>(args)...);
+    o->owner = this;
+    o->fresh_index = fresh_.size();
+    fresh_.push_back(o);
+    return o;
+  }
+
+  [[nodiscard]] bool owns(const qc_obj* o) const noexcept { return o->owner == this; }
+
+  // `o` is no longer reached by the txn's state: freed now if fresh,
+  // listed for retirement if published.
+  void drop(qc_obj* o) {
+    if (!owns(o)) {
+      dropped_.push_back(o);
+      return;
+    }
+    qc_obj* last = fresh_.back();
+    fresh_[o->fresh_index] = last;
+    last->fresh_index = o->fresh_index;
+    fresh_.pop_back();
+    delete o;
+  }
+
+  // A copy of `o` that the txn may change: `o` itself if fresh.
+  template <class T>
+  T* writable(T* o) {
+    if (owns(o)) return o;
+    T* copy = make<T>(*o);
+    drop(o);
+    return copy;
+  }
+
+  // Before publishing (P2, P5): every fresh object becomes immutable, and the
+  // bag of what publishing will make unreachable (`base` and the dropped
+  // objects) is made. May throw std::bad_alloc; publishes nothing.
+  std::unique_ptr<garbage> seal(qc_state* base) {
+    auto bag = std::make_unique<garbage>();
+    dropped_.push_back(base);
+    bag->objects = std::move(dropped_);
+    for (qc_obj* o : fresh_) o->owner = nullptr;
+    return bag;
+  }
+
+  // The state was published: what the arena made now belongs to it.
+  void published() noexcept { fresh_.clear(); }
+
+ private:
+  std::vector<qc_obj*> fresh_;
+  std::vector<qc_obj*> dropped_;
+};
+
+// ---- EBR-owned persistent treaps -------------------------------------------
+// The same algorithms as the counted treap above, over raw links: a node the
+// arena made is changed in place, any other is copied and dropped (P2).
+
+template <class Item>
+using eptr = enode<Item>*;
+
+// `t` with these children: t itself if fresh, else a copy.
+template <class Item>
+eptr<Item> with_children(arena& a, eptr<Item> t, eptr<Item> l, eptr<Item> r) {
+  if (!a.owns(t)) {
+    eptr<Item> copy = a.make<enode<Item>>(t->value, l, r, t->priority);
+    a.drop(t);
+    return copy;
+  }
+  t->left = l;
+  t->right = r;
+  return t;
+}
+
+// (items < key, items >= key)
+template <class Item, class Less>
+std::pair<eptr<Item>, eptr<Item>> esplit(arena& a, eptr<Item> t, const Item& key, const Less& less) {
+  if (t == nullptr) return {nullptr, nullptr};
+  if (less(t->value, key)) {
+    auto [l, r] = esplit(a, t->right, key, less);
+    return {with_children(a, t, t->left, l), r};
+  }
+  auto [l, r] = esplit(a, t->left, key, less);
+  return {l, with_children(a, t, r, t->right)};
+}
+
+template <class Item>
+eptr<Item> emerge(arena& a, eptr<Item> l, eptr<Item> r) {
+  if (l == nullptr) return r;
+  if (r == nullptr) return l;
+  if (l->priority > r->priority) return with_children(a, l, l->left, emerge(a, l->right, r));
+  return with_children(a, r, emerge(a, l, r->left), r->right);
+}
+
+template <class Item, class Less>
+eptr<Item> einsert(arena& a, eptr<Item> t, const Item& v, std::uint64_t p, const Less& less) {
+  if (t == nullptr || p > t->priority) {
+    auto [l, r] = esplit(a, t, v, less);
+    return a.make<enode<Item>>(v, l, r, p);
+  }
+  if (less(v, t->value)) return with_children(a, t, einsert(a, t->left, v, p, less), t->right);
+  return with_children(a, t, t->left, einsert(a, t->right, v, p, less));
+}
+
+template <class Item, class Less>
+eptr<Item> einsert(arena& a, eptr<Item> t, const Item& v, const Less& less) {
+  return einsert(a, t, v, priority_of(v), less);
+}
+
+// t without the item whose key equals v's. A node whose child pointer stays
+// the same is returned as is (its child may have changed in place: fresh).
+template <class Item, class Less>
+eptr<Item> eerase(arena& a, eptr<Item> t, const Item& v, const Less& less) {
+  if (t == nullptr) return t;
+  if (less(v, t->value)) {
+    eptr<Item> l = eerase(a, t->left, v, less);
+    return l == t->left ? t : with_children(a, t, l, t->right);
+  }
+  if (less(t->value, v)) {
+    eptr<Item> r = eerase(a, t->right, v, less);
+    return r == t->right ? t : with_children(a, t, t->left, r);
+  }
+  eptr<Item> merged = emerge(a, t->left, t->right);
+  a.drop(t);
+  return merged;
+}
+
+template <class Item>
+const Item& efirst(const enode<Item>* t) noexcept {  // t non-empty
+  while (t->left != nullptr) t = t->left;
+  return t->value;
+}
+
+// One writer's private state (P2): starts as the root it read, modified in
+// place; seal() makes the new root.
 class txn {
  public:
-  txn(const impl_type& cache, const impl_type::snapshot_type& snap, const qc_state& base)
+  txn(const impl_type& cache, const qc_state& base)
       : capacity(base.capacity),
         count(base.count),
         next_seq(base.next_seq),
+        heap_size(base.heap_size),
         by_age(base.by_age),
-        by_completion(base.by_completion),
         heap(base.heap),
+        by_completion(base.by_completion),
         cache_(cache),
-        snap_(snap),
         base_(base),
+        ids_(base.ids),
+        texts_(base.texts),
         completion_{cache.mode} {}
 
   std::size_t capacity;
   std::size_t count;
   std::uint64_t next_seq;
-  tptr by_age;
+  std::size_t heap_size;
+  eptr<raw_item> by_age;
+  eptr<qc_item> heap;
   tptr by_completion;
-  tptr heap;
   std::uint64_t inserts = 0, replacements = 0, evictions = 0, drops = 0;
   bool changed = false;
+  arena objects;
 
-  [[nodiscard]] std::optional<qc_item> find(std::string_view id) {
-    const id_work& w = ids(cache_.id_key(id));
-    for (const qc_item& item : w.items) {
+  [[nodiscard]] std::optional<qc_item> find(std::string_view id) const {
+    const auto* b = static_cast<const id_bucket*>(bucket_at(ids_, cache_.id_key(id), cache_.depth));
+    if (b == nullptr) return std::nullopt;
+    for (const qc_item& item : b->items) {
       if (item.rec->entry.id == id) return item;
     }
     return std::nullopt;
   }
 
   // Indexes an entry whose id is not held.
-  void add(const qc_item item) {
+  void add(const qc_item& item) {
     changed = true;
-    id_work& w = ids(cache_.id_key(item.rec->entry.id));
-    w.items.push_back(item);
-    w.dirty = true;
-    if (cache_.mode == cache_mode::standard) by_age = tinsert(by_age, item, age_order{});
+    writable_bucket<id_bucket>(ids_, cache_.id_key(item.rec->entry.id))->items.push_back(item);
+    if (cache_.mode == cache_mode::standard) by_age = einsert(objects, by_age, raw(item), age_order{});
     if (!item.rec->candidate) return;
-    by_completion = tinsert(by_completion, item, completion_);
+    by_completion = tinsert(by_completion, item, priority_of(item), completion_);
     if (!item.rec->match) return;
-    text_work& t = texts(cache_.text_key(*item.rec->match));
-    auto group = find_group(t, *item.rec->match);
-    if (group == t.groups.end()) {
-      t.groups.push_back(text_group{});
-      group = std::prev(t.groups.end());
+    text_bucket* t = writable_bucket<text_bucket>(texts_, cache_.text_key(*item.rec->match));
+    auto group = find_group(*t, *item.rec->match);
+    if (group == t->groups.end()) {
+      t->groups.push_back(text_group{});
+      group = std::prev(t->groups.end());
     }
-    group->members = tinsert(group->members, item, completion_);
-    group->first = tfirst(group->members);
-    t.dirty = true;
+    group->members = einsert(objects, group->members, raw(item), completion_);
+    group->first = efirst(group->members);
   }
 
   // Removes an entry that is held, given as find() returned it. By value:
-  // the caller's item may live in a tree or bucket this call replaces.
+  // the caller's item may live in a bucket this call changes.
   void remove(const qc_item item) {
     changed = true;
-    id_work& w = ids(cache_.id_key(item.rec->entry.id));
-    std::erase_if(w.items, [&](const qc_item& i) { return i.rec == item.rec; });
-    w.dirty = true;
-    if (cache_.mode == cache_mode::standard) by_age = terase(by_age, item, age_order{});
+    std::erase_if(writable_bucket<id_bucket>(ids_, cache_.id_key(item.rec->entry.id))->items,
+                  [&](const qc_item& i) { return i.rec == item.rec; });
+    if (cache_.mode == cache_mode::standard) by_age = eerase(objects, by_age, raw(item), age_order{});
     if (!item.rec->candidate) return;
     by_completion = terase(by_completion, item, completion_);
     if (!item.rec->match) return;
-    text_work& t = texts(cache_.text_key(*item.rec->match));
-    auto group = find_group(t, *item.rec->match);
-    group->members = terase(group->members, item, completion_);
-    if (group->members) {
-      group->first = tfirst(group->members);
+    text_bucket* t = writable_bucket<text_bucket>(texts_, cache_.text_key(*item.rec->match));
+    auto group = find_group(*t, *item.rec->match);
+    group->members = eerase(objects, group->members, raw(item), completion_);
+    if (group->members != nullptr) {
+      group->first = efirst(group->members);
     } else {
-      t.groups.erase(group);
+      t->groups.erase(group);
     }
-    t.dirty = true;
   }
 
-  // The new root: this txn's fields and the descriptor of its dirty cells,
-  // sorted by key (all id keys sort before all text keys). Consumes the txn.
-  std::shared_ptr<const qc_state> publish() {
-    auto next = std::make_shared<qc_state>();
+  // compat's heap.
+  void heap_push(const qc_item& item) {
+    heap = einsert(objects, heap, item, heap_order{});
+    ++heap_size;
+  }
+  qc_item heap_pop() {  // heap not empty
+    qc_item top = efirst(heap);
+    heap = eerase(objects, heap, top, heap_order{});
+    --heap_size;
+    return top;
+  }
+
+  // The new root and the bag of what it makes unreachable (P2, P5). The
+  // state is fresh: freed with the arena unless published.
+  std::pair<qc_state*, std::unique_ptr<garbage>> seal() {
+    auto* next = objects.make<qc_state>();
     next->capacity = capacity;
     next->count = count;
     next->next_seq = next_seq;
+    next->heap_size = heap_size;
     next->by_age = by_age;
-    next->by_completion = by_completion;
     next->heap = heap;
-    auto replaced = std::make_unique<replaced_values>();
-    for (auto& [key, w] : ids_) {
-      if (!w.dirty) continue;
-      next->changes.push_back({key, !w.base, std::make_shared<const id_bucket>(id_bucket{std::move(w.items)})});
-      replaced->values.push_back(std::move(w.base));
-    }
-    for (auto& [key, w] : texts_) {
-      if (!w.dirty) continue;
-      next->changes.push_back({key, !w.base, std::make_shared<const text_bucket>(text_bucket{std::move(w.groups)})});
-      replaced->values.push_back(std::move(w.base));
-    }
-    next->replaced.store(replaced.release(), std::memory_order_seq_cst);  // published with the state (the root CAS)
-    return next;
+    next->by_completion = by_completion;
+    next->ids = ids_;
+    next->texts = texts_;
+    auto bag = objects.seal(const_cast<qc_state*>(&base_));  // the base is retired, never written
+    return {next, std::move(bag)};
   }
 
  private:
-  struct id_work {
-    cell_ptr base;
-    std::vector<qc_item> items;
-    bool dirty = false;
-  };
-  struct text_work {
-    cell_ptr base;
-    std::vector<text_group> groups;
-    bool dirty = false;
-  };
-
-  id_work& ids(std::uint64_t key) {
-    auto it = ids_.find(key);
-    if (it != ids_.end()) return it->second;
-    id_work w;
-    w.base = impl_type::read_cell(snap_, base_, key);
-    if (w.base) w.items = static_cast<const id_bucket*>(w.base.get())->items;
-    return ids_.emplace(key, std::move(w)).first->second;
+  // The bucket of `key` in the index rooted at `root`, writable: every node
+  // on its path and the bucket itself are made fresh (copied if published).
+  template <class Bucket>
+  Bucket* writable_bucket(rnode*& root, std::uint64_t key) {
+    root = root == nullptr ? objects.make<rnode>() : objects.writable(root);
+    rnode* n = root;
+    for (unsigned level = cache_.depth; level-- > 0;) {
+      qc_obj*& child = n->child[(key >> (radix_bits * level)) & radix_mask];
+      if (level == 0) {
+        auto* b = static_cast<Bucket*>(child);
+        b = b == nullptr ? objects.make<Bucket>() : objects.writable(b);
+        child = b;
+        return b;
+      }
+      auto* next = static_cast<rnode*>(child);
+      next = next == nullptr ? objects.make<rnode>() : objects.writable(next);
+      child = next;
+      n = next;
+    }
+    return nullptr;  // unreachable: depth >= 1
   }
 
-  text_work& texts(std::uint64_t key) {
-    auto it = texts_.find(key);
-    if (it != texts_.end()) return it->second;
-    text_work w;
-    w.base = impl_type::read_cell(snap_, base_, key);
-    if (w.base) w.groups = static_cast<const text_bucket*>(w.base.get())->groups;
-    return texts_.emplace(key, std::move(w)).first->second;
-  }
-
-  static std::vector<text_group>::iterator find_group(text_work& t, const std::string& text) {
+  static std::vector<text_group>::iterator find_group(text_bucket& t, const std::string& text) {
     return std::find_if(t.groups.begin(), t.groups.end(),
                         [&](const text_group& g) { return *g.first.rec->match == text; });
   }
 
   const impl_type& cache_;
-  const impl_type::snapshot_type& snap_;
   const qc_state& base_;
+  rnode* ids_;
+  rnode* texts_;
   completion_order completion_;
-  std::map<std::uint64_t, id_work> ids_;
-  std::map<std::uint64_t, text_work> texts_;
 };
 
-// Runs a write: op(txn&) computes the change on a private view; if it
-// changed anything, the result is published (P2, P3, P5). Returns op's
-// result. If op throws, nothing was published.
+// Runs a write: op(txn&) computes the change on a private state; if it
+// changed anything, the result is published (P2-P5). Returns op's result.
+// If op throws, nothing was published.
 template <class Op>
 auto write(impl_type& cache, Op&& op) {
+  const auto g = ebr::domain::global().pin();
+  qc_state* base = cache.root.load(std::memory_order_acquire);  // (Q2) acquire: pairs with (Q1)
   for (;;) {
-    std::shared_ptr<const qc_state> base;
-    std::shared_ptr<const qc_state> next;
-    std::uint64_t inserts = 0, replacements = 0, evictions = 0, drops = 0;
-    std::optional<decltype(op(std::declval<txn&>()))> result;
-    {
-      const auto snap = cache.cells.snapshot();
-      base = impl_type::root_at(snap);
-      txn t(cache, snap, *base);
-      result.emplace(op(t));
-      if (!t.changed) {  // read-only (an absent id, every entry dropped): linearizes at the snapshot
-        cache.drops.add(static_cast<std::int64_t>(t.drops));
-        return std::move(*result);
-      }
-      inserts = t.inserts;
-      replacements = t.replacements;
-      evictions = t.evictions;
-      drops = t.drops;
-      next = t.publish();
+    txn t(cache, *base);
+    auto result = op(t);
+    if (!t.changed) {  // read-only (an absent id, every entry dropped): linearizes at the root load
+      cache.drops.add(static_cast<std::int64_t>(t.drops));
+      return result;
     }
-    cache.help(*base);
-    if (cache.cells.compare_and_replace(root_key, cell_ptr(base), cell_ptr(next))) {  // the linearization point
-      cache.inserts.add(static_cast<std::int64_t>(inserts));
-      cache.replacements.add(static_cast<std::int64_t>(replacements));
-      cache.evictions.add(static_cast<std::int64_t>(evictions));
-      cache.drops.add(static_cast<std::int64_t>(drops));
-      try {
-        cache.help(*next);
-      } catch (const std::bad_alloc&) {
-        // Published: readers apply the descriptor; the next writer completes it (P5).
-      }
-      return std::move(*result);
+    auto [next, bag] = t.seal();
+    // (Q1) acq_rel: the release publishes everything the txn built; the
+    // acquire (and the failure order's) pairs with the previous publisher's
+    // release when the root it returns is the base of the next attempt.
+    if (cache.root.compare_exchange_strong(base, next, std::memory_order_acq_rel,
+                                           std::memory_order_acquire)) {  // (Q1) pairs with (Q2); the linearization point
+      t.objects.published();
+      g.retire(bag.release(), &garbage::reclaim);  // P4; noexcept, allocates nothing
+      cache.inserts.add(static_cast<std::int64_t>(t.inserts));
+      cache.replacements.add(static_cast<std::int64_t>(t.replacements));
+      cache.evictions.add(static_cast<std::int64_t>(t.evictions));
+      cache.drops.add(static_cast<std::int64_t>(t.drops));
+      return result;
     }
+    // Another writer published: base now holds the new root; the txn's
+    // destructor frees everything it made (P3).
   }
 }
 
@@ -614,9 +789,9 @@ std::vector<insert_result> insert_standard(txn& t, const std::vector<record_ptr>
       ++t.inserts;
       results.push_back(insert_result::admitted);
     } else {
-      const qc_item oldest = tfirst(t.by_age);  // count >= capacity > 0: not empty
+      const raw_item oldest = efirst(t.by_age);  // count >= capacity > 0: not empty
       if (detail::older(oldest.rec->entry, r->entry)) {
-        t.remove(oldest);
+        t.remove(*t.find(oldest.rec->entry.id));
         ++t.evictions;
         t.add(item);
         ++t.inserts;
@@ -638,7 +813,7 @@ std::vector<insert_result> insert_compat(txn& t, const std::vector<record_ptr>& 
   std::vector<std::size_t> kept;
   kept.reserve(records.size());
   std::optional<qc_item> top_entry;
-  if (t.heap) top_entry = t.find(tfirst(t.heap).rec->entry.id);
+  if (t.heap != nullptr) top_entry = t.find(efirst(t.heap).rec->entry.id);
   for (std::size_t i = 0; i < records.size(); ++i) {
     if (!top_entry || records[i]->entry.submitted_at > top_entry->rec->entry.submitted_at) kept.push_back(i);
   }
@@ -646,13 +821,12 @@ std::vector<insert_result> insert_compat(txn& t, const std::vector<record_ptr>& 
   // original did (it emptied its heap, then raised IndexError).
   const std::size_t total = t.count + kept.size();
   const std::size_t k = total > t.capacity ? total - t.capacity : 0;
-  if (k > tsize(t.heap)) {
+  if (k > t.heap_size) {
     throw std::length_error("query cache (compat): the batch needs more evictions than the heap holds");
   }
   if (k > 0) t.changed = true;
   for (std::size_t i = 0; i < k; ++i) {
-    const qc_item top = tfirst(t.heap);
-    t.heap = terase(t.heap, top, heap_order{});
+    const qc_item top = t.heap_pop();
     if (auto held = t.find(top.rec->entry.id)) {  // a stale item removes nothing
       t.remove(*held);
       --t.count;
@@ -663,7 +837,7 @@ std::vector<insert_result> insert_compat(txn& t, const std::vector<record_ptr>& 
   const std::size_t admitted = std::min(kept.size(), t.capacity);
   for (std::size_t j = 0; j < admitted; ++j) {
     const record_ptr& r = records[kept[j]];
-    t.heap = tinsert(t.heap, qc_item{r, t.next_seq++}, heap_order{});
+    t.heap_push(qc_item{r, t.next_seq++});
     t.changed = true;
     if (auto held = t.find(r->entry.id)) {
       t.remove(*held);
@@ -679,6 +853,18 @@ std::vector<insert_result> insert_compat(txn& t, const std::vector<record_ptr>& 
   }
   t.drops += records.size() - admitted;
   return results;
+}
+
+// Heap bytes a state reaches, approximately: per entry its record, id-bucket
+// item, eviction-order node, and for a candidate its candidate-order node and
+// group node, plus the radix nodes a full index of this many buckets has.
+// Strings and payloads are not counted. (O(1): from the counts.)
+std::size_t approximate_bytes(const qc_state& s, std::uint64_t buckets) noexcept {
+  const std::size_t per_entry = sizeof(entry_record) + sizeof(qc_item) + sizeof(enode<raw_item>) +
+                                sizeof(qc_node) + 16 /* shared_ptr control block */ + sizeof(enode<raw_item>);
+  const std::size_t used_buckets = std::min<std::size_t>(s.count, buckets);
+  const std::size_t per_bucket = sizeof(id_bucket) + sizeof(text_bucket) + 2 * sizeof(rnode) / 64;
+  return sizeof(qc_state) + s.count * per_entry + used_buckets * per_bucket + s.heap_size * sizeof(enode<qc_item>);
 }
 
 }  // namespace
@@ -717,9 +903,10 @@ bool query_cache::erase(std::string_view id) {
 bool query_cache::contains(std::string_view id) const { return find(id).has_value(); }
 
 std::optional<query_entry> query_cache::find(std::string_view id) const {
-  return impl_->read_consistent(impl_->id_key(id), [&](const qc_state&, const void* cell) -> std::optional<query_entry> {
-    if (cell == nullptr) return std::nullopt;
-    for (const qc_item& item : static_cast<const id_bucket*>(cell)->items) {
+  return impl_->read([&](const qc_state& s) -> std::optional<query_entry> {
+    const auto* b = static_cast<const id_bucket*>(bucket_at(s.ids, impl_->id_key(id), impl_->depth));
+    if (b == nullptr) return std::nullopt;
+    for (const qc_item& item : b->items) {
       if (item.rec->entry.id == id) return item.rec->entry;
     }
     return std::nullopt;
@@ -733,36 +920,35 @@ std::optional<cache_hit> query_cache::lookup(std::string_view sql, cache_clock::
   std::size_t examined = 0;
   if (max_age > cache_clock::duration::zero()) {  // otherwise caching is disabled: a miss, nothing examined
     const std::string key = detail::normal_form(sql, mode_);
-    impl_->read_consistent(impl_->text_key(key), [&](const qc_state& state, const void* cell) {
-      const qc_state* root = &state;
+    impl_->read([&](const qc_state& s) {
+      const auto* bucket = static_cast<const text_bucket*>(bucket_at(s.texts, impl_->text_key(key), impl_->depth));
       const text_group* group = nullptr;
-      if (cell != nullptr) {
-        for (const text_group& g : static_cast<const text_bucket*>(cell)->groups) {
+      if (bucket != nullptr) {
+        for (const text_group& g : bucket->groups) {
           if (*g.first.rec->match == key) {
             group = &g;
             break;
           }
         }
       }
-      if (group != nullptr) {
-        // m is the first match in candidate order: every candidate before it
-        // is fresher and not a hit, so the original's walk reaches m after
-        // exactly rank(m) non-hits, and m decides the outcome.
-        const record_ptr& m = group->first.rec;
-        if (now - *m->entry.completed_at > max_age) {
-          examined = 1;  // the walk would stop at m or before: too old
-        } else if (max_inspections == unlimited) {
-          examined = 1;
-          hit = detail::make_hit(*m);
-        } else {
-          for (twalk w(root->by_completion.get()); w.current() != nullptr; w.next()) {
-            ++examined;
-            if (w.current()->value.rec == m) {
-              hit = detail::make_hit(*m);
-              break;
-            }
-            if (examined >= max_inspections) break;
+      if (group == nullptr) return;
+      // m is the first match in candidate order: every candidate before it
+      // is fresher and not a hit, so the original's walk reaches m after
+      // exactly rank(m) non-hits, and m decides the outcome.
+      const entry_record* m = group->first.rec;
+      if (now - *m->entry.completed_at > max_age) {
+        examined = 1;  // the walk would stop at m or before: too old
+      } else if (max_inspections == unlimited) {
+        examined = 1;
+        hit = detail::make_hit(*m);
+      } else {
+        for (twalk w(s.by_completion.get()); w.current() != nullptr; w.next()) {
+          ++examined;
+          if (w.current()->value.rec.get() == m) {
+            hit = detail::make_hit(*m);
+            break;
           }
+          if (examined >= max_inspections) break;
         }
       }
     });
@@ -774,9 +960,7 @@ std::optional<cache_hit> query_cache::lookup(std::string_view sql, cache_clock::
 }
 
 query_cache::candidate_view query_cache::candidates() const {
-  const std::optional<cell_ptr> cell = impl_->cells.find(root_key);  // the view's instant
-  const auto* root = static_cast<const qc_state*>(cell->get());
-  return candidate_view(root->by_completion, tsize(root->by_completion));
+  return impl_->read([](const qc_state& s) { return candidate_view(s.by_completion, tsize(s.by_completion)); });
 }
 
 void query_cache::set_capacity(std::size_t n) {
@@ -788,8 +972,7 @@ void query_cache::set_capacity(std::size_t n) {
     }
     if (mode_ == cache_mode::compat) return 0;  // compat evicts at its next batch
     while (t.count > t.capacity) {
-      const qc_item oldest = tfirst(t.by_age);
-      t.remove(oldest);
+      t.remove(*t.find(efirst(t.by_age).rec->entry.id));
       --t.count;
       ++t.evictions;
     }
@@ -798,15 +981,11 @@ void query_cache::set_capacity(std::size_t n) {
 }
 
 std::size_t query_cache::capacity() const {
-  std::size_t n = 0;
-  impl_->with_root([&](const qc_state& root) { n = root.capacity; });
-  return n;
+  return impl_->read([](const qc_state& s) { return s.capacity; });
 }
 
 std::size_t query_cache::size() const {
-  std::size_t n = 0;
-  impl_->with_root([&](const qc_state& root) { n = root.count; });
-  return n;
+  return impl_->read([](const qc_state& s) { return s.count; });
 }
 
 cache_stats query_cache::stats() const noexcept {
@@ -823,7 +1002,13 @@ cache_stats query_cache::stats() const noexcept {
   s.evictions = read(impl_->evictions);
   s.drops = read(impl_->drops);
   s.inspections = read(impl_->inspections);
-  s.internals = impl_->cells.stats();
+  if (const auto g = ebr::domain::global().try_pin(); g.pinned()) {  // R1, without throwing
+    const qc_state* root = impl_->root.load(std::memory_order_acquire);  // (Q2) acquire: pairs with (Q1)
+    s.internals.live_entries = root->count;
+    s.internals.live_versions = root->count;
+    s.internals.heap_bytes = approximate_bytes(*root, impl_->bucket_mask + 1);
+  }
+  s.internals.retired_unfreed = static_cast<std::size_t>(ebr::domain::global().stats().pending);
   return s;
 }
 

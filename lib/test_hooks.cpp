@@ -23,7 +23,7 @@ constexpr const char* bug_names[] = {
     "migration_drop_ignores_placing",
     "migration_place_without_recheck",
     "scan_without_table_reference",
-    "cache_read_without_recheck",
+    "cache_read_without_pin",
 };
 
 // Settings are written once at start-up and read on hot paths; relaxed:

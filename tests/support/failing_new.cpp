@@ -1,5 +1,7 @@
 #include "failing_new.hpp"
 
+#include "snapcache/detail/block_cache.hpp"
+
 #include <cstdlib>
 
 namespace {
@@ -41,6 +43,7 @@ std::size_t bytes_requested_by_this_thread() noexcept { return allocated_bytes; 
 std::size_t sweep_allocation_failures(const std::function<void()>& operation,
                                       const std::function<void(std::size_t)>& check) {
   for (std::size_t n = 0;; ++n) {
+    snapcache::detail::release_block_cache();  // every allocation reaches operator new
     fail_nth_allocation(n);
     try {
       operation();

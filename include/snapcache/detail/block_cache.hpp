@@ -24,7 +24,13 @@ struct block_free_list {
 // instead of a 32-byte one).
 inline constexpr std::size_t block_granule = 8;
 inline constexpr std::size_t block_classes = 32;  // 8, 16, .. 256 bytes
-inline constexpr std::uint32_t block_cache_limit = 512;
+// Blocks a thread keeps per class: 256 KiB worth, between 512 and 4096
+// blocks. Reclamation frees in batches (ebr::config::batch retired objects,
+// each of which may be a bag of tens of blocks, as the query cache's are),
+// and a batch that overflows the class goes back to malloc.
+template <std::size_t Size>
+inline constexpr std::uint32_t block_cache_limit =
+    static_cast<std::uint32_t>(Size >= 512 ? 512 : (Size <= 64 ? 4096 : (std::size_t{256} << 10) / Size));
 
 // Trivially destructible, so access is a plain TLS load; the thread-exit
 // cleanup lives in lib/block_cache.cpp and is registered on first use.
@@ -61,7 +67,7 @@ template <std::size_t Size>
 inline void free_block(void* block) noexcept {
   if constexpr (block_class_of(Size) < block_classes) {
     block_free_list& list = tl_block_cache[block_class_of(Size)];
-    if (list.count < block_cache_limit) {
+    if (list.count < block_cache_limit<Size>) {
       if (!tl_block_cache_active) {
         activate_block_cache();
         if (!tl_block_cache_active) {  // the thread is exiting: nothing may stay here

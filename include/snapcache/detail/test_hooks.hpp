@@ -25,7 +25,7 @@ enum class planted_bug : std::uint8_t {
   migration_drop_ignores_placing, // a dead key is dropped although a copy of it is being placed
   migration_place_without_recheck,// a copy claims a free slot without re-reading the source slot
   scan_without_table_reference,   // a snapshot scans its table without holding a reference on it
-  cache_read_without_recheck,     // a query-cache reader uses its bucket without re-reading the root
+  cache_read_without_pin,         // a query-cache reader reads the root's state without pinning (R1)
 };
 
 // Places where a progress test can park a thread indefinitely, to show the
