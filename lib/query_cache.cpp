@@ -42,7 +42,7 @@
 //      but the pin (and the per-thread striped statistics).
 //  Orders: (Q1) the publishing compare_exchange is a release (acq_rel) that
 //  pairs with (Q2), the acquire load of the root by readers and writers, so
-//  everything a writer built — records, nodes, buckets, the cleared owner
+//  everything a writer built — records, nodes, buckets, the cleared fresh
 //  marks — happens-before any use of the state that reads it.
 #include "snapcache/query_cache.hpp"
 
@@ -170,12 +170,16 @@ struct block_allocator {
   block_allocator() = default;
   template <class U>
   explicit block_allocator(const block_allocator<U>&) noexcept {}
+  // One or two objects (a node; a bucket's items, which are rarely more)
+  // from the block cache, more from operator new.
   T* allocate(std::size_t n) {
     if (n == 1) return static_cast<T*>(detail::allocate_block<sizeof(T)>());
+    if (n == 2) return static_cast<T*>(detail::allocate_block<2 * sizeof(T)>());
     return std::allocator<T>().allocate(n);
   }
   void deallocate(T* p, std::size_t n) noexcept {
     if (n == 1) return detail::free_block<sizeof(T)>(p);
+    if (n == 2) return detail::free_block<2 * sizeof(T)>(p);
     std::allocator<T>().deallocate(p, n);
   }
   template <class U>
@@ -260,10 +264,11 @@ struct qc_obj {
   qc_obj(const qc_obj&) = delete;
   qc_obj& operator=(const qc_obj&) = delete;
   virtual ~qc_obj() = default;
-  // The txn (its arena) that made the object and may still change it; null
-  // once published (cleared before the publishing compare_exchange, P2).
-  const void* owner = nullptr;
-  std::size_t fresh_index = 0;  // its place in the owner's list of fresh objects
+  // Made by a txn that has not published it, so that txn may change it: a
+  // txn reaches only published objects and its own (P2). Cleared before the
+  // publishing compare_exchange.
+  bool fresh = false;
+  std::uint32_t fresh_index = 0;  // its place in its txn's list of fresh objects
 };
 
 // The allocation of each kind of qc_obj: the thread's block cache, as for
@@ -300,7 +305,7 @@ struct rnode final : qc_obj, from_block_cache<rnode> {
 struct id_bucket final : qc_obj, from_block_cache<id_bucket> {
   id_bucket() = default;
   id_bucket(const id_bucket& from) : qc_obj(), items(from.items) {}
-  std::vector<qc_item> items;
+  std::vector<qc_item, block_allocator<qc_item>> items;
 };
 
 // The candidates answering one normal form, in candidate order, and the
@@ -314,7 +319,7 @@ struct text_group {
 struct text_bucket final : qc_obj, from_block_cache<text_bucket> {
   text_bucket() = default;
   text_bucket(const text_bucket& from) : qc_obj(), groups(from.groups) {}
-  std::vector<text_group> groups;
+  std::vector<text_group, block_allocator<text_group>> groups;
 };
 
 // The bucket of `key` in an index of `depth` levels, or null.
@@ -468,20 +473,21 @@ class arena {
   template <class T, class... Args>
   T* make(Args&&... args) {
     // Room first: once the object exists, recording it must not fail.
-    if (fresh_.size() == fresh_.capacity()) fresh_.reserve(std::max<std::size_t>(32, 2 * fresh_.capacity()));
+    if (fresh_.size() == fresh_.capacity()) fresh_.reserve(std::max<std::size_t>(64, 2 * fresh_.capacity()));
     T* o = new T(std::forward<Args>(args)...);
-    o->owner = this;
-    o->fresh_index = fresh_.size();
+    o->fresh = true;
+    o->fresh_index = static_cast<std::uint32_t>(fresh_.size());
     fresh_.push_back(o);
     return o;
   }
 
-  [[nodiscard]] bool owns(const qc_obj* o) const noexcept { return o->owner == this; }
+  [[nodiscard]] static bool owns(const qc_obj* o) noexcept { return o->fresh; }
 
   // `o` is no longer reached by the txn's state: freed now if fresh,
   // listed for retirement if published.
   void drop(qc_obj* o) {
     if (!owns(o)) {
+      if (dropped_.empty()) dropped_.reserve(64);  // one allocation for a typical write
       dropped_.push_back(o);
       return;
     }
@@ -508,7 +514,7 @@ class arena {
     auto bag = std::make_unique<garbage>();
     dropped_.push_back(base);
     bag->objects = std::move(dropped_);
-    for (qc_obj* o : fresh_) o->owner = nullptr;
+    for (qc_obj* o : fresh_) o->fresh = false;
     return bag;
   }
 
@@ -727,7 +733,7 @@ class txn {
     return nullptr;  // unreachable: depth >= 1
   }
 
-  static std::vector<text_group>::iterator find_group(text_bucket& t, const std::string& text) {
+  static auto find_group(text_bucket& t, const std::string& text) -> decltype(t.groups.begin()) {
     return std::find_if(t.groups.begin(), t.groups.end(),
                         [&](const text_group& g) { return *g.first.rec->match == text; });
   }
