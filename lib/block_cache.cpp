@@ -9,8 +9,10 @@ namespace {
 thread_local constinit bool tl_block_cache_exited = false;
 
 void free_cached_blocks() noexcept {
-  for (block_free_list& list : tl_block_cache) {
+  for (std::size_t c = 0; c < block_classes; ++c) {
+    block_free_list& list = tl_block_cache[c];
     while (void* block = list.head) {
+      SNAPCACHE_UNPOISON(block, (c + 1) * block_granule);
       list.head = *static_cast<void**>(block);
       ::operator delete(block);
     }

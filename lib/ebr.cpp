@@ -276,10 +276,11 @@ limbo_list& current_limbo(ebr_record& record) noexcept {
   return list;
 }
 
-void after_retire(ebr_record& record, limbo_list& list) noexcept {
-  ++list.count;
-  ++record.unreclaimed;
-  bump(record.retired, 1);
+// `weight`: how many objects the retired one stands for (guard::retire).
+void after_retire(ebr_record& record, limbo_list& list, std::size_t weight) noexcept {
+  list.count += weight;
+  record.unreclaimed += weight;
+  bump(record.retired, weight);
   if (record.unreclaimed >= record.reclaim_at) {
     // Pinned: one advance is the most this thread lets happen.
     try_advance(*record.domain);
@@ -290,13 +291,13 @@ void after_retire(ebr_record& record, limbo_list& list) noexcept {
 
 }  // namespace
 
-void retire(ebr_record& record, ebr::retirable* object, ebr::reclaim_fn reclaim) noexcept {
+void retire(ebr_record& record, ebr::retirable* object, ebr::reclaim_fn reclaim, std::size_t weight) noexcept {
   assert(record.nesting > 0 && "retire needs a pinned guard");
   retirable_access::reclaim(object) = reclaim;
   limbo_list& list = current_limbo(record);
   retirable_access::next(object) = list.head;
   list.head = object;
-  after_retire(record, list);
+  after_retire(record, list, weight);
 }
 
 void retire_raw(ebr_record& record, void* object, ebr::raw_reclaim_fn reclaim) noexcept {
@@ -320,7 +321,7 @@ void retire_raw(ebr_record& record, void* object, ebr::raw_reclaim_fn reclaim) n
     list.bags = bag;
   }
   list.bags->items[list.bags->count++] = {object, reclaim};
-  after_retire(record, list);
+  after_retire(record, list, 1);
 }
 
 void add_spare_bag(ebr_record& record) {

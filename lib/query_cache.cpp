@@ -290,9 +290,9 @@ struct enode final : qc_obj, from_block_cache<enode<Item>> {
   std::uint64_t priority;
 };
 
-// A node of a radix index: 16 children, each a node of the next level or, at
+// A node of a radix index: 32 children, each a node of the next level or, at
 // the last level, a bucket; null where nothing hashes below.
-constexpr unsigned radix_bits = 4;  // 152-byte nodes: the block cache holds them
+constexpr unsigned radix_bits = 5;  // 272-byte nodes: the block cache holds them
 constexpr std::uint64_t radix_mask = (std::uint64_t{1} << radix_bits) - 1;
 struct rnode final : qc_obj, from_block_cache<rnode> {
   rnode() noexcept { std::fill(std::begin(child), std::end(child), nullptr); }
@@ -766,7 +766,8 @@ auto write(impl_type& cache, Op&& op) {
     if (cache.root.compare_exchange_strong(base, next, std::memory_order_acq_rel,
                                            std::memory_order_acquire)) {  // (Q1) pairs with (Q2); the linearization point
       t.objects.published();
-      g.retire(bag.release(), &garbage::reclaim);  // P4; noexcept, allocates nothing
+      const std::size_t weight = bag->objects.size();
+      g.retire(bag.release(), &garbage::reclaim, weight);  // P4; noexcept, allocates nothing
       cache.inserts.add(static_cast<std::int64_t>(t.inserts));
       cache.replacements.add(static_cast<std::int64_t>(t.replacements));
       cache.evictions.add(static_cast<std::int64_t>(t.evictions));

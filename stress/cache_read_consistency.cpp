@@ -10,9 +10,10 @@
 // old first candidate and misses. Readers run such lookups throughout and
 // count misses; the check is exact (no timing in it).
 //
-// The root after an A insert names A's bucket, not B's, in its descriptor,
-// so the reader reads B's bucket from its cell: the window a missing
-// re-read of the root leaves open (planted bug cache_read_without_recheck).
+// Every insert publishes a new state and retires the one it replaced, so
+// the suite also runs readers against a steady stream of reclamation: a
+// reader that does not pin before reading the root (planted bug
+// cache_read_without_pin) reads a freed state, which the sanitizers report.
 // --variant lock_free (default) or locked.
 #include <atomic>
 #include <chrono>

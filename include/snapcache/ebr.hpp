@@ -93,8 +93,8 @@ struct config {
 // freed <= retired always holds and pending = retired - freed.
 struct domain_stats {
   std::uint64_t epoch = 0;
-  std::uint64_t retired = 0;  // objects ever retired (and defer() calls)
-  std::uint64_t freed = 0;    // reclaim functions run
+  std::uint64_t retired = 0;  // objects ever retired (and defer() calls), each at its weight
+  std::uint64_t freed = 0;    // the weight of the objects whose reclaim function ran
   std::uint64_t pending = 0;  // retired, not yet freed
   std::size_t records = 0;    // registry size: bounded by peak live threads
   std::size_t pinned = 0;     // records pinned at the time of reading
@@ -143,7 +143,16 @@ class [[nodiscard]] guard {
   // Never allocates.
   void retire(retirable* object, reclaim_fn reclaim) const noexcept {
     assert(record_ != nullptr && "retire through an empty guard");
-    detail::retire(*record_, object, reclaim);
+    detail::retire(*record_, object, reclaim, 1);
+  }
+  // The same for an object that stands for `weight` > 0 objects (a bag of
+  // them, freed by one reclaim call): it counts that much toward `batch` and
+  // in the statistics, so a thread that retires large bags reclaims as often
+  // as one that retires their contents one by one, in small pauses.
+  void retire(retirable* object, reclaim_fn reclaim, std::size_t weight) const noexcept {
+    assert(record_ != nullptr && "retire through an empty guard");
+    assert(weight > 0 && "a retired object weighs at least 1");
+    detail::retire(*record_, object, reclaim, weight);
   }
 
   // Makes sure the calling thread can retire_raw() at least
@@ -194,7 +203,7 @@ class [[nodiscard]] guard {
     static_assert(std::is_nothrow_invocable_v<std::decay_t<Fn>&>, "deferred calls must not throw");
     assert(record_ != nullptr && "defer through an empty guard");
     auto* held = new holder_type(std::forward<Fn>(fn));
-    detail::retire(*record_, held, &holder_type::run_and_delete);
+    detail::retire(*record_, held, &holder_type::run_and_delete, 1);
   }
 
  private:

@@ -14,29 +14,18 @@
 // every write: correct, but a slow scan now stops every writer and every
 // other reader, and each lookup sorts the whole cache under the lock.
 //
-// The mechanism. The whole cache is one immutable *state* plus cells that a
-// state points into, all kept in one snapcache::hash_map<uint64_t, cell>:
-//  * the root cell holds the state: capacity, size, and three persistent
-//    (path-copying, shared-structure) treaps — every entry by age (the
-//    eviction order), every candidate by completion (the candidates() order)
-//    and, in compat mode, the original's heap;
-//  * id-bucket cells map an entry id to its record, and text-bucket cells map
-//    the normal form a candidate answers to the candidates with that text, in
-//    candidate order (the text index). A bucket is hash(text or id) modulo a
-//    fixed bucket count, so the set of cell keys is bounded and no cell is
-//    ever erased (hash_map has no erase-if-value-equals; erasing a key that
-//    another writer may be re-creating would lose its write).
-// A writer reads the cache at one hash_map snapshot, computes the new state
-// (new treap paths, new bucket contents) without touching anything shared,
-// and publishes it with one compare_and_replace of the root cell — its
-// linearization point. The new root also carries a *descriptor*: the bucket
-// cells that must change, each with its old and new value. Until every cell
-// of it is written, readers apply the descriptor over what they read, and the
-// next writer finishes writing it (helping) before it may publish its own
-// root; so a stalled writer never holds up another. A reader takes no
-// snapshot: pinned in the EBR domain, it reads the root, the one cell it
-// needs (through the root's descriptor) and the root again; the same root
-// both times means both reads saw one state (docs/design.md).
+// The mechanism. The whole cache is one immutable *state*, reached through
+// one atomic root pointer: capacity, size, two persistent (path-copying,
+// shared-structure) treaps — every entry by age (the eviction order; compat
+// mode: the original's heap) and every candidate by completion (the
+// candidates() order) — and two copy-on-write radix indexes of buckets: id
+// -> entry, and normal form -> the candidates with that text, in candidate
+// order. A writer pins the EBR domain, reads the root, builds the new state
+// privately (copying only the paths it changes) and publishes it with one
+// compare_exchange of the root — its linearization point; the objects the
+// old state had and the new one lacks are retired through EBR together. A
+// reader pins, loads the root once and reads that state: nothing to
+// validate, nothing to count, no shared line written (docs/design.md).
 //
 // Lookups use the text index: the first candidate (in candidate order) whose
 // text matches decides the original's whole walk — every candidate before it
@@ -51,16 +40,15 @@
 // as in the original, and a batch the original would fail on throws
 // std::length_error before anything is published.
 //
-// When not to use it. Writers are serialised through the root (one succeeds
-// per round, the others retry): write throughput does not grow with threads,
-// and every write allocates O(log n) treap nodes plus a few cells. That suits
-// a metadata cache (writes are rare: one per query run); a cache written by
-// many threads at high rates wants a sharded, approximate design instead.
-// The bucket count is fixed at construction from the capacity (the next power
-// of two, at least 64, at most 2^18): raising the capacity far past it makes
-// buckets longer (still correct, slower lookups). After a large batch or a
-// large eviction, readers apply its long descriptor (a binary search per
-// cell read) until the next write replaces the root.
+// When not to use it. Every write publishes through the one root pointer
+// (one writer succeeds per round, the others recompute from the new root)
+// and allocates O(log n) nodes: write throughput does not grow with
+// threads. That suits a metadata cache (writes are rare: one per query
+// run); a cache written by many threads at high rates wants a sharded,
+// approximate design instead. The bucket count is fixed at construction
+// from the capacity (the next power of two, at least 64, at most 2^18):
+// raising the capacity far past it makes buckets longer (still correct,
+// slower lookups).
 //
 // Contract
 // * Thread-safety: every member may be called concurrently from any thread,
@@ -68,28 +56,23 @@
 //   may outlive the cache; one view object must not be moved while another
 //   thread iterates it.
 // * Progress: lookup, contains, find, candidates, size, capacity and stats
-//   are lock-free: lookup, contains and find read again only when a writer
-//   published meanwhile; the others make a bounded number of reads; stats is
-//   wait-free. insert, erase and set_capacity are lock-free: a
-//   writer retries only when another writer published in the meantime, and
-//   finishes a stalled writer's descriptor instead of waiting for it. No
-//   mutex, no spin-wait, no blocking call anywhere.
+//   are wait-free apart from the EBR pin (lock-free): they load the root
+//   once and make a bounded number of reads; stats is wait-free. insert,
+//   erase and set_capacity are lock-free: a writer retries only when another
+//   writer published in the meantime. No mutex, no spin-wait, no blocking
+//   call anywhere.
 // * Linearizability: every operation takes effect at one instant. A write at
-//   the compare_and_replace of the root; a read at its second read of the
-//   root (lookup, contains, find) or at its read of the root cell
-//   (candidates, size, capacity). A failing write (std::length_error in compat, or
-//   std::invalid_argument) linearizes at its snapshot and changes nothing.
-// * Memory ordering: hash_map's operations are seq_cst and an assignment
-//   happens-before any read that observes it; so everything a writer did
+//   the compare_exchange of the root; a read, and a write that changes
+//   nothing, at its load of the root. A failing write (std::length_error in
+//   compat, or std::invalid_argument) changes nothing.
+// * Memory ordering: the publishing compare_exchange is acq_rel (Q1) and
+//   every load of the root is acquire (Q2), so everything a writer did
 //   before publishing its root — building the records, copying the payload
-//   pointer — happens-before any reader that sees that root. Two orders are
-//   weaker than seq_cst: a descriptor's "written" flag, (Q1) a release store
-//   after its cells are written, paired with (Q2) the acquire load by which
-//   a later writer skips helping; and the statistics, relaxed striped
-//   counters (statistics only): each field is exact at quiescence, and
-//   hits + misses == lookups then.
+//   pointer — happens-before any reader that sees that root. The statistics
+//   are relaxed striped counters (statistics only): each field is exact at
+//   quiescence, and hits + misses == lookups then.
 // * Capacity (standard mode): a root never holds more than capacity entries,
-//   so any snapshot shows at most capacity (the bound capacity + threads
+//   so any view shows at most capacity (the bound capacity + threads
 //   inserting allowed by the specification is met with no excess); at every
 //   instant the cache holds exactly what the sequential rules give for the
 //   writes linearized so far.
@@ -104,15 +87,13 @@
 //   examines at most k candidates (an in-order walk of the candidate treap,
 //   O(log n + k)). The inspections statistic counts exactly these
 //   candidates (0 when no candidate has the text). insert, erase and each
-//   eviction are O(log n) expected (treaps) plus O(bucket length);
-//   candidates() is O(1).
+//   eviction are O(log n) expected (treaps and radix paths) plus O(bucket
+//   length); candidates() is O(1).
 // * Exceptions: insert (single or batch), erase and set_capacity have the
 //   strong guarantee: all allocation happens before the publishing
-//   compare_and_replace, so if anything throws (std::bad_alloc, the compat
-//   std::length_error) the cache is as before. Cells a published descriptor
-//   could not write for lack of memory are left to the next writer (readers
-//   apply the descriptor meanwhile), so a write that was published never
-//   throws. lookup never throws for any SQL text; it may throw std::bad_alloc.
+//   compare_exchange, so if anything throws (std::bad_alloc, the compat
+//   std::length_error) the cache is as before; after it nothing allocates.
+//   lookup never throws for any SQL text; it may throw std::bad_alloc.
 //   A capacity of 0 and max_inspections of 0 throw std::invalid_argument.
 //
 // Differences from the original (standard mode; compat mode reproduces it):
@@ -196,10 +177,14 @@ struct cache_stats {
   std::uint64_t evictions = 0;     // entries removed to make room (not erase())
   std::uint64_t drops = 0;         // entries not admitted
   std::uint64_t inspections = 0;   // candidates examined by lookups (work done)
-  // The internal map's own statistics (query_cache: live snapshots, the age
-  // of the oldest, heap bytes held, what reclamation has not freed yet: the
-  // count a service alarms on; map_stats.hpp says what each costs to read).
-  // locked_query_cache: zeros (it frees at once and takes no snapshots).
+  // The structure's own statistics, in the maps' terms. query_cache:
+  // live_entries and live_versions are the entries held; heap_bytes
+  // approximates the current state's records, nodes and buckets at their
+  // allocation size (strings and payloads not counted; O(1), from the
+  // counts); retired_unfreed is what the process-wide EBR domain has not
+  // freed yet, the count a service alarms on (it includes other users of
+  // that domain); live_snapshots and oldest_snapshot_age are 0 (the cache
+  // takes no snapshots). locked_query_cache: zeros (it frees at once).
   map_stats internals;
 
   [[nodiscard]] double hit_rate() const noexcept {

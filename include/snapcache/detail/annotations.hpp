@@ -31,3 +31,25 @@
 #ifndef SNAPCACHE_TSAN
 #define SNAPCACHE_TSAN 0
 #endif
+
+// AddressSanitizer poisoning of memory snapcache keeps for reuse (the block
+// cache): a read of a cached block is reported as use-after-poison, as a
+// read of freed memory would be.
+#if defined(__SANITIZE_ADDRESS__)
+#define SNAPCACHE_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define SNAPCACHE_ASAN 1
+#endif
+#endif
+#ifndef SNAPCACHE_ASAN
+#define SNAPCACHE_ASAN 0
+#endif
+#if SNAPCACHE_ASAN
+#include <sanitizer/asan_interface.h>
+#define SNAPCACHE_POISON(address, size) ASAN_POISON_MEMORY_REGION(address, size)
+#define SNAPCACHE_UNPOISON(address, size) ASAN_UNPOISON_MEMORY_REGION(address, size)
+#else
+#define SNAPCACHE_POISON(address, size) ((void)(address), (void)(size))
+#define SNAPCACHE_UNPOISON(address, size) ((void)(address), (void)(size))
+#endif

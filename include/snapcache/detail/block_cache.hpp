@@ -12,6 +12,8 @@
 #include <cstdint>
 #include <new>
 
+#include "snapcache/detail/annotations.hpp"  // SNAPCACHE_POISON: cached blocks are off limits under ASan
+
 namespace snapcache::detail {
 
 struct block_free_list {
@@ -23,7 +25,7 @@ struct block_free_list {
 // allocated with (rounding 24 bytes up to 32 would cost glibc a 48-byte chunk
 // instead of a 32-byte one).
 inline constexpr std::size_t block_granule = 8;
-inline constexpr std::size_t block_classes = 32;  // 8, 16, .. 256 bytes
+inline constexpr std::size_t block_classes = 64;  // 8, 16, .. 512 bytes
 // Blocks a thread keeps per class: 256 KiB worth, between 512 and 4096
 // blocks. Reclamation frees in batches (ebr::config::batch retired objects,
 // each of which may be a bag of tens of blocks, as the query cache's are),
@@ -55,6 +57,7 @@ template <std::size_t Size>
   if constexpr (block_class_of(Size) < block_classes) {
     block_free_list& list = tl_block_cache[block_class_of(Size)];
     if (void* block = list.head) {
+      SNAPCACHE_UNPOISON(block, Size);
       list.head = *static_cast<void**>(block);
       --list.count;
       return block;
@@ -76,6 +79,7 @@ inline void free_block(void* block) noexcept {
         }
       }
       *static_cast<void**>(block) = list.head;
+      SNAPCACHE_POISON(block, Size);
       list.head = block;
       ++list.count;
       return;

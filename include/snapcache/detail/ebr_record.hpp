@@ -112,7 +112,7 @@ extern thread_local constinit ebr_record* tl_global_record;
 
 // Slow paths (lib/ebr.cpp).
 ebr_record* register_thread(domain_state& domain);  // may throw std::bad_alloc
-void retire(ebr_record& record, ebr::retirable* object, ebr::reclaim_fn reclaim) noexcept;
+void retire(ebr_record& record, ebr::retirable* object, ebr::reclaim_fn reclaim, std::size_t weight) noexcept;
 void retire_raw(ebr_record& record, void* object, ebr::raw_reclaim_fn reclaim) noexcept;
 void add_spare_bag(ebr_record& record);      // may throw std::bad_alloc
 bool try_add_spare_bag(ebr_record& record) noexcept;
