@@ -171,17 +171,21 @@ struct block_allocator {
   template <class U>
   explicit block_allocator(const block_allocator<U>&) noexcept {}
   // One or two objects (a node; a bucket's items, which are rarely more)
-  // from the block cache, more from operator new.
+  // and the write's object lists (reserved at list_capacity) from the block
+  // cache; other sizes from operator new.
   T* allocate(std::size_t n) {
     if (n == 1) return static_cast<T*>(detail::allocate_block<sizeof(T)>());
     if (n == 2) return static_cast<T*>(detail::allocate_block<2 * sizeof(T)>());
+    if (n == list_capacity) return static_cast<T*>(detail::allocate_block<list_capacity * sizeof(T)>());
     return std::allocator<T>().allocate(n);
   }
   void deallocate(T* p, std::size_t n) noexcept {
     if (n == 1) return detail::free_block<sizeof(T)>(p);
     if (n == 2) return detail::free_block<2 * sizeof(T)>(p);
+    if (n == list_capacity) return detail::free_block<list_capacity * sizeof(T)>(p);
     std::allocator<T>().deallocate(p, n);
   }
+  static constexpr std::size_t list_capacity = 512 / sizeof(void*);  // the largest block: 64 pointers
   template <class U>
   friend bool operator==(const block_allocator&, const block_allocator<U>&) noexcept {
     return true;
@@ -365,8 +369,8 @@ namespace {
 
 // What a published write made unreachable: the old root and the objects its
 // txn dropped, retired together (P4).
-struct garbage final : ebr::retirable {
-  std::vector<qc_obj*> objects;
+struct garbage final : ebr::retirable, from_block_cache<garbage> {
+  std::vector<qc_obj*, block_allocator<qc_obj*>> objects;
   static void reclaim(ebr::retirable* r) noexcept {
     auto* bag = static_cast<garbage*>(r);
     for (qc_obj* o : bag->objects) delete o;
@@ -473,7 +477,7 @@ class arena {
   template <class T, class... Args>
   T* make(Args&&... args) {
     // Room first: once the object exists, recording it must not fail.
-    if (fresh_.size() == fresh_.capacity()) fresh_.reserve(std::max<std::size_t>(64, 2 * fresh_.capacity()));
+    if (fresh_.size() == fresh_.capacity()) fresh_.reserve(std::max(first_capacity, 2 * fresh_.capacity()));
     T* o = new T(std::forward<Args>(args)...);
     o->fresh = true;
     o->fresh_index = static_cast<std::uint32_t>(fresh_.size());
@@ -487,7 +491,7 @@ class arena {
   // listed for retirement if published.
   void drop(qc_obj* o) {
     if (!owns(o)) {
-      if (dropped_.empty()) dropped_.reserve(64);  // one allocation for a typical write
+      if (dropped_.capacity() == 0) dropped_.reserve(first_capacity);  // one block for a typical write
       dropped_.push_back(o);
       return;
     }
@@ -522,8 +526,10 @@ class arena {
   void published() noexcept { fresh_.clear(); }
 
  private:
-  std::vector<qc_obj*> fresh_;
-  std::vector<qc_obj*> dropped_;
+  using object_list = std::vector<qc_obj*, block_allocator<qc_obj*>>;
+  static constexpr std::size_t first_capacity = block_allocator<qc_obj*>::list_capacity;  // one block
+  object_list fresh_;
+  object_list dropped_;
 };
 
 // ---- EBR-owned persistent treaps -------------------------------------------
