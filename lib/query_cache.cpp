@@ -456,7 +456,7 @@ struct query_cache::impl {
 
   // Statistics only: relaxed striped counters (see the header's contract).
   mutable detail::striped_counter lookups, hits, misses, inspections;
-  detail::striped_counter inserts, replacements, evictions, drops;
+  detail::striped_counter inserts, replacements, evictions, drops, retries;
 };
 
 namespace {
@@ -766,6 +766,7 @@ auto write(impl_type& cache, Op&& op) {
       return result;
     }
     auto [next, bag] = t.seal();
+    SNAPCACHE_PARK(cache_write_before_publish);
     // (Q1) acq_rel: the release publishes everything the txn built; the
     // acquire (and the failure order's) pairs with the previous publisher's
     // release when the root it returns is the base of the next attempt.
@@ -782,6 +783,7 @@ auto write(impl_type& cache, Op&& op) {
     }
     // Another writer published: base now holds the new root; the txn's
     // destructor frees everything it made (P3).
+    cache.retries.add(1);
   }
 }
 
@@ -1015,6 +1017,7 @@ cache_stats query_cache::stats() const noexcept {
   s.evictions = read(impl_->evictions);
   s.drops = read(impl_->drops);
   s.inspections = read(impl_->inspections);
+  s.retries = read(impl_->retries);
   if (const auto g = ebr::domain::global().try_pin(); g.pinned()) {  // R1, without throwing
     const qc_state* root = impl_->root.load(std::memory_order_acquire);  // (Q2) acquire: pairs with (Q1)
     s.internals.live_entries = root->count;

@@ -1084,3 +1084,39 @@ TYPED_TEST(query_cache_conformance, erased_evicted_and_replaced_payloads_are_fre
   snapcache::ebr::domain::global().synchronize();
   EXPECT_EQ(payloads_alive.load(), 0) << "a destroyed cache left payloads alive";
 }
+
+#if defined(SNAPCACHE_TEST_HOOKS) && SNAPCACHE_TEST_HOOKS
+// A writer parked after computing and sealing its state, before publishing
+// it (stalled forever, as far as the others know): every other thread still
+// reads and writes (lock-freedom: nobody waits for the parked writer). Once
+// released, it finds the root changed, computes its write again from the
+// new root, and the write lands; `retries` counts that one retry.
+TEST(query_cache_progress, a_writer_parked_before_publishing_stops_no_one) {
+  using snapcache::detail::park_site;
+  snapcache::query_cache cache(8);
+  cache.insert(done("first", 1, 2, "select first"));
+  snapcache::detail::arm_park(park_site::cache_write_before_publish);
+  std::thread parked([&] { cache.insert(done("late", 1000, 1001, "select late")); });
+  while (!snapcache::detail::is_parked(park_site::cache_write_before_publish)) std::this_thread::yield();
+
+  for (int i = 0; i < 100; ++i) {
+    const std::string id = "other" + std::to_string(i);
+    EXPECT_EQ(cache.insert(done(id, 10 + i, 11 + i, "select " + id)), insert_result::admitted);
+    EXPECT_TRUE(cache.contains(id));
+    EXPECT_TRUE(cache.lookup("select " + id, std::chrono::hours(1), unlimited, at(200)).has_value());
+  }
+  EXPECT_TRUE(cache.erase("other99"));
+  cache.set_capacity(6);
+  EXPECT_EQ(cache.size(), 6u);
+  EXPECT_EQ(cache.candidates().size(), 6u);
+  EXPECT_FALSE(cache.contains("late")) << "the parked write was published before its release";
+  EXPECT_EQ(cache.stats().retries, 0u);
+
+  snapcache::detail::release_parked(park_site::cache_write_before_publish);
+  parked.join();
+  EXPECT_EQ(cache.stats().retries, 1u);
+  EXPECT_TRUE(cache.contains("late"));  // the newest entry: admitted, evicting the oldest
+  EXPECT_EQ(cache.size(), 6u);
+  EXPECT_EQ(cache.candidates().begin()->id, "late");
+}
+#endif

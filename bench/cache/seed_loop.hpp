@@ -161,12 +161,16 @@ seed_sample drive(Cache& cache, const seed_spec& spec) {
     threads.emplace_back([&, i] { seed_thread_main(cache, spec, i, gate, results[i]); });
   }
   while (gate.ready.load(std::memory_order_acquire) < spec.threads) std::this_thread::yield();  // pairs with fetch_add
+  const cache_stats before = cache.stats();  // the prefill's writes are not the run's
   gate.go.store(true, std::memory_order_release);  // pairs with the threads' acquire
   std::this_thread::sleep_for(std::chrono::duration<double>(spec.seconds));
   gate.stop.store(true, std::memory_order_relaxed);  // flag only; join publishes the results
   for (auto& t : threads) t.join();
+  const cache_stats after = cache.stats();
 
   seed_sample s;
+  s.writes = (after.inserts + after.replacements) - (before.inserts + before.replacements);
+  s.retries = after.retries - before.retries;
   latency_histogram merged;
   double seconds_sum = 0;
   std::uint64_t lookups = 0;

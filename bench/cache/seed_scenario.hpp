@@ -80,6 +80,8 @@ struct seed_sample {
   std::uint64_t latency_samples = 0;
   double p50_ns = 0, p99_ns = 0, p999_ns = 0, max_ns = 0;  // sampled lookups
   std::size_t final_size = 0;      // entries held when the cell stopped
+  std::uint64_t writes = 0;        // writes published while measuring (admitted + replaced)
+  std::uint64_t retries = 0;       // writes computed again: another writer published first
   std::uint64_t sink = 0;
 };
 

@@ -177,6 +177,9 @@ struct cache_stats {
   std::uint64_t evictions = 0;     // entries removed to make room (not erase())
   std::uint64_t drops = 0;         // entries not admitted
   std::uint64_t inspections = 0;   // candidates examined by lookups (work done)
+  // Writes computed again because another writer published first (query_cache:
+  // the cost of its one publication point; locked_query_cache: always 0).
+  std::uint64_t retries = 0;
   // The structure's own statistics, in the maps' terms. query_cache:
   // live_entries and live_versions are the entries held; heap_bytes
   // approximates the current state's records, nodes and buckets at their

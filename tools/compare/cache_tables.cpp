@@ -59,6 +59,19 @@ void print_seed(std::ostream& out, const bench::seed_result& r) {
                     duration_text(c.p999_ns.median).c_str(), duration_text(c.max_ns.max).c_str(),
                     rate_text(c.scans_per_s.median).c_str());
     }
+    for (const bench::seed_cell& c : r.cells) {
+      if (c.threads != t || c.status != bench::cell_status::ok || c.variant != "query_cache") continue;
+      std::uint64_t writes = 0, retries = 0;
+      for (const bench::seed_sample& s : c.samples) {
+        writes += s.writes;
+        retries += s.retries;
+      }
+      if (writes > 0) {
+        out << format("  query_cache writes retried (another writer published first): %.2f%% of %llu\n",
+                      100.0 * static_cast<double>(retries) / static_cast<double>(writes),
+                      static_cast<unsigned long long>(writes));
+      }
+    }
     for (const bench::seed_ratio& q : r.ratios) {
       if (q.threads != t) continue;
       out << format("  -> query_cache / locked_query_cache: throughput %.2fx (target >= 3 at 2 threads), "

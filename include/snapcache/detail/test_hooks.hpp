@@ -44,6 +44,7 @@ enum class park_site : std::uint8_t {
   migrate_after_place,    // a head placed in the new table, its source slot not yet marked moved
   migrate_before_install, // every block copied, the new table not yet installed
   close_before_recheck,   // a closed snapshot's kept versions not yet rechecked
+  cache_write_before_publish, // a query-cache write computed and sealed, its root not yet published
 };
 
 #if defined(SNAPCACHE_TEST_HOOKS) && SNAPCACHE_TEST_HOOKS
