@@ -147,8 +147,8 @@ struct heap_order {
 // Candidate order: ids (standard) and dict positions (compat) are unique.
 struct completion_order {
   cache_mode mode;
-  template <class Item>
-  bool operator()(const Item& a, const Item& b) const noexcept {
+  template <class A, class B>  // owning or raw items, in either position
+  bool operator()(const A& a, const B& b) const noexcept {
     return detail::candidate_before(a.rec->entry, a.seq, b.rec->entry, b.seq, mode);
   }
 };
@@ -227,8 +227,8 @@ tptr tinsert(const tptr& t, const qc_item& v, std::uint64_t p, const Less& less)
 }
 
 // t without the item whose key equals v's (t itself if there is none).
-template <class Less>
-tptr terase(const tptr& t, const qc_item& v, const Less& less) {
+template <class Key, class Less>
+tptr terase(const tptr& t, const Key& v, const Less& less) {
   if (!t) return t;
   if (less(v, t->value)) {
     tptr l = terase(t->left, v, less);
@@ -254,7 +254,10 @@ class twalk {
 
  private:
   void descend(const qc_node* n) {
-    for (; n != nullptr; n = n->left.get()) path_.push_back(n);
+    for (; n != nullptr; n = n->left.get()) {
+      __builtin_prefetch(n->right.get());  // visited next but one: see candidate_view::iterator
+      path_.push_back(n);
+    }
   }
   std::vector<const qc_node*> path_;
 };
@@ -435,6 +438,15 @@ struct query_cache::impl {
   }
   std::uint64_t text_key(std::string_view text) const noexcept {
     return detail::hash_bytes(text.data(), text.size(), text_seed) & bucket_mask;
+  }
+  // The same keys from the hashes a record carries (made with these seeds).
+  std::uint64_t id_key(const entry_record& r) const noexcept { return r.id_hash & bucket_mask; }
+  std::uint64_t text_key(const entry_record& r) const noexcept { return r.match_hash & bucket_mask; }
+
+  // A record of `e` for this cache: its rules, and its keys hashed once.
+  detail::record_ptr make_record(const query_entry& e) const {
+    const entry_record::hash_seeds seeds{id_seed, text_seed};
+    return entry_record::make(e, mode, &seeds);
   }
 
   // Calls f(state) with the current state, pinned (R1). Returns f's result.
@@ -640,8 +652,10 @@ class txn {
   bool changed = false;
   arena objects;
 
-  [[nodiscard]] std::optional<qc_item> find(std::string_view id) const {
-    const auto* b = static_cast<const id_bucket*>(bucket_at(ids_, cache_.id_key(id), cache_.depth));
+  [[nodiscard]] std::optional<qc_item> find(std::string_view id) const { return find(id, cache_.id_key(id)); }
+  // `key`: id's bucket, cache_.id_key(id).
+  [[nodiscard]] std::optional<qc_item> find(std::string_view id, std::uint64_t key) const {
+    const auto* b = static_cast<const id_bucket*>(bucket_at(ids_, key, cache_.depth));
     if (b == nullptr) return std::nullopt;
     for (const qc_item& item : b->items) {
       if (item.rec->entry.id == id) return item;
@@ -652,12 +666,12 @@ class txn {
   // Indexes an entry whose id is not held.
   void add(const qc_item& item) {
     changed = true;
-    writable_bucket<id_bucket>(ids_, cache_.id_key(item.rec->entry.id))->items.push_back(item);
+    writable_bucket<id_bucket>(ids_, cache_.id_key(*item.rec))->items.push_back(item);
     if (cache_.mode == cache_mode::standard) by_age = einsert(objects, by_age, raw(item), age_order{});
     if (!item.rec->candidate) return;
     by_completion = tinsert(by_completion, item, priority_of(item), completion_);
     if (!item.rec->match) return;
-    text_bucket* t = writable_bucket<text_bucket>(texts_, cache_.text_key(*item.rec->match));
+    text_bucket* t = writable_bucket<text_bucket>(texts_, cache_.text_key(*item.rec));
     auto group = find_group(*t, *item.rec->match);
     if (group == t->groups.end()) {
       t->groups.push_back(text_group{});
@@ -667,25 +681,29 @@ class txn {
     group->first = efirst(group->members);
   }
 
-  // Removes an entry that is held, given as find() returned it. By value:
-  // the caller's item may live in a bucket this call changes.
-  void remove(const qc_item item) {
+  // Removes an entry that is held (its record and seq, as find() or an
+  // order holds it). By value: the item may live in a bucket or node this
+  // call changes or frees. The record stays alive: the base state's id
+  // bucket owns it, or, if this write added it, the write's own records.
+  void remove(const raw_item item) {
     changed = true;
-    std::erase_if(writable_bucket<id_bucket>(ids_, cache_.id_key(item.rec->entry.id))->items,
-                  [&](const qc_item& i) { return i.rec == item.rec; });
-    if (cache_.mode == cache_mode::standard) by_age = eerase(objects, by_age, raw(item), age_order{});
+    std::erase_if(writable_bucket<id_bucket>(ids_, cache_.id_key(*item.rec))->items,
+                  [&](const qc_item& i) { return i.rec.get() == item.rec; });
+    if (cache_.mode == cache_mode::standard) by_age = eerase(objects, by_age, item, age_order{});
     if (!item.rec->candidate) return;
     by_completion = terase(by_completion, item, completion_);
     if (!item.rec->match) return;
-    text_bucket* t = writable_bucket<text_bucket>(texts_, cache_.text_key(*item.rec->match));
+    text_bucket* t = writable_bucket<text_bucket>(texts_, cache_.text_key(*item.rec));
     auto group = find_group(*t, *item.rec->match);
-    group->members = eerase(objects, group->members, raw(item), completion_);
+    group->members = eerase(objects, group->members, item, completion_);
     if (group->members != nullptr) {
       group->first = efirst(group->members);
     } else {
       t->groups.erase(group);
     }
   }
+
+  [[nodiscard]] std::uint64_t id_key(const entry_record& r) const noexcept { return cache_.id_key(r); }
 
   // compat's heap.
   void heap_push(const qc_item& item) {
@@ -709,7 +727,7 @@ class txn {
     next->heap_size = heap_size;
     next->by_age = by_age;
     next->heap = heap;
-    next->by_completion = by_completion;
+    next->by_completion = std::move(by_completion);  // the txn ends here
     next->ids = ids_;
     next->texts = texts_;
     auto bag = objects.seal(const_cast<qc_state*>(&base_));  // the base is retired, never written
@@ -788,35 +806,38 @@ auto write(impl_type& cache, Op&& op) {
 }
 
 // Standard mode: the entries in order, each as a single insert.
+// Standard mode, one entry: the rules of docs/query-cache.md.
+insert_result insert_standard(txn& t, const record_ptr& r) {
+  const qc_item item{r, 0};
+  if (auto held = t.find(r->entry.id, t.id_key(*r))) {
+    t.remove(raw(*held));  // replaced in its slot: no eviction
+    t.add(item);
+    ++t.replacements;
+    return insert_result::replaced;
+  }
+  if (t.count < t.capacity) {
+    t.add(item);
+    ++t.count;
+    ++t.inserts;
+    return insert_result::admitted;
+  }
+  const raw_item oldest = efirst(t.by_age);  // count >= capacity > 0: not empty
+  if (!detail::older(oldest.rec->entry, r->entry)) {
+    ++t.drops;
+    return insert_result::dropped;
+  }
+  t.remove(oldest);
+  ++t.evictions;
+  t.add(item);
+  ++t.inserts;
+  return insert_result::admitted;
+}
+
+// Standard mode, a batch: the entries in order, each as a single insert.
 std::vector<insert_result> insert_standard(txn& t, const std::vector<record_ptr>& records) {
   std::vector<insert_result> results;
   results.reserve(records.size());
-  for (const record_ptr& r : records) {
-    const qc_item item{r, 0};
-    if (auto held = t.find(r->entry.id)) {
-      t.remove(*held);  // replaced in its slot: no eviction
-      t.add(item);
-      ++t.replacements;
-      results.push_back(insert_result::replaced);
-    } else if (t.count < t.capacity) {
-      t.add(item);
-      ++t.count;
-      ++t.inserts;
-      results.push_back(insert_result::admitted);
-    } else {
-      const raw_item oldest = efirst(t.by_age);  // count >= capacity > 0: not empty
-      if (detail::older(oldest.rec->entry, r->entry)) {
-        t.remove(*t.find(oldest.rec->entry.id));
-        ++t.evictions;
-        t.add(item);
-        ++t.inserts;
-        results.push_back(insert_result::admitted);
-      } else {
-        ++t.drops;
-        results.push_back(insert_result::dropped);
-      }
-    }
-  }
+  for (const record_ptr& r : records) results.push_back(insert_standard(t, r));
   return results;
 }
 
@@ -843,7 +864,7 @@ std::vector<insert_result> insert_compat(txn& t, const std::vector<record_ptr>& 
   for (std::size_t i = 0; i < k; ++i) {
     const qc_item top = t.heap_pop();
     if (auto held = t.find(top.rec->entry.id)) {  // a stale item removes nothing
-      t.remove(*held);
+      t.remove(raw(*held));
       --t.count;
       ++t.evictions;
     }
@@ -855,7 +876,7 @@ std::vector<insert_result> insert_compat(txn& t, const std::vector<record_ptr>& 
     t.heap_push(qc_item{r, t.next_seq++});
     t.changed = true;
     if (auto held = t.find(r->entry.id)) {
-      t.remove(*held);
+      t.remove(raw(*held));
       t.add(qc_item{r, held->seq});  // an overwrite keeps its dict position
       ++t.replacements;
       results[kept[j]] = insert_result::replaced;
@@ -893,13 +914,18 @@ query_cache::query_cache(std::size_t capacity, cache_mode mode) : mode_(mode) {
 
 query_cache::~query_cache() = default;
 
-insert_result query_cache::insert(const query_entry& e) { return insert(std::span<const query_entry>(&e, 1)).front(); }
+insert_result query_cache::insert(const query_entry& e) {
+  if (mode_ == cache_mode::compat) return insert(std::span<const query_entry>(&e, 1)).front();
+  // Standard mode's single insert, without the batch's vectors.
+  const record_ptr record = impl_->make_record(e);  // once, outside the retry loop
+  return write(*impl_, [&](txn& t) { return insert_standard(t, record); });
+}
 
 std::vector<insert_result> query_cache::insert(std::span<const query_entry> batch) {
   // Records (and their normal forms) are made once, outside the retry loop.
   std::vector<record_ptr> records;
   records.reserve(batch.size());
-  for (const query_entry& e : batch) records.push_back(entry_record::make(e, mode_));
+  for (const query_entry& e : batch) records.push_back(impl_->make_record(e));
   return write(*impl_, [&](txn& t) {
     return mode_ == cache_mode::standard ? insert_standard(t, records) : insert_compat(t, records);
   });
@@ -909,7 +935,7 @@ bool query_cache::erase(std::string_view id) {
   return write(*impl_, [&](txn& t) {
     auto held = t.find(id);
     if (!held) return false;
-    t.remove(*held);
+    t.remove(raw(*held));
     --t.count;
     return true;
   });
@@ -987,7 +1013,7 @@ void query_cache::set_capacity(std::size_t n) {
     }
     if (mode_ == cache_mode::compat) return 0;  // compat evicts at its next batch
     while (t.count > t.capacity) {
-      t.remove(*t.find(efirst(t.by_age).rec->entry.id));
+      t.remove(efirst(t.by_age));
       --t.count;
       ++t.evictions;
     }
@@ -1033,7 +1059,13 @@ cache_stats query_cache::stats() const noexcept {
 query_cache::candidate_view::iterator::iterator(const detail::qc_node* root) { descend_left(root); }
 
 void query_cache::candidate_view::iterator::descend_left(const detail::qc_node* n) {
-  for (; n != nullptr; n = n->left.get()) path_.push_back(n);
+  for (; n != nullptr; n = n->left.get()) {
+    // Each node pushed here is visited later, its entry read and its right
+    // subtree entered: fetch both now, so the walk does not wait on them.
+    __builtin_prefetch(n->value.rec.get());
+    __builtin_prefetch(n->right.get());
+    path_.push_back(n);
+  }
 }
 
 const query_entry& query_cache::candidate_view::iterator::operator*() const noexcept {

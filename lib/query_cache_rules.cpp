@@ -4,20 +4,24 @@
 // store entries and synchronise; everything that decides a hit is here.
 #include <stdexcept>
 
+#include "snapcache/hash.hpp"
 #include "snapcache/query_cache.hpp"
 #include "snapcache/sql.hpp"
 
 namespace snapcache::detail {
 
-std::shared_ptr<const entry_record> entry_record::make(const query_entry& e, cache_mode mode) {
-  auto record = std::make_shared<entry_record>();
-  record->entry = e;
+namespace {
+
+// candidate, match and kind of a record whose entry is set.
+void derive(entry_record& r, cache_mode mode) {
+  entry_record* record = &r;
+  const query_entry& e = record->entry;
   const bool ddl = e.statement_type == statement_kind::ddl;
   const bool dml = e.statement_type == statement_kind::dml;
   // A SUCCEEDED entry without a completion time is never a candidate, in
   // either mode (the original raised KeyError when sorting it).
   record->candidate = e.state == query_state::succeeded && (ddl || dml) && e.completed_at.has_value();
-  if (!record->candidate) return record;
+  if (!record->candidate) return;
   if (mode == cache_mode::standard) {
     if (ddl) {
       if (auto inner = ctas_parquet_select(e.query)) {
@@ -41,6 +45,19 @@ std::shared_ptr<const entry_record> entry_record::make(const query_entry& e, cac
       record->match = normalize_compat(e.query);
       record->kind = result_kind::csv;
     }
+  }
+}
+
+}  // namespace
+
+std::shared_ptr<const entry_record> entry_record::make(const query_entry& e, cache_mode mode,
+                                                      const hash_seeds* seeds) {
+  auto record = std::make_shared<entry_record>();
+  record->entry = e;
+  derive(*record, mode);
+  if (seeds != nullptr) {
+    record->id_hash = hash_bytes(e.id.data(), e.id.size(), seeds->id);
+    if (record->match) record->match_hash = hash_bytes(record->match->data(), record->match->size(), seeds->text);
   }
   return record;
 }

@@ -204,10 +204,20 @@ struct entry_record {
   bool candidate = false;            // SUCCEEDED, DDL or DML, completed_at set
   std::optional<std::string> match;  // the normal form a lookup must equal to hit (candidates only)
   result_kind kind = result_kind::csv;
+  // The lock-free cache's hashes of entry.id and of match (0 without one)
+  // under its seeds, made once with the record so that its writes never
+  // hash them again; 0 in the locked cache's records.
+  std::uint64_t id_hash = 0;
+  std::uint64_t match_hash = 0;
 
-  // Derives candidate, match and kind under the mode's rules. May throw
-  // std::bad_alloc.
-  static std::shared_ptr<const entry_record> make(const query_entry& e, cache_mode mode);
+  struct hash_seeds {
+    std::uint64_t id;
+    std::uint64_t text;
+  };
+  // Derives candidate, match and kind under the mode's rules, and the hashes
+  // when given seeds. May throw std::bad_alloc.
+  static std::shared_ptr<const entry_record> make(const query_entry& e, cache_mode mode,
+                                                  const hash_seeds* seeds = nullptr);
 };
 
 // The lookup key of `sql` under the mode's normaliser.
