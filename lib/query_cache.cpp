@@ -55,6 +55,7 @@
 #include <utility>
 
 #include "snapcache/detail/block_cache.hpp"
+#include "snapcache/detail/small_vector.hpp"
 #include "snapcache/detail/striped_counter.hpp"
 #include "snapcache/detail/test_hooks.hpp"
 #include "snapcache/ebr.hpp"
@@ -312,7 +313,7 @@ struct rnode final : qc_obj, from_block_cache<rnode> {
 struct id_bucket final : qc_obj, from_block_cache<id_bucket> {
   id_bucket() = default;
   id_bucket(const id_bucket& from) : qc_obj(), items(from.items) {}
-  std::vector<qc_item, block_allocator<qc_item>> items;
+  detail::small_vector<qc_item, 2> items;  // inline: a bucket is one line to read, one block to copy
 };
 
 // The candidates answering one normal form, in candidate order, and the
@@ -326,7 +327,7 @@ struct text_group {
 struct text_bucket final : qc_obj, from_block_cache<text_bucket> {
   text_bucket() = default;
   text_bucket(const text_bucket& from) : qc_obj(), groups(from.groups) {}
-  std::vector<text_group, block_allocator<text_group>> groups;
+  detail::small_vector<text_group, 2> groups;  // inline, as id_bucket's items
 };
 
 // The bucket of `key` in an index of `depth` levels, or null.
@@ -687,8 +688,8 @@ class txn {
   // bucket owns it, or, if this write added it, the write's own records.
   void remove(const raw_item item) {
     changed = true;
-    std::erase_if(writable_bucket<id_bucket>(ids_, cache_.id_key(*item.rec))->items,
-                  [&](const qc_item& i) { return i.rec.get() == item.rec; });
+    writable_bucket<id_bucket>(ids_, cache_.id_key(*item.rec))->items.erase_if(
+        [&](const qc_item& i) { return i.rec.get() == item.rec; });
     if (cache_.mode == cache_mode::standard) by_age = eerase(objects, by_age, item, age_order{});
     if (!item.rec->candidate) return;
     by_completion = terase(by_completion, item, completion_);

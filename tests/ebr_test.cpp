@@ -423,6 +423,30 @@ TEST_F(ebr_test, protect_loads_the_current_pointer) {
 
 namespace {
 
+// An object retired with a weight stands for that many (a bag freed by one
+// reclaim call): it counts that much in the statistics and toward `batch`,
+// so a bag of 64 makes the unpin reclaim where 64 single objects would.
+TEST_F(ebr_test, a_weighted_retire_counts_its_weight) {
+  domain d(config{.batch = 64, .advance_every = 0});
+  std::thread([&] {
+    {
+      guard g = d.pin();
+      g.retire(new counted, &counted::reclaim, 10);
+    }
+    EXPECT_EQ(d.stats().retired, 10u);
+    EXPECT_EQ(d.stats().pending, 10u);
+    EXPECT_EQ(counted::reclaimed.load(), 0) << "10 < batch: nothing reclaimed yet";
+    {
+      guard g = d.pin();
+      g.retire(new counted, &counted::reclaim, 54);  // 64 now: the unpin reclaims
+    }
+    EXPECT_EQ(counted::reclaimed.load(), 2);
+    EXPECT_EQ(d.stats().freed, 64u);
+    EXPECT_EQ(d.stats().pending, 0u);
+  }).join();
+  EXPECT_EQ(counted::live.load(), 0);
+}
+
 TEST_F(ebr_test, captureless_noexcept_lambda_takes_the_intrusive_path) {
   domain d(eager);
   std::thread([&] {

@@ -31,6 +31,7 @@
 
 #include "failing_new.hpp"
 #include "query_cache_model.hpp"
+#include "snapcache/detail/small_vector.hpp"
 #include "snapcache/ebr.hpp"
 #include "snapcache/locked_query_cache.hpp"
 #include "snapcache/query_cache.hpp"
@@ -1120,3 +1121,72 @@ TEST(query_cache_progress, a_writer_parked_before_publishing_stops_no_one) {
   EXPECT_EQ(cache.candidates().begin()->id, "late");
 }
 #endif
+
+namespace {
+
+// The buckets' container (detail/small_vector.hpp): two elements inline, the
+// rest on the heap; counted elements show every copy is destroyed once.
+struct tracked {
+  static inline int alive = 0;
+  std::shared_ptr<int> value;
+  explicit tracked(int v) : value(std::make_shared<int>(v)) { ++alive; }
+  tracked(const tracked& o) noexcept : value(o.value) { ++alive; }
+  tracked(tracked&& o) noexcept : value(std::move(o.value)) { ++alive; }
+  tracked& operator=(tracked&& o) noexcept {
+    value = std::move(o.value);
+    return *this;
+  }
+  ~tracked() { --alive; }
+};
+
+std::vector<int> values_of(const snapcache::detail::small_vector<tracked, 2>& v) {
+  std::vector<int> out;
+  for (const tracked& t : v) out.push_back(*t.value);
+  return out;
+}
+
+TEST(small_vector, grows_past_its_inline_elements_and_copies_erases_in_order) {
+  {
+    snapcache::detail::small_vector<tracked, 2> v;
+    EXPECT_TRUE(v.empty());
+    for (int i = 0; i < 7; ++i) v.push_back(tracked(i));  // inline, then 4 and 8 on the heap
+    EXPECT_EQ(values_of(v), (std::vector<int>{0, 1, 2, 3, 4, 5, 6}));
+    EXPECT_EQ(tracked::alive, 7);
+    const snapcache::detail::small_vector<tracked, 2> copy(v);
+    EXPECT_EQ(values_of(copy), values_of(v));
+    EXPECT_EQ(tracked::alive, 14);
+    v.erase_if([](const tracked& t) { return *t.value % 2 == 1; });
+    EXPECT_EQ(values_of(v), (std::vector<int>{0, 2, 4, 6}));
+    v.erase(v.begin() + 1);
+    EXPECT_EQ(values_of(v), (std::vector<int>{0, 4, 6}));
+    EXPECT_EQ(tracked::alive, 10);
+    EXPECT_EQ(values_of(copy), (std::vector<int>{0, 1, 2, 3, 4, 5, 6})) << "the copy shares nothing";
+
+    snapcache::detail::small_vector<tracked, 2> small;
+    small.push_back(tracked(9));
+    const snapcache::detail::small_vector<tracked, 2> small_copy(small);  // stays inline
+    small.erase(small.begin());
+    EXPECT_TRUE(small.empty());
+    EXPECT_EQ(values_of(small_copy), (std::vector<int>{9}));
+  }
+  EXPECT_EQ(tracked::alive, 0);
+}
+
+// Growing past the inline elements allocates; if that fails the vector is
+// unchanged. So is a copy that fails.
+TEST(small_vector, a_failed_growth_or_copy_changes_nothing) {
+  snapcache::detail::small_vector<tracked, 2> v;
+  v.push_back(tracked(1));
+  v.push_back(tracked(2));
+  const std::size_t failures = snapcache::test::sweep_allocation_failures(
+      [&] { v.push_back(tracked(3)); },
+      [&](std::size_t) { ASSERT_EQ(values_of(v), (std::vector<int>{1, 2})); });
+  EXPECT_GT(failures, 0u);
+  EXPECT_EQ(values_of(v), (std::vector<int>{1, 2, 3}));
+  std::optional<snapcache::detail::small_vector<tracked, 2>> copy;
+  snapcache::test::sweep_allocation_failures([&] { copy.emplace(v); },
+                                             [&](std::size_t) { ASSERT_FALSE(copy.has_value()); });
+  EXPECT_EQ(values_of(*copy), (std::vector<int>{1, 2, 3}));
+}
+
+}  // namespace
