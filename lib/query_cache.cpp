@@ -330,10 +330,17 @@ struct text_bucket final : qc_obj, from_block_cache<text_bucket> {
   detail::small_vector<text_group, 2> groups;  // inline, as id_bucket's items
 };
 
-// The bucket of `key` in an index of `depth` levels, or null.
-const qc_obj* bucket_at(const rnode* root, std::uint64_t key, unsigned depth) noexcept {
-  const qc_obj* at = root;
-  for (unsigned level = depth; level-- > 0;) {
+// The top level of a radix index, held inside the state: a read has one
+// dependent load fewer, and a write copies it with the state instead of
+// allocating a node. Its children are those of an rnode.
+struct radix_top {
+  qc_obj* child[std::size_t{1} << radix_bits] = {};
+};
+
+// The bucket of `key` in an index of `depth` levels (the top included), or null.
+const qc_obj* bucket_at(const radix_top& top, std::uint64_t key, unsigned depth) noexcept {
+  const qc_obj* at = top.child[(key >> (radix_bits * (depth - 1))) & radix_mask];
+  for (unsigned level = depth - 1; level-- > 0;) {
     if (at == nullptr) return nullptr;
     at = static_cast<const rnode*>(at)->child[(key >> (radix_bits * level)) & radix_mask];
   }
@@ -353,8 +360,8 @@ struct qc_state final : qc_obj, from_block_cache<qc_state> {
   enode<raw_item>* by_age = nullptr;  // standard: every entry, oldest first
   enode<qc_item>* heap = nullptr;     // compat: the original's heap, stale items included
   tptr by_completion;                 // every candidate, candidate order (counted, P1)
-  rnode* ids = nullptr;               // id index: id hash -> id_bucket
-  rnode* texts = nullptr;             // text index: normal-form hash -> text_bucket
+  radix_top ids;                      // id index: id hash -> id_bucket
+  radix_top texts;                    // text index: normal-form hash -> text_bucket
 };
 
 }  // namespace detail
@@ -426,11 +433,13 @@ struct query_cache::impl {
     qc_state* s = root.load(std::memory_order_relaxed);  // relaxed: no operation runs concurrently with the destructor
     free_tree(s->by_age);
     free_tree(s->heap);
-    free_index(s->ids, depth, [](qc_obj* b) { delete b; });
-    free_index(s->texts, depth, [](qc_obj* b) {
-      for (const text_group& g : static_cast<text_bucket*>(b)->groups) free_tree(g.members);
-      delete b;
-    });
+    for (qc_obj* c : s->ids.child) free_index(c, depth - 1, [](qc_obj* b) { delete b; });
+    for (qc_obj* c : s->texts.child) {
+      free_index(c, depth - 1, [](qc_obj* b) {
+        for (const text_group& g : static_cast<text_bucket*>(b)->groups) free_tree(g.members);
+        delete b;
+      });
+    }
     delete s;
   }
 
@@ -736,26 +745,23 @@ class txn {
   }
 
  private:
-  // The bucket of `key` in the index rooted at `root`, writable: every node
-  // on its path and the bucket itself are made fresh (copied if published).
+  // The bucket of `key` in the index whose top (the txn's own copy) is
+  // `top`, writable: every node on its path and the bucket itself are made
+  // fresh (copied if published).
   template <class Bucket>
-  Bucket* writable_bucket(rnode*& root, std::uint64_t key) {
-    root = root == nullptr ? objects.make<rnode>() : objects.writable(root);
-    rnode* n = root;
-    for (unsigned level = cache_.depth; level-- > 0;) {
-      qc_obj*& child = n->child[(key >> (radix_bits * level)) & radix_mask];
-      if (level == 0) {
-        auto* b = static_cast<Bucket*>(child);
-        b = b == nullptr ? objects.make<Bucket>() : objects.writable(b);
-        child = b;
-        return b;
-      }
-      auto* next = static_cast<rnode*>(child);
-      next = next == nullptr ? objects.make<rnode>() : objects.writable(next);
-      child = next;
-      n = next;
+  Bucket* writable_bucket(radix_top& top, std::uint64_t key) {
+    const unsigned depth = cache_.depth;
+    qc_obj** slot = &top.child[(key >> (radix_bits * (depth - 1))) & radix_mask];
+    for (unsigned level = depth - 1; level-- > 0;) {
+      auto* n = static_cast<rnode*>(*slot);
+      n = n == nullptr ? objects.make<rnode>() : objects.writable(n);
+      *slot = n;
+      slot = &n->child[(key >> (radix_bits * level)) & radix_mask];
     }
-    return nullptr;  // unreachable: depth >= 1
+    auto* b = static_cast<Bucket*>(*slot);
+    b = b == nullptr ? objects.make<Bucket>() : objects.writable(b);
+    *slot = b;
+    return b;
   }
 
   static auto find_group(text_bucket& t, const std::string& text) -> decltype(t.groups.begin()) {
@@ -765,8 +771,8 @@ class txn {
 
   const impl_type& cache_;
   const qc_state& base_;
-  rnode* ids_;
-  rnode* texts_;
+  radix_top ids_;
+  radix_top texts_;
   completion_order completion_;
 };
 

@@ -25,7 +25,7 @@ struct block_free_list {
 // allocated with (rounding 24 bytes up to 32 would cost glibc a 48-byte chunk
 // instead of a 32-byte one).
 inline constexpr std::size_t block_granule = 8;
-inline constexpr std::size_t block_classes = 64;  // 8, 16, .. 512 bytes
+inline constexpr std::size_t block_classes = 128;  // 8, 16, .. 1024 bytes
 // Blocks a thread keeps per class: 256 KiB worth, between 512 and 4096
 // blocks. Reclamation frees in batches (ebr::config::batch retired objects,
 // each of which may be a bag of tens of blocks, as the query cache's are),
