@@ -12,7 +12,7 @@ void free_cached_blocks() noexcept {
   for (std::size_t c = 0; c < block_classes; ++c) {
     block_free_list& list = tl_block_cache[c];
     while (void* block = list.head) {
-      SNAPCACHE_UNPOISON(block, (c + 1) * block_granule);
+      SNAPCACHE_UNPOISON(static_cast<char*>(block) + sizeof(void*), (c + 1) * block_granule - sizeof(void*));
       list.head = *static_cast<void**>(block);
       ::operator delete(block);
     }

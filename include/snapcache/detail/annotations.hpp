@@ -34,7 +34,8 @@
 
 // AddressSanitizer poisoning of memory snapcache keeps for reuse (the block
 // cache): a read of a cached block is reported as use-after-poison, as a
-// read of freed memory would be.
+// read of freed memory would be (all but the block's first word, its link in
+// the cache, which LeakSanitizer must be able to follow).
 #if defined(__SANITIZE_ADDRESS__)
 #define SNAPCACHE_ASAN 1
 #elif defined(__has_feature)

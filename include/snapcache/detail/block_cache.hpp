@@ -57,7 +57,7 @@ template <std::size_t Size>
   if constexpr (block_class_of(Size) < block_classes) {
     block_free_list& list = tl_block_cache[block_class_of(Size)];
     if (void* block = list.head) {
-      SNAPCACHE_UNPOISON(block, Size);
+      SNAPCACHE_UNPOISON(static_cast<char*>(block) + sizeof(void*), Size - sizeof(void*));
       list.head = *static_cast<void**>(block);
       --list.count;
       return block;
@@ -79,7 +79,9 @@ inline void free_block(void* block) noexcept {
         }
       }
       *static_cast<void**>(block) = list.head;
-      SNAPCACHE_POISON(block, Size);
+      // Everything but the link: LeakSanitizer skips poisoned words, and
+      // must still follow the list to see the blocks as reachable.
+      SNAPCACHE_POISON(static_cast<char*>(block) + sizeof(void*), Size - sizeof(void*));
       list.head = block;
       ++list.count;
       return;
