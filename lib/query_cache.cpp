@@ -477,7 +477,9 @@ struct query_cache::impl {
   std::atomic<qc_state*> root;
 
   // Statistics only: relaxed striped counters (see the header's contract).
-  mutable detail::striped_counter lookups, hits, misses, inspections;
+  // (lookups is hits + misses: one counter less per lookup. A write adds
+  // only the counts it changed: each add is a read-modify-write.)
+  mutable detail::striped_counter hits, misses, inspections;
   detail::striped_counter inserts, replacements, evictions, drops, retries;
 };
 
@@ -787,7 +789,7 @@ auto write(impl_type& cache, Op&& op) {
     txn t(cache, *base);
     auto result = op(t);
     if (!t.changed) {  // read-only (an absent id, every entry dropped): linearizes at the root load
-      cache.drops.add(static_cast<std::int64_t>(t.drops));
+      if (t.drops != 0) cache.drops.add(static_cast<std::int64_t>(t.drops));
       return result;
     }
     auto [next, bag] = t.seal();
@@ -800,10 +802,10 @@ auto write(impl_type& cache, Op&& op) {
       t.objects.published();
       const std::size_t weight = bag->objects.size();
       g.retire(bag.release(), &garbage::reclaim, weight);  // P4; noexcept, allocates nothing
-      cache.inserts.add(static_cast<std::int64_t>(t.inserts));
-      cache.replacements.add(static_cast<std::int64_t>(t.replacements));
-      cache.evictions.add(static_cast<std::int64_t>(t.evictions));
-      cache.drops.add(static_cast<std::int64_t>(t.drops));
+      if (t.inserts != 0) cache.inserts.add(static_cast<std::int64_t>(t.inserts));
+      if (t.replacements != 0) cache.replacements.add(static_cast<std::int64_t>(t.replacements));
+      if (t.evictions != 0) cache.evictions.add(static_cast<std::int64_t>(t.evictions));
+      if (t.drops != 0) cache.drops.add(static_cast<std::int64_t>(t.drops));
       return result;
     }
     // Another writer published: base now holds the new root; the txn's
@@ -1001,9 +1003,8 @@ std::optional<cache_hit> query_cache::lookup(std::string_view sql, cache_clock::
       }
     });
   }
-  impl_->inspections.add(static_cast<std::int64_t>(examined));
+  if (examined != 0) impl_->inspections.add(static_cast<std::int64_t>(examined));
   (hit ? impl_->hits : impl_->misses).add(1);
-  impl_->lookups.add(1);
   return hit;
 }
 
@@ -1042,9 +1043,9 @@ cache_stats query_cache::stats() const noexcept {
     return v > 0 ? static_cast<std::uint64_t>(v) : 0;
   };
   cache_stats s;
-  s.lookups = read(impl_->lookups);
   s.hits = read(impl_->hits);
   s.misses = read(impl_->misses);
+  s.lookups = s.hits + s.misses;
   s.inserts = read(impl_->inserts);
   s.replacements = read(impl_->replacements);
   s.evictions = read(impl_->evictions);
