@@ -49,7 +49,6 @@
 #include <algorithm>
 #include <atomic>
 #include <bit>
-#include <cstring>
 #include <memory>
 #include <stdexcept>
 #include <utility>
