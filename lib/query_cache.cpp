@@ -241,27 +241,6 @@ tptr terase(const tptr& t, const Key& v, const Less& less) {
   return tmerge(t->left, t->right);
 }
 
-// In-order traversal with an explicit stack of the ancestors still to visit.
-class twalk {
- public:
-  explicit twalk(const qc_node* root) { descend(root); }
-  [[nodiscard]] const qc_node* current() const noexcept { return path_.empty() ? nullptr : path_.back(); }
-  void next() {
-    const qc_node* n = path_.back();
-    path_.pop_back();
-    descend(n->right.get());
-  }
-
- private:
-  void descend(const qc_node* n) {
-    for (; n != nullptr; n = n->left.get()) {
-      __builtin_prefetch(n->right.get());  // visited next but one: see candidate_view::iterator
-      path_.push_back(n);
-    }
-  }
-  std::vector<const qc_node*> path_;
-};
-
 // ---- EBR-owned objects (P1) ------------------------------------------------
 
 // Base of every object a state reaches except the candidate order's nodes.
@@ -291,6 +270,7 @@ struct from_block_cache {
 template <class Item>
 struct enode final : qc_obj, from_block_cache<enode<Item>> {
   enode(Item v, enode* l, enode* r, std::uint64_t p) noexcept : value(std::move(v)), left(l), right(r), priority(p) {}
+  enode(const enode& from) noexcept : enode(from.value, from.left, from.right, from.priority) {}
   Item value;
   enode* left;
   enode* right;
@@ -328,6 +308,22 @@ struct text_bucket final : qc_obj, from_block_cache<text_bucket> {
   text_bucket(const text_bucket& from) : qc_obj(), groups(from.groups) {}
   detail::small_vector<text_group, 2> groups;  // inline, as id_bucket's items
 };
+
+// The entry with this id in an id bucket (null bucket: none), or null.
+const qc_item* find_in(const id_bucket* b, std::string_view id) noexcept {
+  if (b == nullptr) return nullptr;
+  for (const qc_item& item : b->items) {
+    if (item.rec->entry.id == id) return &item;
+  }
+  return nullptr;
+}
+
+// The group of this normal form in a text bucket, or its end.
+template <class Bucket>  // text_bucket, const or not
+auto find_group(Bucket& b, std::string_view text) noexcept -> decltype(b.groups.begin()) {
+  return std::find_if(b.groups.begin(), b.groups.end(),
+                      [&](const text_group& g) { return *g.first.rec->match == text; });
+}
 
 // The top level of a radix index, held inside the state: a read has one
 // dependent load fewer, and a write copies it with the state instead of
@@ -562,14 +558,10 @@ class arena {
 template <class Item>
 using eptr = enode<Item>*;
 
-// `t` with these children: t itself if fresh, else a copy.
+// `t` with these children: t itself if fresh, else a copy (arena::writable).
 template <class Item>
 eptr<Item> with_children(arena& a, eptr<Item> t, eptr<Item> l, eptr<Item> r) {
-  if (!a.owns(t)) {
-    eptr<Item> copy = a.make<enode<Item>>(t->value, l, r, t->priority);
-    a.drop(t);
-    return copy;
-  }
+  t = a.writable(t);
   t->left = l;
   t->right = r;
   return t;
@@ -666,12 +658,8 @@ class txn {
   [[nodiscard]] std::optional<qc_item> find(std::string_view id) const { return find(id, cache_.id_key(id)); }
   // `key`: id's bucket, cache_.id_key(id).
   [[nodiscard]] std::optional<qc_item> find(std::string_view id, std::uint64_t key) const {
-    const auto* b = static_cast<const id_bucket*>(bucket_at(ids_, key, cache_.depth));
-    if (b == nullptr) return std::nullopt;
-    for (const qc_item& item : b->items) {
-      if (item.rec->entry.id == id) return item;
-    }
-    return std::nullopt;
+    const qc_item* item = find_in(static_cast<const id_bucket*>(bucket_at(ids_, key, cache_.depth)), id);
+    return item != nullptr ? std::optional<qc_item>(*item) : std::nullopt;
   }
 
   // Indexes an entry whose id is not held.
@@ -765,11 +753,6 @@ class txn {
     return b;
   }
 
-  static auto find_group(text_bucket& t, const std::string& text) -> decltype(t.groups.begin()) {
-    return std::find_if(t.groups.begin(), t.groups.end(),
-                        [&](const text_group& g) { return *g.first.rec->match == text; });
-  }
-
   const impl_type& cache_;
   const qc_state& base_;
   radix_top ids_;
@@ -793,11 +776,11 @@ auto write(impl_type& cache, Op&& op) {
     }
     auto [next, bag] = t.seal();
     SNAPCACHE_PARK(cache_write_before_publish);
-    // (Q1) acq_rel: the release publishes everything the txn built; the
+    // The linearization point. (Q1) acq_rel: the release publishes everything the txn built; the
     // acquire (and the failure order's) pairs with the previous publisher's
     // release when the root it returns is the base of the next attempt.
-    if (cache.root.compare_exchange_strong(base, next, std::memory_order_acq_rel,
-                                           std::memory_order_acquire)) {  // (Q1) pairs with (Q2); the linearization point
+    if (cache.root.compare_exchange_strong(base, next, std::memory_order_acq_rel,  // (Q1) pairs with (Q2)
+                                           std::memory_order_acquire)) {  // (Q1) failure: pairs with the publisher's release
       t.objects.published();
       const std::size_t weight = bag->objects.size();
       g.retire(bag.release(), &garbage::reclaim, weight);  // P4; noexcept, allocates nothing
@@ -953,12 +936,8 @@ bool query_cache::contains(std::string_view id) const { return find(id).has_valu
 
 std::optional<query_entry> query_cache::find(std::string_view id) const {
   return impl_->read([&](const qc_state& s) -> std::optional<query_entry> {
-    const auto* b = static_cast<const id_bucket*>(bucket_at(s.ids, impl_->id_key(id), impl_->depth));
-    if (b == nullptr) return std::nullopt;
-    for (const qc_item& item : b->items) {
-      if (item.rec->entry.id == id) return item.rec->entry;
-    }
-    return std::nullopt;
+    const qc_item* item = find_in(static_cast<const id_bucket*>(bucket_at(s.ids, impl_->id_key(id), impl_->depth)), id);
+    return item != nullptr ? std::optional<query_entry>(item->rec->entry) : std::nullopt;
   });
 }
 
@@ -971,16 +950,9 @@ std::optional<cache_hit> query_cache::lookup(std::string_view sql, cache_clock::
     const std::string key = detail::normal_form(sql, mode_);
     impl_->read([&](const qc_state& s) {
       const auto* bucket = static_cast<const text_bucket*>(bucket_at(s.texts, impl_->text_key(key), impl_->depth));
-      const text_group* group = nullptr;
-      if (bucket != nullptr) {
-        for (const text_group& g : bucket->groups) {
-          if (*g.first.rec->match == key) {
-            group = &g;
-            break;
-          }
-        }
-      }
-      if (group == nullptr) return;
+      if (bucket == nullptr) return;
+      const text_group* group = find_group(*bucket, key);
+      if (group == bucket->groups.end()) return;
       // m is the first match in candidate order: every candidate before it
       // is fresher and not a hit, so the original's walk reaches m after
       // exactly rank(m) non-hits, and m decides the outcome.
@@ -991,9 +963,9 @@ std::optional<cache_hit> query_cache::lookup(std::string_view sql, cache_clock::
         examined = 1;
         hit = detail::make_hit(*m);
       } else {
-        for (twalk w(s.by_completion.get()); w.current() != nullptr; w.next()) {
+        for (candidate_view::iterator it(s.by_completion.get()), end; it != end; ++it) {
           ++examined;
-          if (w.current()->value.rec.get() == m) {
+          if (&*it == &m->entry) {
             hit = detail::make_hit(*m);
             break;
           }

@@ -272,6 +272,7 @@ class query_cache {
 
      private:
       friend class candidate_view;
+      friend class query_cache;  // a limited lookup walks the candidate order with it
       explicit iterator(const detail::qc_node* root);
       void descend_left(const detail::qc_node* node);
       std::vector<const detail::qc_node*> path_;  // ancestors still to visit; back() is current
