@@ -775,6 +775,7 @@ auto write(impl_type& cache, Op&& op) {
       return result;
     }
     auto [next, bag] = t.seal();
+    g.reserve();  // the retire below must not allocate
     SNAPCACHE_PARK(cache_write_before_publish);
     // The linearization point. (Q1) acq_rel: the release publishes everything the txn built; the
     // acquire (and the failure order's) pairs with the previous publisher's
@@ -783,7 +784,7 @@ auto write(impl_type& cache, Op&& op) {
                                            std::memory_order_acquire)) {  // (Q1) failure: pairs with the publisher's release
       t.objects.published();
       const std::size_t weight = bag->objects.size();
-      g.retire(bag.release(), &garbage::reclaim, weight);  // P4; noexcept, allocates nothing
+      g.retire(bag.release(), &garbage::reclaim, ebr::weight{weight, 0});  // P4; noexcept, allocates nothing
       if (t.inserts != 0) cache.inserts.add(static_cast<std::int64_t>(t.inserts));
       if (t.replacements != 0) cache.replacements.add(static_cast<std::int64_t>(t.replacements));
       if (t.evictions != 0) cache.evictions.add(static_cast<std::int64_t>(t.evictions));

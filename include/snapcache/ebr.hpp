@@ -77,15 +77,22 @@
 
 namespace snapcache::ebr {
 
-// Tuning knobs. Tests set batch = 1 and advance_every = 1 to force
+// Tuning knobs. Tests set batch = 1 and pins_per_step = 1 to force
 // reclamation on every retire.
 struct config {
-  // A thread tries to advance the epoch and free its garbage whenever it holds
-  // this many unreclaimed objects (at retire, and again when it unpins). > 0.
+  // A thread's bag of retired objects is sealed and handed to the domain
+  // (where any thread may free it) once it holds this many objects, or
+  // batch_bytes bytes, or when the epoch moves. > 0 each.
   std::size_t batch = 64;
-  // A thread also tries to advance and collect every `advance_every` pins;
-  // 0 disables this.
-  std::size_t advance_every = 128;
+  std::size_t batch_bytes = std::size_t{1} << 20;
+  // Every `pins_per_step` outermost pins a thread first tries to advance the
+  // epoch and runs one collection step (0 disables this; a thread that seals
+  // a bag still collects at its unpin). While freeable garbage is left over,
+  // a thread collects at every pin until it is gone.
+  std::size_t pins_per_step = 128;
+  // One collection step frees at most 2 x batch objects and 2 x batch_bytes
+  // bytes (at least one bag; a single object larger than that is freed
+  // alone; objects retired in steps, retire_in_steps, are split to fit).
 };
 
 // A statistic snapshot; each field is read without stopping anyone, so under
@@ -93,14 +100,18 @@ struct config {
 // freed <= retired always holds and pending = retired - freed.
 struct domain_stats {
   std::uint64_t epoch = 0;
-  std::uint64_t retired = 0;  // objects ever retired (and defer() calls), each at its weight
-  std::uint64_t freed = 0;    // the weight of the objects whose reclaim function ran
-  std::uint64_t pending = 0;  // retired, not yet freed
-  std::size_t records = 0;    // registry size: bounded by peak live threads
-  std::size_t pinned = 0;     // records pinned at the time of reading
+  std::uint64_t retired = 0;        // objects ever retired (and defer() calls), each at its weight
+  std::uint64_t freed = 0;          // the weight of the objects whose reclaim function ran
+  std::uint64_t pending = 0;        // retired, not yet freed
+  std::uint64_t retired_bytes = 0;  // the same in bytes, as the retirers counted them
+  std::uint64_t freed_bytes = 0;
+  std::uint64_t pending_bytes = 0;
+  std::size_t records = 0;  // registry size: bounded by peak live threads
+  std::size_t pinned = 0;   // records pinned at the time of reading
 };
 
-// Base of objects retired through the intrusive, allocation-free path.
+// Base of objects retired through the intrusive path: the header reclamation
+// links them by, and their reclaim function and weight.
 class retirable {
  public:
   retirable() noexcept = default;
@@ -111,6 +122,47 @@ class retirable {
   friend struct retirable_access;
   retirable* next_retired_ = nullptr;
   reclaim_fn reclaim_ = nullptr;
+  partial_reclaim_fn partial_ = nullptr;
+  std::size_t objects_ = 0;
+  std::size_t bytes_ = 0;
+};
+
+// The header's fields, for the library's own reclamation code.
+struct retirable_access {
+  static retirable*& next(retirable* object) noexcept { return object->next_retired_; }
+  static reclaim_fn& reclaim(retirable* object) noexcept { return object->reclaim_; }
+  static partial_reclaim_fn& partial(retirable* object) noexcept { return object->partial_; }
+  static std::size_t& objects(retirable* object) noexcept { return object->objects_; }
+  static std::size_t& bytes(retirable* object) noexcept { return object->bytes_; }
+};
+
+// Keeps one object alive after its guard is gone: see guard::hold(). Belongs
+// to the thread that made it; release it (or destroy it) on that thread.
+class [[nodiscard]] held {
+ public:
+  held() noexcept = default;
+  held(held&& other) noexcept : slot_(std::exchange(other.slot_, nullptr)) {}
+  held& operator=(held&& other) noexcept {
+    if (this != &other) {
+      release();
+      slot_ = std::exchange(other.slot_, nullptr);
+    }
+    return *this;
+  }
+  held(const held&) = delete;
+  held& operator=(const held&) = delete;
+  ~held() { release(); }
+
+  // Lets the object go: from here it may be freed once its grace period is over.
+  void release() noexcept {
+    if (slot_ != nullptr) std::exchange(slot_, nullptr)->store(nullptr, detail::orders::release_hold);
+  }
+  [[nodiscard]] bool holding() const noexcept { return slot_ != nullptr; }
+
+ private:
+  friend class guard;
+  explicit held(std::atomic<const void*>* slot) noexcept : slot_(slot) {}
+  std::atomic<const void*>* slot_ = nullptr;
 };
 
 class domain;
@@ -139,30 +191,35 @@ class [[nodiscard]] guard {
   [[nodiscard]] bool pinned() const noexcept { return record_ != nullptr; }
 
   // Intrusive retire: `object` is already unreachable for new readers;
-  // `reclaim(object)` runs once every guard that could see it is gone.
-  // Never allocates.
-  void retire(retirable* object, reclaim_fn reclaim) const noexcept {
+  // `reclaim(object)` runs once every guard that could see it is gone, on
+  // whichever thread collects. `w` is what it stands for in the bounds (a bag
+  // of n objects freed by one reclaim call counts n; a large value counts its
+  // bytes). Never allocates after a reserve(); without one it may allocate a
+  // bag with std::nothrow and terminates if that fails.
+  void retire(retirable* object, reclaim_fn reclaim, weight w = {}) const noexcept {
     assert(record_ != nullptr && "retire through an empty guard");
-    detail::retire(*record_, object, reclaim, 1);
+    assert(w.objects > 0 && "a retired object weighs at least 1");
+    retirable_init(object, reclaim, nullptr, w);
+    detail::retire(*record_, object, w);
   }
-  // The same for an object that stands for `weight` > 0 objects (a bag of
-  // them, freed by one reclaim call): it counts that much toward `batch` and
-  // in the statistics, so a thread that retires large bags reclaims as often
-  // as one that retires their contents one by one, in small pauses.
-  void retire(retirable* object, reclaim_fn reclaim, std::size_t weight) const noexcept {
+  // The same for an object whose parts can be freed a few at a time: each
+  // collection step calls `reclaim(object, budget)` with what is left of its
+  // budget, so no single call pays for freeing all w.objects parts.
+  void retire_in_steps(retirable* object, partial_reclaim_fn reclaim, weight w) const noexcept {
     assert(record_ != nullptr && "retire through an empty guard");
-    assert(weight > 0 && "a retired object weighs at least 1");
-    detail::retire(*record_, object, reclaim, weight);
+    assert(w.objects > 0 && "a retired object weighs at least 1");
+    retirable_init(object, nullptr, reclaim, w);
+    detail::retire(*record_, object, w);
   }
 
-  // Makes sure the calling thread can retire_raw() at least
-  // retire_bag::capacity (62) objects through this guard without allocating:
-  // call it before the step that commits a change whose garbage is then
-  // retired, so that a failing allocation throws while nothing has changed
-  // yet. Two spare bags: while a guard is pinned the epoch advances at most
-  // once, so its retires go to at most two limbo lists, each of which may
-  // need a fresh bag. Cheap when the spares are there (the common case: bags
-  // are recycled). May throw std::bad_alloc.
+  // Makes sure the calling thread can retire at least retire_bag::capacity
+  // (60) objects through this guard without allocating: call it before the
+  // step that commits a change whose garbage is then retired, so that a
+  // failing allocation throws while nothing has changed yet. Two spare bags:
+  // a run of retires fills at most the open bag and two more (a bag is sealed
+  // when full, heavy, or when the epoch moves, and the epoch moves at most
+  // once while a guard is pinned). Cheap when the spares are there (the
+  // common case: bags are recycled). May throw std::bad_alloc.
   void reserve() const {
     assert(record_ != nullptr && "reserve through an empty guard");
     while (record_->spare_count < reserved_bags) detail::add_spare_bag(*record_);
@@ -177,12 +234,13 @@ class [[nodiscard]] guard {
   }
 
   // Retires an object without a header: `reclaim(object)` runs once every
-  // guard that could see it is gone. Never allocates after a reserve() with
-  // fewer than 62 raw retires since; without one it allocates with
-  // std::nothrow and terminates if that fails (a broken precondition).
-  void retire_raw(void* object, raw_reclaim_fn reclaim) const noexcept {
+  // guard that could see it is gone. `bytes`: its size in the byte bound.
+  // Never allocates after a reserve() with fewer than 60 retires since;
+  // without one it allocates with std::nothrow and terminates if that fails
+  // (a broken precondition).
+  void retire_raw(void* object, raw_reclaim_fn reclaim, std::size_t bytes = 0) const noexcept {
     assert(record_ != nullptr && "retire through an empty guard");
-    detail::retire_raw(*record_, object, reclaim);
+    detail::retire_raw(*record_, object, reclaim, bytes);
   }
 
   // Retires any heap object; `deleter(ptr)` runs after the grace period.
@@ -202,8 +260,23 @@ class [[nodiscard]] guard {
     using holder_type = holder<std::decay_t<Fn>>;
     static_assert(std::is_nothrow_invocable_v<std::decay_t<Fn>&>, "deferred calls must not throw");
     assert(record_ != nullptr && "defer through an empty guard");
-    auto* held = new holder_type(std::forward<Fn>(fn));
-    detail::retire(*record_, held, &holder_type::run_and_delete, 1);
+    reserve();  // may throw: nothing deferred yet
+    auto* held_fn = new holder_type(std::forward<Fn>(fn));
+    retire(held_fn, &holder_type::run_and_delete);
+  }
+
+  // Keeps `object`, read under this guard, from being reclaimed after the
+  // guard is gone, until the returned `held` is released: a hazard pointer
+  // for one object, for code that must use it unpinned (user code that may
+  // run long). The caller must check, after hold() returns and while still
+  // pinned, that the object is still reachable as it found it (re-read the
+  // link it came from with a seq_cst load): only then does the hold count.
+  // A thread holds at most detail::hold_slots objects at once; beyond that
+  // hold() returns an empty `held` and the caller must stay pinned instead.
+  [[nodiscard]] held hold(const void* object) const noexcept {
+    assert(record_ != nullptr && "hold through an empty guard");
+    const int slot = detail::take_hold_slot(*record_, object);
+    return slot < 0 ? held() : held(&record_->holds[slot]);
   }
 
  private:
@@ -211,6 +284,13 @@ class [[nodiscard]] guard {
   friend guard pin();
   static constexpr std::size_t reserved_bags = 2;  // see reserve()
   explicit guard(detail::ebr_record* record) noexcept : record_(record) {}
+
+  static void retirable_init(retirable* object, reclaim_fn reclaim, partial_reclaim_fn partial, weight w) noexcept {
+    retirable_access::reclaim(object) = reclaim;
+    retirable_access::partial(object) = partial;
+    retirable_access::objects(object) = w.objects;
+    retirable_access::bytes(object) = w.bytes;
+  }
 
   template <class Fn>
   struct holder final : retirable {
@@ -231,8 +311,8 @@ class [[nodiscard]] guard {
 // Most code uses the process-wide default through ebr::pin().
 class domain {
  public:
-  // Throws std::invalid_argument if cfg.batch == 0, std::bad_alloc on
-  // allocation failure.
+  // Throws std::invalid_argument if batch or batch_bytes is 0;
+  // std::bad_alloc on allocation failure.
   domain() : domain(config{}) {}
   explicit domain(config cfg);
   // Frees every object still pending. Precondition: no thread is pinned in
@@ -270,11 +350,13 @@ class domain {
     return guard(record);
   }
 
-  // Blocks until a grace period has passed for everything retired before the
-  // call, then frees the calling thread's garbage and every exited thread's.
-  // Garbage of other live threads is freed at their next collection.
-  // Precondition: the calling thread is not pinned in this domain (it would
-  // wait for itself). For tests and shutdown; never on a hot path.
+  // Frees everything retired (by any thread, live, idle or exited) before
+  // the call that no guard or hold protects: blocks until a grace period
+  // has passed, takes every thread's parked garbage, and frees it and the
+  // domain's queue here, without a work bound. Call it at shutdown, after
+  // destroying containers whose values own resources (connections, files),
+  // to close them now. Precondition: the calling thread is not pinned in
+  // this domain (it would wait for itself). Never on a hot path.
   void synchronize();
 
   [[nodiscard]] domain_stats stats() const noexcept;
