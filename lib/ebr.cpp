@@ -257,14 +257,17 @@ bag_left free_bag(retire_bag& bag, std::size_t& budget, const hold_set& holds, f
     retirable* next = retirable_access::next(object);
     std::size_t& objects = retirable_access::objects(object);
     if (ebr::partial_reclaim_fn partial = retirable_access::partial(object)) {
+      // Its weight is an estimate of its parts: count what each call frees
+      // against it (capped), and the rest when it is done.
       const std::size_t bytes = retirable_access::bytes(object);
       const std::size_t left = objects;
-      const std::size_t done = std::min(partial(object, std::min(budget, left)), left);  // may free object
-      budget -= std::min(budget, done);
+      const std::size_t before = budget;
+      const bool finished = partial(object, budget);  // may free object
+      const std::size_t done = finished ? left : std::min(left - (left > 1 ? 1 : 0), before - budget);
       freed.objects += done;
-      bag.objects -= done;
-      if (done < left) {
-        objects = left - done;  // object still alive: more next step
+      bag.objects -= std::min(bag.objects, done);
+      if (!finished) {
+        objects = left - done;  // object still alive (at least 1 left): more next step
         break;
       }
       freed.bytes += bytes;

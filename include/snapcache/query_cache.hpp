@@ -127,6 +127,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "snapcache/map_stats.hpp"
@@ -154,6 +155,10 @@ struct query_entry {
   std::optional<cache_clock::time_point> completed_at;
   std::string output_location;
   std::shared_ptr<const void> payload;
+  // The payload's size as the caller counts it (0: uncounted). Reclamation
+  // counts an evicted or replaced entry's strings and this toward its byte
+  // bound (ebr.hpp), so large payloads are freed as promptly as their size asks.
+  std::size_t payload_bytes = 0;
 
   friend bool operator==(const query_entry&, const query_entry&) = default;
 };
@@ -180,6 +185,10 @@ struct cache_stats {
   // Writes computed again because another writer published first (query_cache:
   // the cost of its one publication point; locked_query_cache: always 0).
   std::uint64_t retries = 0;
+  // Announced writes (a batch or capacity change that lost the race to
+  // publish twice) that another writer applied before its own (query_cache
+  // only: its helping, docs/design.md).
+  std::uint64_t helps = 0;
   // The structure's own statistics, in the maps' terms. query_cache:
   // live_entries and live_versions are the entries held; heap_bytes
   // approximates the current state's records, nodes and buckets at their
@@ -240,6 +249,43 @@ void check_inspections(std::size_t max_inspections);
 
 struct qc_node;  // a node of the lock-free cache's persistent treaps
 
+// Reference counting of the candidate order's nodes (lib/query_cache.cpp).
+// release() frees what it held the last reference to, iteratively.
+void retain(const qc_node* node) noexcept;
+void release(const qc_node* node) noexcept;
+
+// A counted reference to a candidate-order node (what a candidate_view holds).
+class node_ref {
+ public:
+  node_ref() noexcept = default;
+  // Adopts a reference the caller already counted.
+  static node_ref adopt(const qc_node* node) noexcept {
+    node_ref r;
+    r.node_ = node;
+    return r;
+  }
+  node_ref(const node_ref& other) noexcept : node_(other.node_) {
+    if (node_ != nullptr) retain(node_);
+  }
+  node_ref(node_ref&& other) noexcept : node_(std::exchange(other.node_, nullptr)) {}
+  node_ref& operator=(node_ref other) noexcept {
+    std::swap(node_, other.node_);
+    return *this;
+  }
+  ~node_ref() {
+    if (node_ != nullptr) release(node_);
+  }
+  [[nodiscard]] const qc_node* get() const noexcept { return node_; }
+  const qc_node* operator->() const noexcept { return node_; }
+  explicit operator bool() const noexcept { return node_ != nullptr; }
+  // Gives up the reference without releasing it.
+  [[nodiscard]] const qc_node* detach() noexcept { return std::exchange(node_, nullptr); }
+  friend bool operator==(const node_ref& a, const node_ref& b) noexcept { return a.node_ == b.node_; }
+
+ private:
+  const qc_node* node_ = nullptr;
+};
+
 }  // namespace detail
 
 class query_cache {
@@ -287,9 +333,8 @@ class query_cache {
 
    private:
     friend class query_cache;
-    candidate_view(std::shared_ptr<const detail::qc_node> root, std::size_t size) noexcept
-        : root_(std::move(root)), size_(size) {}
-    std::shared_ptr<const detail::qc_node> root_;
+    candidate_view(detail::node_ref root, std::size_t size) noexcept : root_(std::move(root)), size_(size) {}
+    detail::node_ref root_;
     std::size_t size_ = 0;
   };
 

@@ -15,10 +15,11 @@ class retirable;
 using reclaim_fn = void (*)(retirable*) noexcept;
 // Frees an object retired through guard::retire_raw (no header in the object).
 using raw_reclaim_fn = void (*)(void*) noexcept;
-// A reclaim that may stop early: frees at most `budget` of the object's
-// remaining parts and returns how many it freed (at least 1 when budget > 0).
-// The call that frees the last part also frees the object itself.
-using partial_reclaim_fn = std::size_t (*)(retirable*, std::size_t budget) noexcept;
+// A reclaim that may stop early: frees the object's parts, taking 1 from
+// `budget` for each, until budget is 0 (returns false: call again later) or
+// nothing is left (frees the object itself too and returns true). Called
+// with budget > 0; each call frees at least one part.
+using partial_reclaim_fn = bool (*)(retirable*, std::size_t& budget) noexcept;
 
 // What a retired object stands for in reclamation's bounds: how many objects
 // its reclaim frees, and how many bytes.
