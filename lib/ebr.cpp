@@ -138,6 +138,14 @@ void after_retire(ebr_record& record, retire_bag& bag, ebr::weight w) noexcept {
   bag.bytes += w.bytes;
   bump(record.retired, w.objects);
   if (w.bytes != 0) bump(record.retired_bytes, w.bytes);
+  record.pin_objects += w.objects;
+  record.pin_bytes += w.bytes;
+  if (w.objects > record.heaviest.load(std::memory_order_relaxed)) {  // owner's own counter
+    record.heaviest.store(w.objects, std::memory_order_relaxed);  // statistic only
+  }
+  if (w.bytes > record.heaviest_bytes.load(std::memory_order_relaxed)) {  // owner's own counter
+    record.heaviest_bytes.store(w.bytes, std::memory_order_relaxed);  // statistic only
+  }
   const domain_state& domain = *record.domain;
   if (bag.objects >= domain.batch || bag.bytes >= domain.batch_bytes || bag.count == retire_bag::capacity) {
     seal(*record.domain, std::exchange(record.open, nullptr));
@@ -285,28 +293,32 @@ bag_left free_bag(retire_bag& bag, std::size_t& budget, const hold_set& holds, f
     *link = next;
   }
   if (*link != nullptr) return bag_left::more_work;  // out of budget among the intrusive ones
-  // Raw objects: the whole array in one go (at most `capacity`, one step's
-  // worth); held ones are kept, packed at the front.
+  // Raw objects, within the budget; what stays (held, or past the budget)
+  // is packed at the front.
   std::size_t kept = 0;
   std::size_t raw_freed = 0;
+  bool out_of_budget = false;
   for (std::size_t i = 0; i < bag.count; ++i) {
     const retire_bag::item it = bag.items[i];
-    if (!holds.empty() && !planted_hold_ignored && holds.contains(it.object)) {
+    if (budget == 0) {
+      out_of_budget = true;
       bag.items[kept++] = it;
-      continue;
+    } else if (!holds.empty() && !planted_hold_ignored && holds.contains(it.object)) {
+      bag.items[kept++] = it;
+    } else {
+      it.reclaim(it.object);
+      ++raw_freed;
+      --budget;
     }
-    it.reclaim(it.object);
-    ++raw_freed;
   }
   bag.count = kept;
-  budget -= std::min(budget, raw_freed);
   freed.objects += raw_freed;
   bag.objects -= std::min(bag.objects, raw_freed);
   if (bag.intrusive == nullptr && kept == 0) {
     freed.bytes += bag.bytes;  // raw bytes are counted per bag
     return bag_left::nothing;
   }
-  return bag_left::held_only;
+  return out_of_budget ? bag_left::more_work : bag_left::held_only;
 }
 
 void count_frees(domain_state& domain, ebr_record* self, const freed_count& freed) noexcept {
@@ -383,7 +395,8 @@ void take_pushed(domain_state& domain) noexcept {
 // gives the token back, then frees them (users' destructors run with no
 // token held). Returns whether freeable garbage is left over. `self`: the
 // caller's record here, or null.
-bool collect_step(domain_state& domain, ebr_record* self, int advances) noexcept {
+bool collect_step(domain_state& domain, ebr_record* self, int advances, std::size_t extra_objects = 0,
+                  std::size_t extra_bytes = 0) noexcept {
   if (domain.collecting.exchange(true, orders::take_token)) {  // (E14): someone else collects
     for (int i = 0; i < advances && try_advance(domain); ++i) {
     }
@@ -393,15 +406,18 @@ bool collect_step(domain_state& domain, ebr_record* self, int advances) noexcept
   for (int i = 0; i < advances && try_advance(domain); ++i) {
   }
   const std::uint64_t epoch = domain.epoch.load(orders::read_epoch);  // (E4) pairs with (E5)
-  retire_bag* detached = nullptr;
+  retire_bag* detached = nullptr;  // in queue order: a partly freed bag first, with the whole budget
+  retire_bag** detached_tail = &detached;
   std::size_t objects = 0;
   std::size_t bytes = 0;
-  while (queue_front_ready(domain, epoch) && objects < domain.step_objects && bytes < domain.step_bytes) {
+  const std::size_t budget_objects = domain.step_objects + extra_objects;
+  const std::size_t budget_bytes = domain.step_bytes + extra_bytes;
+  while (queue_front_ready(domain, epoch) && objects < budget_objects && bytes < budget_bytes) {
     retire_bag* bag = queue_pop(domain);
     objects += bag->objects;
     bytes += bag->bytes;
-    bag->next = detached;
-    detached = bag;
+    *detached_tail = bag;
+    detached_tail = &bag->next;
   }
   const bool backlog = queue_front_ready(domain, epoch);
   if (detached != nullptr) domain.freeing.fetch_add(1, std::memory_order_seq_cst);  // synchronize() waits for it
@@ -410,13 +426,17 @@ bool collect_step(domain_state& domain, ebr_record* self, int advances) noexcept
 
   hold_set holds;
   holds.gather(domain);
-  std::size_t budget = domain.step_objects;
+  std::size_t budget = budget_objects;
   freed_count freed;
   bool left_over = false;
   while (detached != nullptr) {
     retire_bag* bag = std::exchange(detached, detached->next);
     bag->next = nullptr;
-    if (budget == 0) budget = 1;  // a detached bag always makes progress
+    if (budget == 0) {  // the step is spent: the rest goes on at the next one
+      push_bag(domain.returned, bag);
+      left_over = true;
+      continue;
+    }
     switch (free_bag(*bag, budget, holds, freed)) {
       case bag_left::nothing:
         recycle_bag(self, bag);
@@ -435,13 +455,16 @@ bool collect_step(domain_state& domain, ebr_record* self, int advances) noexcept
   return backlog || left_over;
 }
 
-// Collects, with the token, when a thread's steps are due.
+// Collects, with the token, when a thread's steps are due: the base step,
+// plus twice what the pin that just ended retired.
 void run_step(ebr_record& record, int advances) noexcept {
   if (record.in_collection) return;  // a reclaim function pinned: no nested collection
   record.in_collection = true;
   domain_state& domain = *record.domain;
   take_idle_shelves(domain);
-  const bool backlog = collect_step(domain, &record, advances);
+  const bool backlog = collect_step(domain, &record, advances, 2 * record.pin_objects, 2 * record.pin_bytes);
+  record.pin_objects = 0;
+  record.pin_bytes = 0;
   // Freeable garbage left over: collect at every pin until it is gone.
   record.pins_until_step = backlog ? 1 : (domain.pins_per_step ? domain.pins_per_step : static_cast<std::size_t>(-1));
   record.in_collection = false;
@@ -498,6 +521,8 @@ ebr_record* claim_or_create(domain_state& domain) {
         record->release_at_unpin = false;
         record->owes_step = false;
         record->in_collection = false;
+        record->pin_objects = 0;
+        record->pin_bytes = 0;
         record->pins_until_step =
             domain.pins_per_step ? domain.pins_per_step : static_cast<std::size_t>(-1);
         return record;
@@ -645,7 +670,7 @@ void periodic_step(ebr_record& record) noexcept { run_step(record, 1); }
 
 void after_unpin(ebr_record& record) noexcept {
   if (record.open != nullptr) park(record);
-  if (record.owes_step) {
+  if (record.owes_step || record.pin_objects >= record.domain->batch) {
     // Unpinned, this thread no longer holds the epoch back: two successful
     // advances make what it sealed freeable, unless another thread is pinned.
     record.owes_step = false;
@@ -785,6 +810,9 @@ domain_stats domain::stats() const noexcept {
        record != nullptr; record = record->next) {
     result.retired += record->retired.load(std::memory_order_acquire);              // pairs with bump()
     result.retired_bytes += record->retired_bytes.load(std::memory_order_acquire);  // pairs with bump()
+    result.heaviest = std::max<std::uint64_t>(result.heaviest, record->heaviest.load(std::memory_order_relaxed));  // statistic only
+    result.heaviest_bytes =
+        std::max<std::uint64_t>(result.heaviest_bytes, record->heaviest_bytes.load(std::memory_order_relaxed));  // statistic only
     ++result.records;
     if ((record->announcement.load(std::memory_order_relaxed) & detail::pinned_bit) != 0) {  // statistic only
       ++result.pinned;

@@ -407,7 +407,17 @@ struct helped_write : ebr::retirable {
   virtual ~helped_write() = default;
   // Applies the write to a txn; may throw std::bad_alloc (nothing published).
   virtual std::vector<insert_result> apply(txn& t) const = 0;
-  static void reclaim(ebr::retirable* r) noexcept { delete static_cast<helped_write*>(r); }
+  // Its inputs, as parts for reclamation: it may hold the last references
+  // to many records, freed a budget at a time (retire_in_steps).
+  [[nodiscard]] virtual std::size_t parts() const noexcept { return 0; }
+  virtual void shed(std::size_t& budget) noexcept { (void)budget; }
+  static bool reclaim_some(ebr::retirable* r, std::size_t& budget) noexcept {
+    auto* w = static_cast<helped_write*>(r);
+    w->shed(budget);
+    if (w->parts() != 0) return false;
+    delete w;
+    return true;
+  }
   const std::uint64_t id;
 };
 
@@ -566,7 +576,7 @@ struct query_cache::impl {
   auto read(F&& f) const {
     ebr::guard g;
     if (!detail::is_planted(detail::planted_bug::cache_read_without_pin)) g = ebr::domain::global().pin();
-    const qc_state* s = root.load(std::memory_order_seq_cst);  // (Q2): the protection rule, with (Q1)
+    const qc_state* s = root.load(detail::orders::load_root);  // (Q2): the protection rule, with (Q1)
     SNAPCACHE_PERTURB();  // a writer may publish and retire s here
     return f(*s);
   }
@@ -631,6 +641,12 @@ class arena {
     last->fresh_index = o->fresh_index;
     fresh_.pop_back();
     delete o;
+  }
+
+  // `o`, published, is no longer reached by the txn's state.
+  void drop_published(qc_obj* o) {
+    if (dropped_.capacity() == 0) dropped_.reserve(first_capacity);
+    dropped_.push_back(o);
   }
 
   // A copy of `o` that the txn may change: `o` itself if fresh.
@@ -899,7 +915,7 @@ void apply_pending(txn& t) {
   auto results = w->apply(t);
   results_obj* r = t.objects.make<results_obj>();
   r->results = std::move(results);
-  if (t.applied_results != nullptr) t.objects.drop(t.applied_results);
+  if (t.applied_results != nullptr) t.objects.drop_published(t.applied_results);  // the base's
   t.applied_results = r;
   t.applied_id = w->id;
   t.pending = nullptr;
@@ -920,7 +936,10 @@ bool publish(impl_type& cache, const ebr::guard& g, qc_state*& base, txn& t) {
   // CAS) against the reader's seq_cst load (Q2); acquire/release is not
   // enough under the C++ model (the RC11 litmus cache_root_cycle shows the
   // reader using a freed state).
-  if (!cache.root.compare_exchange_strong(base, next, std::memory_order_seq_cst)) return false;  // (Q1)
+  if (!cache.root.compare_exchange_strong(base, next, detail::orders::publish_root,  // (Q1)
+                                         detail::orders::failure(detail::orders::load_root, detail::orders::publish_root))) {  // as (Q2)
+    return false;
+  }
   t.objects.published();
   const ebr::weight w{bag->objects.size(), bag->bytes + t.removed_bytes};
   g.retire_in_steps(bag.release(), &garbage::reclaim_some, w);  // P4; noexcept, allocates nothing
@@ -944,7 +963,9 @@ Result results_as(const results_obj* r) {
 // The announcer of a helped write is done with it: others may announce again.
 void claim(impl_type& cache, const ebr::guard& g, std::unique_ptr<helped_write>& mine) noexcept {
   cache.claimed.store(mine->id, std::memory_order_release);  // pairs with the announcers' acquire
-  g.retire(mine.release(), &helped_write::reclaim);          // pinned writers may still apply it: EBR
+  const ebr::weight w{mine->parts() + 1, 0};
+  (void)g.try_reserve();  // publish() reserved; without memory, retire allocates or stops loudly
+  g.retire_in_steps(mine.release(), &helped_write::reclaim_some, w);  // pinned writers may still apply it
 }
 
 // An announcer whose own application of its write failed (std::bad_alloc)
@@ -954,14 +975,14 @@ bool withdraw(impl_type& cache, std::unique_ptr<helped_write>& mine) {
   for (;;) {
     try {
       const auto g = ebr::domain::global().pin();
-      qc_state* base = cache.root.load(std::memory_order_seq_cst);  // (Q2)
+      qc_state* base = cache.root.load(detail::orders::load_root);  // (Q2)
       if (base->applied_id == mine->id) {
         const bool applied = base->applied_results != nullptr;
         claim(cache, g, mine);
         return applied;
       }
       txn t(cache, *base);  // t.pending == mine
-      if (t.applied_results != nullptr) t.objects.drop(t.applied_results);
+      if (t.applied_results != nullptr) t.objects.drop_published(t.applied_results);  // the base's
       t.applied_results = nullptr;
       t.applied_id = mine->id;
       t.pending = nullptr;
@@ -996,7 +1017,7 @@ auto write(impl_type& cache, Op&& op, MakeHelped&& make_helped) {
   std::unique_ptr<helped_write> mine;  // announced: every later state holds it pending or applied
   for (unsigned lost = 0;; ++lost) {
     const auto g = ebr::domain::global().pin();
-    qc_state* base = cache.root.load(std::memory_order_seq_cst);  // (Q2): with (Q1), the protection rule
+    qc_state* base = cache.root.load(detail::orders::load_root);  // (Q2): with (Q1), the protection rule
     if (mine != nullptr) {
       // Announced: applied by whichever writer published next, or now by us.
       if (base->applied_id == mine->id) {
@@ -1094,7 +1115,11 @@ struct helped_batch final : helped_write {
   helped_batch(std::uint64_t write_id, std::vector<record_ptr> batch) noexcept
       : helped_write(write_id), records(std::move(batch)) {}
   std::vector<insert_result> apply(txn& t) const override { return insert_standard(t, records); }
-  const std::vector<record_ptr> records;
+  [[nodiscard]] std::size_t parts() const noexcept override { return records.size(); }
+  void shed(std::size_t& budget) noexcept override {
+    for (; budget > 0 && !records.empty(); --budget) records.pop_back();
+  }
+  std::vector<record_ptr> records;  // not changed until it is retired
 };
 
 std::vector<insert_result> set_capacity_standard(txn& t, std::size_t n) {
@@ -1318,7 +1343,7 @@ cache_stats query_cache::stats() const noexcept {
   s.retries = read(impl_->retries);
   s.helps = read(impl_->helps);
   if (const auto g = ebr::domain::global().try_pin(); g.pinned()) {  // R1, without throwing
-    const qc_state* root = impl_->root.load(std::memory_order_seq_cst);  // (Q2)
+    const qc_state* root = impl_->root.load(detail::orders::load_root);  // (Q2)
     s.internals.live_entries = root->count;
     s.internals.live_versions = root->count;
     s.internals.heap_bytes = approximate_bytes(*root, impl_->bucket_mask + 1);

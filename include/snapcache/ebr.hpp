@@ -106,6 +106,11 @@ struct domain_stats {
   std::uint64_t retired_bytes = 0;  // the same in bytes, as the retirers counted them
   std::uint64_t freed_bytes = 0;
   std::uint64_t pending_bytes = 0;
+  // The largest single retirement seen (a query-cache write that dropped
+  // many objects, a large value), in objects and in bytes: the memory bound
+  // allows for it (see "Memory bound" above).
+  std::uint64_t heaviest = 0;
+  std::uint64_t heaviest_bytes = 0;
   std::size_t records = 0;  // registry size: bounded by peak live threads
   std::size_t pinned = 0;   // records pinned at the time of reading
 };
@@ -265,12 +270,12 @@ class [[nodiscard]] guard {
     retire(held_fn, &holder_type::run_and_delete);
   }
 
-  // Keeps `object`, read under this guard, from being reclaimed after the
-  // guard is gone, until the returned `held` is released: a hazard pointer
-  // for one object, for code that must use it unpinned (user code that may
-  // run long). The caller must check, after hold() returns and while still
-  // pinned, that the object is still reachable as it found it (re-read the
-  // link it came from with a seq_cst load): only then does the hold count.
+  // Keeps `object`, read under this guard (by the protection rule), from
+  // being reclaimed after the guard is gone, until the returned `held` is
+  // released: one object kept for code that must use it unpinned (user code
+  // that may run long) while reclamation goes on for everything else. No
+  // re-validation is needed: the grace period that ends before the object
+  // could be freed includes this guard's unpin, which publishes the hold.
   // A thread holds at most detail::hold_slots objects at once; beyond that
   // hold() returns an empty `held` and the caller must stay pinned instead.
   [[nodiscard]] held hold(const void* object) const noexcept {

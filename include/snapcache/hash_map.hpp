@@ -867,8 +867,6 @@ class hash_map {
           if (install(h, key, fresh, still_head)) return true;
           continue;
         }
-        // (H1): the hold counts only if head is still the key's head after it.
-        if (current_head(h, key) != head) continue;
       }
       if (decide(*head, fresh) == decision::keep) return false;  // unpinned: user code
       if (install(h, key, fresh, still_head)) return true;

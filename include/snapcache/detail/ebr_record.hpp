@@ -81,6 +81,10 @@ struct alignas(64) ebr_record {
   bool in_collection = false;  // a reclaim run by this thread pins: no nested collection
   std::size_t pins_until_step = 0;
   retire_bag* open = nullptr;  // the owner's bag of this pin (owner only)
+  // What this pin retired: its unpin's collection step frees up to twice
+  // that (plus the base step), so a thread frees as fast as it retires.
+  std::size_t pin_objects = 0;
+  std::size_t pin_bytes = 0;
 
   // Shared with collectors (their own line: written by the owner once per
   // writing pin, by others only when they take a parked bag).
@@ -98,6 +102,8 @@ struct alignas(64) ebr_record {
   std::atomic<std::uint64_t> retired_bytes{0};
   std::atomic<std::uint64_t> freed{0};
   std::atomic<std::uint64_t> freed_bytes{0};
+  std::atomic<std::uint64_t> heaviest{0};  // the largest single retirement, in objects
+  std::atomic<std::uint64_t> heaviest_bytes{0};
 };
 
 struct domain_state {
