@@ -81,7 +81,6 @@ void push_bag(std::atomic<retire_bag*>& stack, retire_bag* bag) noexcept { push_
 
 // Hands a bag to the domain: from here any collector may free it.
 void seal(domain_state& domain, retire_bag* bag) noexcept {
-  bag->next_segment = nullptr;
   push_bag(domain.incoming, bag);
 }
 
@@ -101,8 +100,6 @@ retire_bag* fresh_bag(ebr_record& record, std::uint64_t epoch) noexcept {
     }
   }
   bag->next = nullptr;
-  bag->next_segment = nullptr;
-  bag->segment_epoch = 0;
   bag->epoch = epoch;
   bag->objects = 0;
   bag->bytes = 0;
@@ -333,59 +330,57 @@ void count_frees(domain_state& domain, ebr_record* self, const freed_count& free
 }
 
 // ---- the queue (owned by the token holder) ------------------------------------------
-// Segments of bags, oldest first: each is one take of `incoming`, tagged with
-// the epoch read after the take, which is at least every bag's own epoch. So
-// a segment is freeable once the epoch is two past its tag, and the queue is
-// sorted by tag: only its front is ever checked. Bags handed back partly freed
-// (`returned`) go in front with tag 0: freeable now.
+// Bags in the order they were pushed, so roughly by epoch: each is freeable
+// once the epoch is two past its own tag, and only the front is checked (a
+// bag behind a younger one waits for it: at most one grace period more).
+// Bags handed back partly freed (`returned`) go in front: freeable now.
 
-void queue_push_back(domain_state& domain, retire_bag* first, std::uint64_t epoch) noexcept {
-  first->segment_epoch = epoch;
-  first->next_segment = nullptr;
+void queue_push_back(domain_state& domain, retire_bag* bag) noexcept {
+  bag->next = nullptr;
   if (domain.queue_tail == nullptr) {
-    domain.queue_head = domain.queue_tail = first;
+    domain.queue_head = bag;
   } else {
-    domain.queue_tail->next_segment = first;
-    domain.queue_tail = first;
+    domain.queue_tail->next = bag;
   }
+  domain.queue_tail = bag;
 }
 
-void queue_push_front(domain_state& domain, retire_bag* first) noexcept {
-  first->segment_epoch = 0;
-  first->next_segment = domain.queue_head;
-  domain.queue_head = first;
-  if (domain.queue_tail == nullptr) domain.queue_tail = first;
-}
-
-// Detaches the front bag (its segment's first).
 retire_bag* queue_pop(domain_state& domain) noexcept {
   retire_bag* bag = domain.queue_head;
-  retire_bag* rest = bag->next;
-  if (rest != nullptr) {
-    rest->segment_epoch = bag->segment_epoch;
-    rest->next_segment = bag->next_segment;
-    domain.queue_head = rest;
-    if (domain.queue_tail == bag) domain.queue_tail = rest;
-  } else {
-    domain.queue_head = bag->next_segment;
-    if (domain.queue_tail == bag) domain.queue_tail = nullptr;
-  }
+  domain.queue_head = bag->next;
+  if (domain.queue_head == nullptr) domain.queue_tail = nullptr;
   bag->next = nullptr;
-  bag->next_segment = nullptr;
   return bag;
 }
 
 bool queue_front_ready(const domain_state& domain, std::uint64_t epoch) noexcept {
-  return domain.queue_head != nullptr && (domain.queue_head->segment_epoch + 2 <= epoch ||
-                                          is_planted(planted_bug::free_without_grace_period));
+  return domain.queue_head != nullptr &&
+         (domain.queue_head->epoch + 2 <= epoch || is_planted(planted_bug::free_without_grace_period));
 }
 
 // Moves what was pushed since the last step into the queue. Token held.
+// O(bags pushed since): each bag is moved once.
 void take_pushed(domain_state& domain) noexcept {
-  if (retire_bag* back = domain.returned.exchange(nullptr, orders::take_bags)) queue_push_front(domain, back);  // (E11)
-  if (retire_bag* fresh = domain.incoming.exchange(nullptr, orders::take_bags)) {  // (E11) pairs with (E10)
-    // Read after the take: at least the epoch of every bag in the chain.
-    queue_push_back(domain, fresh, domain.epoch.load(orders::read_epoch));  // (E4)
+  if (retire_bag* back = domain.returned.exchange(nullptr, orders::take_bags)) {  // (E11) pairs with (E10)
+    retire_bag* last = back;
+    while (last->next != nullptr) last = last->next;
+    last->next = domain.queue_head;
+    domain.queue_head = back;
+    if (domain.queue_tail == nullptr) domain.queue_tail = last;
+  }
+  // The stack holds the newest first: reversed into the queue.
+  retire_bag* fresh = domain.incoming.exchange(nullptr, orders::take_bags);  // (E11) pairs with (E10)
+  retire_bag* oldest_first = nullptr;
+  while (fresh != nullptr) {
+    retire_bag* next = fresh->next;
+    fresh->next = oldest_first;
+    oldest_first = fresh;
+    fresh = next;
+  }
+  while (oldest_first != nullptr) {
+    retire_bag* next = oldest_first->next;
+    queue_push_back(domain, oldest_first);
+    oldest_first = next;
   }
 }
 
@@ -446,6 +441,7 @@ bool collect_step(domain_state& domain, ebr_record* self, int advances, std::siz
         left_over = true;
         break;
       case bag_left::held_only:  // checked again after another grace period
+        bag->epoch = epoch;
         seal(domain, bag);
         break;
     }

@@ -53,10 +53,8 @@ struct retire_bag {
     void* object;
     ebr::raw_reclaim_fn reclaim;
   };
-  retire_bag* next = nullptr;          // the chain it is pushed or queued in
-  retire_bag* next_segment = nullptr;  // first bag of a queued segment: the next segment
-  std::uint64_t segment_epoch = 0;     // first bag of a queued segment: the epoch it was taken at
-  std::uint64_t epoch = 0;             // every object in it was retired at this epoch
+  retire_bag* next = nullptr;  // the chain it is pushed or queued in
+  std::uint64_t epoch = 0;     // every object in it was retired at this epoch
   std::size_t objects = 0;             // weight still to free
   std::size_t bytes = 0;
   ebr::retirable* intrusive = nullptr;
@@ -138,7 +136,7 @@ struct domain_state {
   // Frees made by threads with no record in this domain (synchronize()).
   std::atomic<std::uint64_t> orphan_freed{0};
   std::atomic<std::uint64_t> orphan_freed_bytes{0};
-  // Owned by the holder of `collecting`: segments of bags, oldest first.
+  // Owned by the holder of `collecting`: the bags taken so far, oldest first.
   retire_bag* queue_head = nullptr;
   retire_bag* queue_tail = nullptr;
 };
