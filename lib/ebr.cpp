@@ -158,10 +158,18 @@ void park(ebr_record& record) noexcept {
   const std::uint64_t epoch = bag->epoch;  // read before parking: from then on a collector may free it
   record.shelf_epoch.store(epoch, std::memory_order_relaxed);  // a hint; the bag's own epoch decides
   domain_state& domain = *record.domain;
-  domain.in_transit.fetch_add(1, std::memory_order_seq_cst);  // synchronize() waits for bags in hand
-  retire_bag* older = record.shelf.exchange(bag, std::memory_order_acq_rel);  // (E12) release; acquire: (E13) for `older`
-  if (older != nullptr) seal(domain, older);
-  domain.in_transit.fetch_sub(1, std::memory_order_seq_cst);  // see fetch_add
+  retire_bag* empty = nullptr;
+  // The common case: the shelf is empty (the owner took its bag back, or a
+  // collector took it). No bag leaves a shelf here, so none is in transit.
+  if (!record.shelf.compare_exchange_strong(empty, bag, orders::park_bag,  // (E12) pairs with (E13)
+                                            std::memory_order_relaxed)) {  // failure: handled below, under the bracket
+    // An older bag is still parked: it goes to the queue. synchronize()
+    // waits for bags between a shelf and the queue.
+    domain.in_transit.fetch_add(1, std::memory_order_seq_cst);  // see above
+    retire_bag* older = record.shelf.exchange(bag, std::memory_order_acq_rel);  // (E12) release; acquire: (E13) for `older`
+    if (older != nullptr) seal(domain, older);
+    domain.in_transit.fetch_sub(1, std::memory_order_seq_cst);  // see fetch_add
+  }
   record.shelved_epoch = epoch;
 }
 

@@ -12,7 +12,8 @@
 //      exception is the candidate order, whose nodes a candidate_view keeps
 //      after every pin has ended (it may outlive the cache): those are
 //      reference-counted, and a state holds one reference to its root.
-//  P2  A writer pins the global EBR domain, reads the root R and computes the
+//  P2  A writer pins the global EBR domain (once per attempt: between
+//      attempts it holds nothing back), reads the root R and computes the
 //      new state R' in a txn: it copies what it changes (path copying) and
 //      shares everything else with R. What it allocates is its own ("fresh")
 //      until it publishes, so a second change to the same node or bucket
@@ -24,7 +25,9 @@
 //      frees every fresh object and the writer starts again from the new
 //      root (lock-free: a retry means someone else's write succeeded).
 //  P4  After publishing, R and the objects R' dropped are retired as one
-//      bag through the writer's guard. No state after R reaches them (roots
+//      bag through the writer's guard, freed in steps (retire_in_steps: one
+//      object, or one candidate-order node whose last reference a freed
+//      object held, per unit of a step's budget). No state after R reaches them (roots
 //      are only replaced by states built from them), and every thread that
 //      could still read them was pinned before the retirement, so EBR frees
 //      them only after every such reader has unpinned. Each object is
@@ -40,10 +43,22 @@
 //      is immutable and, by P4, cannot be freed while they stay pinned. The
 //      load of the root is their linearization point. They write nothing
 //      but the pin (and the per-thread striped statistics).
-//  Orders: (Q1) the publishing compare_exchange is a release (acq_rel) that
-//  pairs with (Q2), the acquire load of the root by readers and writers, so
-//  everything a writer built — records, nodes, buckets, the cleared fresh
-//  marks — happens-before any use of the state that reads it.
+//  H1  Helping: a write that lost `announce_after` races (a standard batch or
+//      capacity change) publishes a state whose `pending` names it; a txn
+//      built on a state with a pending write applies it first (its results
+//      go into the new state, `applied_results`), then its own change. No
+//      state drops a pending write, so it is applied exactly once, at the
+//      first publication after its announcement, and every writer that sees
+//      it pending helps. Its announcer returns the results it finds in a
+//      root whose `applied_id` is its id, then marks it claimed; no write is
+//      announced until the last one's results are claimed. An announcer that
+//      cannot apply it (std::bad_alloc) withdraws it by publishing a state
+//      that marks it applied without results, unless a helper applied it.
+//  Orders: (Q1) the publishing compare_exchange and (Q2) every load of the
+//  root are seq_cst: the root is a pointer EBR protects, and the protection
+//  rule needs seq_cst on both sides (detail/orders.hpp). As release and
+//  acquire they also make everything a writer built — records, nodes,
+//  buckets, the cleared fresh marks — happen-before any use of the state.
 #include "snapcache/query_cache.hpp"
 
 #include <algorithm>

@@ -197,6 +197,32 @@ TEST_F(reclamation, garbage_of_an_idle_thread_is_freed_by_other_threads_operatio
   owner.join();
 }
 
+TEST_F(reclamation, an_idle_threads_bag_is_freed_within_three_steps_of_a_thread_that_only_reads) {
+  domain d(service_config);
+  snapcache::hash_map<int, resource> m(d, 0);
+  gate wake;
+  std::atomic<bool> idle{false};
+  std::thread owner([&] {
+    m.insert_or_assign(1, resource(1));
+    m.insert_or_assign(1, resource(1));  // one small value retired: parked with the thread
+    idle = true;
+    wake.wait();
+  });
+  wait_for(idle);
+  ASSERT_EQ(resource::live.load(), 2);
+  std::size_t reads = 0;
+  std::thread([&] {
+    while (resource::live.load() != 1 && reads < 100 * service_config.pins_per_step) {
+      (void)m.contains(1);
+      ++reads;
+    }
+  }).join();
+  EXPECT_EQ(resource::live.load(), 1);
+  EXPECT_LE(reads, 3 * service_config.pins_per_step) << "ebr.hpp promises 3 x pins_per_step pins";
+  wake.open();
+  owner.join();
+}
+
 TEST_F(reclamation, synchronize_on_any_thread_frees_an_idle_threads_garbage) {
   domain d(service_config);
   snapcache::hash_map<int, resource> m(d, 0);

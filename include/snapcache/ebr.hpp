@@ -3,63 +3,95 @@
 // The problem. In a lock-free structure a thread may unlink a node while
 // other threads are still reading it. Freeing it at once is a use-after-free;
 // never freeing it is a leak. Something must tell when no reader can still
-// hold a reference.
+// hold a reference — and, in a long-running service, free it promptly, on
+// whichever thread is running, a bounded amount at a time.
 //
 // The mechanism. A thread *pins* itself before it reads shared pointers and
 // unpins when done; a pin announces the global epoch the thread saw. An
-// unlinked object is *retired*: tagged with the epoch current at retirement
-// and kept in the retiring thread's limbo list. The global epoch advances from
-// e to e+1 only when every pinned thread has announced e, so once it reaches
-// the tag + 2, every thread that could have seen the object has unpinned since
-// and the object is freed. Threads register on their first pin in a domain and
-// unregister at thread exit; no init ritual.
+// unlinked object is *retired* into the thread's open bag, which holds
+// objects of one epoch. The global epoch advances from e to e+1 only when
+// every pinned thread has announced e, so once it reaches a bag's epoch + 2,
+// every thread that could have seen its objects has unpinned since. A bag is
+// *sealed* — handed to the domain — when it holds `batch` objects or
+// `batch_bytes` bytes, or when the epoch moves; between pins it is parked
+// where other threads can take it, so a thread that goes idle strands
+// nothing. Sealed bags wait in the domain's queue and any thread frees them,
+// a bounded collection step at a time: the thread that sealed one, at its
+// unpin, and every thread every `pins_per_step` pins (every pin while freeable
+// garbage is left over). Collection runs unpinned, so reclaim functions
+// (users' destructors) hold nothing back. Threads register on their first
+// pin in a domain and unregister at thread exit; no init ritual.
 //
 // When not to use it. EBR cannot free anything while one thread stays pinned:
 // a thread that blocks, sleeps or runs a long scan inside a guard stops all
 // reclamation in its domain, and memory grows without bound. Keep guards
-// short (snapcache's own snapshots never hold one for their lifetime), and
-// watch `domain_stats::pending` in a service to alarm on a stalled thread.
+// short (snapcache's containers run no user code that builds values while
+// pinned, and its snapshots hold no guard between steps), and watch
+// `domain_stats::pending` and `pending_bytes` in a service to alarm on a
+// stalled thread.
 //
 // Contract
 // * Thread-safety: every member of domain may be called from any thread
 //   concurrently, except the destructor. A guard belongs to the thread that
 //   created it: it must be destroyed (or moved-from) on that thread, before
-//   that thread exits.
-// * Progress: pin, unpin (guard destruction) and retire are lock-free, and
-//   wait-free when they do not attempt to advance the epoch (an attempt scans
-//   the registry once, in O(threads)); synchronize() blocks until a grace
-//   period has passed.
+//   that thread exits. So does a `held`.
+// * Progress: pin, unpin (guard destruction) and retire are lock-free: no
+//   call waits for another thread. The collection a pin or unpin may run is
+//   skipped, not waited for, when another thread is collecting (a try-lock
+//   held for pointer moves only). synchronize() blocks until a grace period
+//   has passed.
 // * Protection rule (memory ordering): if a thread loads a pointer with a
 //   seq_cst load while pinned, and the writer made it unreachable with a
 //   seq_cst store or read-modify-write before retiring it through a guard,
-//   the object is not reclaimed before that reader's guard is destroyed.
-//   protect() below performs such a load. Everything the retiring thread did
-//   before retire() happens-before the object's reclaim function runs.
+//   the object is not reclaimed before that reader's guard is destroyed (or
+//   its hold, see guard::hold, is released). protect() below performs such
+//   a load. Everything the retiring thread did before retire() happens-before
+//   the object's reclaim function runs, on whichever thread runs it.
 // * Lifetime: a guard keeps alive every object retired (by any thread) after
 //   the guard was created; the outermost guard of a nest decides.
+// * Memory bound: while pins are short (no thread stays pinned while others
+//   retire more than `batch` objects), a domain's pending objects stay at most
+//   3 x threads x batch, plus twice the heaviest single retirement (a query-
+//   cache write that drops many objects), and its pending bytes at most
+//   3 x threads x batch_bytes plus twice the heaviest one in bytes (retire
+//   calls count what they free: a large value by its size). Each thread's
+//   open bag holds less than one batch; a thread that seals a bag collects up
+//   to twice what it retired (plus one step) at its unpin, so garbage is
+//   freed as fast as it is made once its grace period is over. A thread
+//   preempted or stalled while pinned holds everything back meanwhile.
+//   domain_stats reports pending objects and bytes and the heaviest
+//   retirement, so a service can check the bound.
+// * Work bound: one collection step frees at most 2 x batch objects and
+//   2 x batch_bytes bytes (a single object larger than that alone), plus
+//   twice what the calling thread retired since its last step: a lookup,
+//   which retires nothing, never pays for freeing someone else's large
+//   retirement in one go — retire_in_steps() splits one.
+// * Nothing stranded: what a thread retires is freed within a bounded number
+//   of other threads' pins (3 x pins_per_step pins of one thread that only
+//   reads, fewer if it writes) even if it never runs again, and at once by
+//   synchronize() from any thread. A thread that exits hands its garbage to
+//   the domain.
 // * Exceptions: the first pin of a thread in a domain registers the thread
 //   and may throw std::bad_alloc (nothing is registered then, and a later pin
 //   may try again); later pins do not allocate. Guard destruction and the
-//   intrusive retire() are noexcept and never allocate. The generic retire()
-//   and defer() allocate a small holder and may throw std::bad_alloc before
-//   taking ownership (the caller still owns the object). Reclaim functions
-//   and deleters must not throw, pin or retire.
-// * Memory bound: while every thread's pins are short (each unpins between
-//   two advance attempts, and no single pin retires more than `batch`
-//   objects), each thread holds fewer than `batch` unreclaimed objects, so a
-//   domain holds at most threads x batch. Garbage of exited threads is
-//   adopted by the next registering thread or by any thread's advance
-//   attempt, and freed there.
+//   intrusive and raw retire() are noexcept; they allocate nothing after a
+//   reserve(). The generic retire() and defer() allocate a holder and may
+//   throw std::bad_alloc before taking ownership (the caller still owns the
+//   object). Reclaim functions and deleters must not throw, pin or retire.
 // * Thread exit: a thread_local destructor that runs after snapcache's own
 //   per-thread cleanup may still pin and retire: the pin claims a record for
-//   as long as it lasts and releases it (its garbage adopted by others) at
-//   its last unpin.
+//   as long as it lasts and releases it (its garbage sealed) at its last
+//   unpin.
 // * fork(): unsupported. A child process must not use a domain that any
 //   thread of its parent had pinned or retired into.
 //
-// Differences from crossbeam-epoch: one scheme, tuned by `config`; pinning
-// can throw only on registration; no Atomic<T> wrapper type (protect()
-// takes std::atomic).
+// Differences from crossbeam-epoch (whose sealed bags and global queue this
+// follows): one scheme, tuned by `config`; bags weigh bytes as well as
+// objects; a thread's partly filled bag is parked where others can take it
+// (crossbeam keeps it until the bag is full or the thread calls flush);
+// collection is budgeted per step and runs unpinned; holds keep single
+// objects past a guard; pinning can throw only on registration; no Atomic<T>
+// wrapper type (protect() takes std::atomic).
 #pragma once
 
 #include "snapcache/detail/cxx20.hpp"

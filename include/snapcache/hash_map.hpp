@@ -55,10 +55,29 @@
 //   snapshot must not outlive its map: the destructor checks it and aborts
 //   with a message. Value versions linked stay within live keys + one per key
 //   per live snapshot that sees the key, whatever the number of snapshots;
-//   what reclamation has not freed yet is bounded by the domain (threads x
-//   batch). An overwritten or erased value is destroyed once no snapshot
-//   reads it and a grace period has passed. A snapshot that has iterated
-//   keeps the slot table it scanned (and every newer one) until it closes.
+//   what reclamation has not freed yet is bounded by the domain (ebr.hpp:
+//   3 x threads x batch objects and 3 x threads x batch_bytes bytes, a
+//   version weighing its size plus snapcache::heap_bytes of its key and
+//   value). An overwritten or erased value is destroyed once no snapshot
+//   reads it and a grace period has passed, on whichever thread collects —
+//   not in the destructor of the map: the destructor destroys the live
+//   values, and values retired earlier are destroyed within a few
+//   operations of any thread in the domain, or at once by
+//   ebr::domain::synchronize() (the map's domain; the process-wide one by
+//   default). A service whose values own resources (connections, files)
+//   calls synchronize() at shutdown, after destroying the map. A snapshot
+//   that has iterated keeps the slot table it scanned (and every newer one)
+//   until it closes.
+// * What runs pinned: no user code that builds a value. Key and T copies
+//   and moves, emplace's arguments, update's callable, erase_if's and
+//   compare_and_replace's comparisons run outside any epoch guard (a write
+//   builds its version first, then pins once per attempt to install it; a
+//   write that needs the present value holds that one version meanwhile).
+//   Pinned, and so holding reclamation back while they run: Hash on stored
+//   keys (only where it is recomputed: arithmetic keys), KeyEqual on stored
+//   keys, visit()'s and insert_or_visit()'s callables, find()'s copy of the
+//   value, and snapcache::heap_bytes on a retired version. A slow one of
+//   these delays every thread's reclamation by its duration.
 // * Exceptions: if Hash, KeyEqual, a copy of Key or T, or an allocation
 //   throws, the operation has no effect (strong guarantee) and leaks
 //   nothing. A throwing callable in update() leaves the value unchanged.

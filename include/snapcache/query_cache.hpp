@@ -20,12 +20,20 @@
 // mode: the original's heap) and every candidate by completion (the
 // candidates() order) — and two copy-on-write radix indexes of buckets: id
 // -> entry, and normal form -> the candidates with that text, in candidate
-// order. A writer pins the EBR domain, reads the root, builds the new state
-// privately (copying only the paths it changes) and publishes it with one
-// compare_exchange of the root — its linearization point; the objects the
-// old state had and the new one lacks are retired through EBR together. A
-// reader pins, loads the root once and reads that state: nothing to
-// validate, nothing to count, no shared line written (docs/design.md).
+// order. A writer pins the EBR domain (once per attempt), reads the root,
+// builds the new state privately (copying only the paths it changes) and
+// publishes it with one compare_exchange of the root — its linearization
+// point; the objects the old state had and the new one lacks are retired
+// through EBR together, and freed a bounded step at a time by later
+// operations of any thread. A reader pins, loads the root once and reads
+// that state: nothing to validate, nothing to count, no shared line written
+// (docs/design.md).
+//
+// Helping. A large write (a standard-mode batch, a capacity change) that
+// loses the race to publish twice announces itself in the state it
+// publishes next; from then on every writer applies it (then its own write)
+// before publishing, so it completes within one more round however many
+// single inserts run beside it. Its results wait in the state for it.
 //
 // Lookups use the text index: the first candidate (in candidate order) whose
 // text matches decides the original's whole walk — every candidate before it
@@ -59,18 +67,32 @@
 //   are wait-free apart from the EBR pin (lock-free): they load the root
 //   once and make a bounded number of reads; stats is wait-free. insert,
 //   erase and set_capacity are lock-free: a writer retries only when another
-//   writer published in the meantime. No mutex, no spin-wait, no blocking
-//   call anywhere.
+//   writer published in the meantime, and pins once per attempt, so a
+//   retrying writer never holds reclamation back. A standard-mode batch or
+//   capacity change completes within a bounded number of other writers'
+//   publications (helping, above); compat batches are not helped and may
+//   starve beside a stream of writes. No mutex, no spin-wait, no blocking
+//   call anywhere (but an announced write that runs out of memory retries
+//   taking its announcement back until memory is there).
 // * Linearizability: every operation takes effect at one instant. A write at
 //   the compare_exchange of the root; a read, and a write that changes
 //   nothing, at its load of the root. A failing write (std::length_error in
 //   compat, or std::invalid_argument) changes nothing.
-// * Memory ordering: the publishing compare_exchange is acq_rel (Q1) and
-//   every load of the root is acquire (Q2), so everything a writer did
-//   before publishing its root — building the records, copying the payload
-//   pointer — happens-before any reader that sees that root. The statistics
-//   are relaxed striped counters (statistics only): each field is exact at
-//   quiescence, and hits + misses == lookups then.
+// * Memory ordering: the publishing compare_exchange (Q1) and every load of
+//   the root (Q2) are seq_cst — EBR's protection rule for a pointer it
+//   protects (acq_rel and acquire let a reader use a freed state under the
+//   C++ model; the RC11 litmus cache_root_cycle shows it) — so everything a
+//   writer did before publishing its root — building the records, copying
+//   the payload pointer — happens-before any reader that sees that root.
+//   The statistics are relaxed striped counters (statistics only): each
+//   field is exact at quiescence, and hits + misses == lookups then.
+// * Reclamation: evicted, replaced and erased entries (their strings and
+//   payloads) are destroyed after a grace period, a bounded step at a time,
+//   on whichever threads run operations — not in the cache's destructor,
+//   which destroys only the current entries. A service whose payloads own
+//   resources calls ebr::domain::global().synchronize() at shutdown, after
+//   destroying the cache, to destroy the rest at once. Set payload_bytes so
+//   that reclamation's byte bound counts large payloads.
 // * Capacity (standard mode): a root never holds more than capacity entries,
 //   so any view shows at most capacity (the bound capacity + threads
 //   inserting allowed by the specification is met with no excess); at every
@@ -93,6 +115,8 @@
 //   strong guarantee: all allocation happens before the publishing
 //   compare_exchange, so if anything throws (std::bad_alloc, the compat
 //   std::length_error) the cache is as before; after it nothing allocates.
+//   A write may also throw std::bad_alloc while applying another writer's
+//   announced write, with the same guarantee.
 //   lookup never throws for any SQL text; it may throw std::bad_alloc.
 //   A capacity of 0 and max_inspections of 0 throw std::invalid_argument.
 //
