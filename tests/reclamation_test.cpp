@@ -62,7 +62,6 @@ struct resource {
   }
   resource& operator=(const resource&) = delete;
   ~resource() { live.fetch_sub(1); }
-  friend bool operator==(const resource& a, const resource& b) { return a.bytes == b.bytes; }
   friend std::size_t snapcache_heap_bytes(const resource& r) noexcept { return r.bytes; }
 
   std::size_t bytes;
