@@ -219,10 +219,10 @@ class [[nodiscard]] guard {
   }
   guard(const guard&) = delete;
   guard& operator=(const guard&) = delete;
-  ~guard() { reset(); }
+  SNAPCACHE_ALWAYS_INLINE ~guard() { reset(); }
 
   // Unpins now (idempotent); the guard becomes empty.
-  void reset() noexcept {
+  SNAPCACHE_ALWAYS_INLINE void reset() noexcept {
     if (record_ != nullptr) detail::leave(*std::exchange(record_, nullptr));
   }
   [[nodiscard]] bool pinned() const noexcept { return record_ != nullptr; }
@@ -364,7 +364,7 @@ class domain {
 
   // Pins the calling thread. Registers it first if this is its first pin
   // in this domain (may throw std::bad_alloc then).
-  [[nodiscard]] guard pin() {
+  [[nodiscard]] SNAPCACHE_ALWAYS_INLINE guard pin() {
     detail::ebr_record* record = known_record();
     if (record == nullptr) record = detail::register_thread(*state_);
     detail::enter(*record);
@@ -416,7 +416,7 @@ class domain {
 };
 
 // Pins the calling thread in the default domain.
-[[nodiscard]] inline guard pin() {
+[[nodiscard]] SNAPCACHE_ALWAYS_INLINE guard pin() {
   detail::ebr_record* record = detail::tl_global_record;
   if (record == nullptr) record = detail::register_thread(*domain::global().state_);
   detail::enter(*record);

@@ -730,7 +730,7 @@ class hash_map {
   // The key's newest version (read-only callers: follows migrations without
   // helping). Pinned.
   template <class K>
-  version_type* head_of(std::uint64_t h, const K& key) const {
+  SNAPCACHE_ALWAYS_INLINE version_type* head_of(std::uint64_t h, const K& key) const {
     detail::slot_table* t = current_.load(std::memory_order_seq_cst);
     if (t == nullptr) return nullptr;  // a moved-from map before its next write
     const std::uint64_t tag = detail::slot_tag_of_hash(h);
@@ -753,7 +753,7 @@ class hash_map {
   // The key's current value version, or null if absent (stamps it first:
   // a read must not see a write that a snapshot taken after it misses).
   template <class K>
-  const version_type* current_value(std::uint64_t h, const K& key) const {
+  SNAPCACHE_ALWAYS_INLINE const version_type* current_value(std::uint64_t h, const K& key) const {
     version_type* v = head_of(h, key);
     if (v == nullptr) return nullptr;
     stamp(v);

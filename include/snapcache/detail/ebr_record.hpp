@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "snapcache/detail/cxx20.hpp"
 #include "snapcache/detail/orders.hpp"
 #include "snapcache/detail/test_hooks.hpp"
 
@@ -164,7 +165,7 @@ void periodic_step(ebr_record& record) noexcept;
 void after_unpin(ebr_record& record) noexcept;
 int take_hold_slot(ebr_record& record, const void* object) noexcept;  // -1: none free
 
-inline void enter(ebr_record& record) noexcept {
+SNAPCACHE_ALWAYS_INLINE void enter(ebr_record& record) noexcept {
   if (record.nesting != 0) {
     ++record.nesting;
     return;
@@ -179,7 +180,7 @@ inline void enter(ebr_record& record) noexcept {
   record.announcement.exchange((epoch << 1) | pinned_bit, orders::pin_announce);
 }
 
-inline void leave(ebr_record& record) noexcept {
+SNAPCACHE_ALWAYS_INLINE void leave(ebr_record& record) noexcept {
   if (--record.nesting != 0) return;
   record.announcement.store(0, orders::unpin);
   if (record.open != nullptr || record.owes_step || record.release_at_unpin) [[unlikely]] after_unpin(record);
