@@ -1,8 +1,10 @@
-// EBR slow paths: registration, retirement, epoch advance, collection,
-// adoption of exited threads' garbage, and domain teardown.
-// The ordering ledger for this file is docs/design.md, section "EBR".
+// EBR slow paths: registration, retirement into bags, sealing and parking
+// bags, epoch advance, bounded collection steps, holds, synchronize() and
+// domain teardown. The ordering ledger for this file is docs/design.md,
+// section "EBR".
 #include "snapcache/ebr.hpp"
 
+#include <algorithm>
 #include <cassert>
 #include <cstdio>
 #include <cstdlib>
@@ -10,15 +12,6 @@
 #include <stdexcept>
 #include <thread>
 #include <vector>
-
-namespace snapcache::ebr {
-
-struct retirable_access {
-  static retirable*& next(retirable* object) noexcept { return object->next_retired_; }
-  static reclaim_fn& reclaim(retirable* object) noexcept { return object->reclaim_; }
-};
-
-}  // namespace snapcache::ebr
 
 namespace snapcache::detail {
 
@@ -58,36 +51,14 @@ void bump(std::atomic<std::uint64_t>& counter, std::uint64_t by) noexcept {
 // A thread keeps at most this many empty bags; more are freed.
 constexpr std::size_t max_spare_bags = 4;
 
-void recycle_bag(ebr_record& record, retire_bag* bag) noexcept {
-  if (record.spare_count >= max_spare_bags) {
+void recycle_bag(ebr_record* record, retire_bag* bag) noexcept {
+  if (record == nullptr || record->spare_count >= max_spare_bags) {
     delete bag;
     return;
   }
-  bag->count = 0;
-  bag->next = record.spare_bags;
-  record.spare_bags = bag;
-  ++record.spare_count;
-}
-
-// Runs the reclaim function of every object in `list` and empties it.
-void free_list(ebr_record& record, limbo_list& list) noexcept {
-  retirable* object = list.head;
-  retire_bag* bag = list.bags;
-  const std::size_t count = list.count;
-  list = limbo_list{};
-  while (object != nullptr) {
-    retirable* next = retirable_access::next(object);
-    retirable_access::reclaim(object)(object);
-    object = next;
-  }
-  while (bag != nullptr) {
-    retire_bag* next = bag->next;
-    for (std::size_t i = 0; i < bag->count; ++i) bag->items[i].reclaim(bag->items[i].object);
-    recycle_bag(record, bag);
-    bag = next;
-  }
-  record.unreclaimed -= count;
-  bump(record.freed, count);
+  bag->next = record->spare_bags;
+  record->spare_bags = bag;
+  ++record->spare_count;
 }
 
 void free_spare_bags(ebr_record& record) noexcept {
@@ -95,41 +66,124 @@ void free_spare_bags(ebr_record& record) noexcept {
   record.spare_count = 0;
 }
 
-// Frees the lists of `record` whose grace period is over: the epoch has moved
-// two steps past their tag, so every thread pinned when they were retired
-// has unpinned since.
-void collect(ebr_record& record) noexcept {
-  const std::uint64_t epoch = record.domain->epoch.load(orders::read_epoch);  // (E4) pairs with (E5)
-  const bool ignore_grace = is_planted(planted_bug::free_without_grace_period);
-  for (limbo_list& list : record.limbo) {
-    if (list.count != 0 && (ignore_grace || epoch >= list.epoch + 2)) free_list(record, list);
+// ---- the domain's stacks (E10, E11) -----------------------------------------
+
+// Pushes the chain first..last (linked through `next`) on `stack`.
+void push_chain(std::atomic<retire_bag*>& stack, retire_bag* first, retire_bag* last) noexcept {
+  retire_bag* head = stack.load(std::memory_order_relaxed);  // the CAS below validates
+  do {
+    last->next = head;
+  } while (!stack.compare_exchange_weak(head, first, orders::push_bag,  // (E10) pairs with (E11)
+                                        std::memory_order_relaxed));   // retry reads head only
+}
+
+void push_bag(std::atomic<retire_bag*>& stack, retire_bag* bag) noexcept { push_chain(stack, bag, bag); }
+
+// Hands a bag to the domain: from here any collector may free it.
+void seal(domain_state& domain, retire_bag* bag) noexcept {
+  push_bag(domain.incoming, bag);
+}
+
+// ---- the owner's bag ------------------------------------------------------------
+
+retire_bag* fresh_bag(ebr_record& record, std::uint64_t epoch) noexcept {
+  retire_bag* bag = record.spare_bags;
+  if (bag != nullptr) {
+    record.spare_bags = bag->next;
+    --record.spare_count;
+  } else {
+    // No reserve() before: a broken precondition, unless memory is there.
+    bag = new (std::nothrow) retire_bag;
+    if (bag == nullptr) {
+      std::fputs("snapcache::ebr: retire without reserve() and out of memory\n", stderr);
+      std::abort();
+    }
+  }
+  bag->next = nullptr;
+  bag->epoch = epoch;
+  bag->objects = 0;
+  bag->bytes = 0;
+  bag->intrusive = nullptr;
+  bag->count = 0;
+  return bag;
+}
+
+// The bag an object retired now joins: the open one if it is of this epoch;
+// else the bag parked at the last unpin, if it is of this epoch and still on
+// the shelf; else a fresh one. A bag of an older epoch is sealed: every bag
+// holds objects of one epoch, so its grace period is one number.
+retire_bag& open_bag(ebr_record& record) noexcept {
+  // (E4): read after the caller's unlink; the tag must not predate it.
+  const std::uint64_t epoch = record.domain->epoch.load(orders::read_epoch);
+  if (record.open != nullptr) {
+    if (record.open->epoch == epoch) return *record.open;
+    seal(*record.domain, std::exchange(record.open, nullptr));
+    record.owes_step = true;
+  } else if (record.shelved_epoch == epoch) {
+    record.shelved_epoch = no_epoch;
+    // A collector may have taken it meanwhile: then a fresh bag.
+    record.open = record.shelf.exchange(nullptr, orders::take_shelf);  // (E13) pairs with (E12)
+    if (record.open != nullptr) return *record.open;
+  }
+  record.open = fresh_bag(record, epoch);
+  return *record.open;
+}
+
+// Seals the open bag once it is full or heavy.
+void after_retire(ebr_record& record, retire_bag& bag, ebr::weight w) noexcept {
+  bag.objects += w.objects;
+  bag.bytes += w.bytes;
+  bump(record.retired, w.objects);
+  if (w.bytes != 0) bump(record.retired_bytes, w.bytes);
+  record.pin_objects += w.objects;
+  record.pin_bytes += w.bytes;
+  if (w.objects > record.heaviest.load(std::memory_order_relaxed)) {  // owner's own counter
+    record.heaviest.store(w.objects, std::memory_order_relaxed);  // statistic only
+  }
+  if (w.bytes > record.heaviest_bytes.load(std::memory_order_relaxed)) {  // owner's own counter
+    record.heaviest_bytes.store(w.bytes, std::memory_order_relaxed);  // statistic only
+  }
+  const domain_state& domain = *record.domain;
+  if (bag.objects >= domain.batch || bag.bytes >= domain.batch_bytes || bag.count == retire_bag::capacity) {
+    seal(*record.domain, std::exchange(record.open, nullptr));
+    record.owes_step = true;
   }
 }
 
-// After an attempt to reclaim: wait for one more batch before the next one.
-void schedule_next_attempt(ebr_record& record) noexcept {
-  record.reclaim_at = record.unreclaimed + record.domain->batch;
-}
-
-bool has_garbage(const ebr_record& record) noexcept {
-  // A hint only: the claim (E6) is what makes touching the lists safe.
-  return record.retired.load(std::memory_order_relaxed) !=  // hint, see above
-         record.freed.load(std::memory_order_relaxed);      // hint, see above
-}
-
-// Claims an unowned record (an exited thread's) and frees what it can.
-void adopt_and_collect(ebr_record& record) noexcept {
-  bool expected = false;
-  if (!record.owned.compare_exchange_strong(expected, true, orders::claim_record,  // (E6)
-                                            std::memory_order_relaxed)) {          // failed claim reads nothing
-    return;
+// At unpin: parks the open bag on the shelf, where a collector may take it
+// if this thread goes idle. A bag still parked there from an older epoch
+// (the thread did not take it back) is sealed on the way.
+void park(ebr_record& record) noexcept {
+  retire_bag* bag = std::exchange(record.open, nullptr);
+  const std::uint64_t epoch = bag->epoch;  // read before parking: from then on a collector may free it
+  record.shelf_epoch.store(epoch, std::memory_order_relaxed);  // a hint; the bag's own epoch decides
+  domain_state& domain = *record.domain;
+  retire_bag* empty = nullptr;
+  // The common case: the shelf is empty (the owner took its bag back, or a
+  // collector took it). No bag leaves a shelf here, so none is in transit.
+  if (!record.shelf.compare_exchange_strong(empty, bag, orders::park_bag,  // (E12) pairs with (E13)
+                                            std::memory_order_relaxed)) {  // failure: handled below, under the bracket
+    // An older bag is still parked: it goes to the queue. synchronize()
+    // waits for bags between a shelf and the queue.
+    domain.in_transit.fetch_add(1, std::memory_order_seq_cst);  // see above
+    retire_bag* older = record.shelf.exchange(bag, std::memory_order_acq_rel);  // (E12) release; acquire: (E13) for `older`
+    if (older != nullptr) seal(domain, older);
+    domain.in_transit.fetch_sub(1, std::memory_order_seq_cst);  // see fetch_add
   }
-  collect(record);
-  record.owned.store(false, orders::release_record);  // (E7) pairs with the next claim (E6)
+  record.shelved_epoch = epoch;
 }
+
+// Takes a record's parked bag and seals it (an idle thread's garbage).
+void take_parked(domain_state& domain, ebr_record& record) noexcept {
+  domain.in_transit.fetch_add(1, std::memory_order_seq_cst);  // synchronize() waits for bags in hand
+  if (retire_bag* bag = record.shelf.exchange(nullptr, orders::take_shelf)) seal(domain, bag);  // (E13)
+  domain.in_transit.fetch_sub(1, std::memory_order_seq_cst);  // see fetch_add
+}
+
+// ---- advancing and collecting -----------------------------------------------------
 
 // One attempt to move the epoch from e to e+1: succeeds only if every pinned
-// record announces e. Also adopts the garbage of exited threads it passes.
+// record announces e.
 bool try_advance(domain_state& domain) noexcept {
   std::uint64_t epoch = domain.epoch.load(orders::read_epoch);  // (E4) before the scan
   for (ebr_record* record = domain.registry.load(orders::load_registry);  // (E9) pairs with (E8)
@@ -137,13 +191,327 @@ bool try_advance(domain_state& domain) noexcept {
     SNAPCACHE_PERTURB();
     const std::uint64_t announced = record->announcement.load(orders::scan_announcement);  // (E3)
     if ((announced & pinned_bit) != 0 && (announced >> 1) != epoch) return false;
-    if (!record->owned.load(std::memory_order_relaxed) && has_garbage(*record)) {  // hint; (E6) decides
-      adopt_and_collect(*record);
-    }
   }
   return domain.epoch.compare_exchange_strong(epoch, epoch + 1, orders::advance_epoch,  // (E5)
                                               orders::advance_epoch_failure);          // as (E4)
 }
+
+// Takes the bags parked by threads that have not retired for two epochs
+// (idle, blocked or gone): their garbage must not wait for them. O(threads).
+void take_idle_shelves(domain_state& domain) noexcept {
+  const std::uint64_t epoch = domain.epoch.load(orders::read_epoch);  // (E4)
+  for (ebr_record* record = domain.registry.load(orders::load_registry);  // (E9)
+       record != nullptr; record = record->next) {
+    if (record->shelf.load(std::memory_order_relaxed) == nullptr) continue;  // a hint; the exchange decides
+    const std::uint64_t parked = record->shelf_epoch.load(std::memory_order_relaxed);  // a hint, see above
+    if (parked == no_epoch || parked + 2 <= epoch) take_parked(domain, *record);
+  }
+}
+
+// The objects threads hold past their pins (guard::hold), read once per
+// collection step. Null entries are skipped by the caller.
+struct hold_set {
+  static constexpr std::size_t inline_capacity = 64;
+  const void* items[inline_capacity];
+  std::size_t count = 0;
+  bool overflow = false;  // more holds than fit: ask the registry per object
+  domain_state* domain = nullptr;
+
+  void gather(domain_state& d) noexcept {
+    domain = &d;
+    for (ebr_record* record = d.registry.load(orders::load_registry);  // (E9)
+         record != nullptr; record = record->next) {
+      for (const auto& slot : record->holds) {
+        const void* held = slot.load(orders::scan_hold);  // (H3) with (H1), (H2)
+        if (held == nullptr) continue;
+        if (count == inline_capacity) {
+          overflow = true;
+          return;
+        }
+        items[count++] = held;
+      }
+    }
+  }
+  [[nodiscard]] bool contains(const void* object) const noexcept {
+    if (overflow) {
+      for (ebr_record* record = domain->registry.load(orders::load_registry);  // (E9)
+           record != nullptr; record = record->next) {
+        for (const auto& slot : record->holds) {
+          if (slot.load(orders::scan_hold) == object) return true;  // (H3)
+        }
+      }
+      return false;
+    }
+    return std::find(items, items + count, object) != items + count;
+  }
+  [[nodiscard]] bool empty() const noexcept { return count == 0 && !overflow; }
+};
+
+struct freed_count {
+  std::uint64_t objects = 0;
+  std::uint64_t bytes = 0;
+};
+
+enum class bag_left { nothing, more_work, held_only };
+
+// Frees what `bag` holds, within `budget` objects (raw objects go all at
+// once: at most `capacity`); objects a thread holds stay. What is left stays
+// in the bag: parts of a partial reclaim past the budget, or held objects.
+bag_left free_bag(retire_bag& bag, std::size_t& budget, const hold_set& holds, freed_count& freed) noexcept {
+  const bool planted_hold_ignored = is_planted(planted_bug::free_ignoring_holds);
+  // Intrusive objects: each its own reclaim, partial ones a budget at a time.
+  retirable** link = &bag.intrusive;
+  while (*link != nullptr && budget > 0) {
+    retirable* object = *link;
+    if (!holds.empty() && !planted_hold_ignored && holds.contains(object)) {
+      link = &retirable_access::next(object);
+      continue;
+    }
+    retirable* next = retirable_access::next(object);
+    std::size_t& objects = retirable_access::objects(object);
+    if (ebr::partial_reclaim_fn partial = retirable_access::partial(object)) {
+      // Its weight is an estimate of its parts: count what each call frees
+      // against it (capped), and the rest when it is done.
+      const std::size_t bytes = retirable_access::bytes(object);
+      const std::size_t left = objects;
+      const std::size_t before = budget;
+      const bool finished = partial(object, budget);  // may free object
+      const std::size_t done = finished ? left : std::min(left - (left > 1 ? 1 : 0), before - budget);
+      freed.objects += done;
+      bag.objects -= std::min(bag.objects, done);
+      if (!finished) {
+        objects = left - done;  // object still alive (at least 1 left): more next step
+        break;
+      }
+      freed.bytes += bytes;
+      bag.bytes -= std::min(bag.bytes, bytes);
+    } else {
+      const std::size_t n = objects;
+      const std::size_t bytes = retirable_access::bytes(object);
+      retirable_access::reclaim(object)(object);
+      budget -= std::min(budget, n);
+      freed.objects += n;
+      freed.bytes += bytes;
+      bag.objects -= std::min(bag.objects, n);
+      bag.bytes -= std::min(bag.bytes, bytes);
+    }
+    *link = next;
+  }
+  if (*link != nullptr) return bag_left::more_work;  // out of budget among the intrusive ones
+  // Raw objects, within the budget; what stays (held, or past the budget)
+  // is packed at the front.
+  std::size_t kept = 0;
+  std::size_t raw_freed = 0;
+  bool out_of_budget = false;
+  for (std::size_t i = 0; i < bag.count; ++i) {
+    const retire_bag::item it = bag.items[i];
+    if (budget == 0) {
+      out_of_budget = true;
+      bag.items[kept++] = it;
+    } else if (!holds.empty() && !planted_hold_ignored && holds.contains(it.object)) {
+      bag.items[kept++] = it;
+    } else {
+      it.reclaim(it.object);
+      ++raw_freed;
+      --budget;
+    }
+  }
+  bag.count = kept;
+  freed.objects += raw_freed;
+  bag.objects -= std::min(bag.objects, raw_freed);
+  if (bag.intrusive == nullptr && kept == 0) {
+    freed.bytes += bag.bytes;  // raw bytes are counted per bag
+    return bag_left::nothing;
+  }
+  return out_of_budget ? bag_left::more_work : bag_left::held_only;
+}
+
+void count_frees(domain_state& domain, ebr_record* self, const freed_count& freed) noexcept {
+  if (freed.objects == 0 && freed.bytes == 0) return;
+  if (self != nullptr) {
+    bump(self->freed_bytes, freed.bytes);  // before freed: stats() reads freed first
+    bump(self->freed, freed.objects);
+  } else {
+    domain.orphan_freed_bytes.fetch_add(freed.bytes, std::memory_order_release);  // pairs with stats() acquire
+    domain.orphan_freed.fetch_add(freed.objects, std::memory_order_release);      // pairs with stats() acquire
+  }
+}
+
+// ---- the queue (owned by the token holder) ------------------------------------------
+// Bags in the order they were pushed, so roughly by epoch: each is freeable
+// once the epoch is two past its own tag, and only the front is checked (a
+// bag behind a younger one waits for it: at most one grace period more).
+// Bags handed back partly freed (`returned`) go in front: freeable now.
+
+void queue_push_back(domain_state& domain, retire_bag* bag) noexcept {
+  bag->next = nullptr;
+  if (domain.queue_tail == nullptr) {
+    domain.queue_head = bag;
+  } else {
+    domain.queue_tail->next = bag;
+  }
+  domain.queue_tail = bag;
+}
+
+retire_bag* queue_pop(domain_state& domain) noexcept {
+  retire_bag* bag = domain.queue_head;
+  domain.queue_head = bag->next;
+  if (domain.queue_head == nullptr) domain.queue_tail = nullptr;
+  bag->next = nullptr;
+  return bag;
+}
+
+bool queue_front_ready(const domain_state& domain, std::uint64_t epoch) noexcept {
+  return domain.queue_head != nullptr &&
+         (domain.queue_head->epoch + 2 <= epoch || is_planted(planted_bug::free_without_grace_period));
+}
+
+// Moves what was pushed since the last step into the queue. Token held.
+// O(bags pushed since): each bag is moved once.
+void take_pushed(domain_state& domain) noexcept {
+  if (retire_bag* back = domain.returned.exchange(nullptr, orders::take_bags)) {  // (E11) pairs with (E10)
+    retire_bag* last = back;
+    while (last->next != nullptr) last = last->next;
+    last->next = domain.queue_head;
+    domain.queue_head = back;
+    if (domain.queue_tail == nullptr) domain.queue_tail = last;
+  }
+  // The stack holds the newest first: reversed into the queue.
+  retire_bag* fresh = domain.incoming.exchange(nullptr, orders::take_bags);  // (E11) pairs with (E10)
+  retire_bag* oldest_first = nullptr;
+  while (fresh != nullptr) {
+    retire_bag* next = fresh->next;
+    fresh->next = oldest_first;
+    oldest_first = fresh;
+    fresh = next;
+  }
+  while (oldest_first != nullptr) {
+    retire_bag* next = oldest_first->next;
+    queue_push_back(domain, oldest_first);
+    oldest_first = next;
+  }
+}
+
+// One bounded collection step: queues what was pushed, tries `advances`
+// epoch advances (so that what it just queued may become freeable at once),
+// detaches freeable bags worth at most the step's budget (at least one bag),
+// gives the token back, then frees them (users' destructors run with no
+// token held). Returns whether freeable garbage is left over. `self`: the
+// caller's record here, or null.
+bool collect_step(domain_state& domain, ebr_record* self, int advances, std::size_t extra_objects = 0,
+                  std::size_t extra_bytes = 0) noexcept {
+  if (domain.collecting.exchange(true, orders::take_token)) {  // (E14): someone else collects
+    for (int i = 0; i < advances && try_advance(domain); ++i) {
+    }
+    return false;
+  }
+  take_pushed(domain);
+  for (int i = 0; i < advances && try_advance(domain); ++i) {
+  }
+  const std::uint64_t epoch = domain.epoch.load(orders::read_epoch);  // (E4) pairs with (E5)
+  retire_bag* detached = nullptr;  // in queue order: a partly freed bag first, with the whole budget
+  retire_bag** detached_tail = &detached;
+  std::size_t objects = 0;
+  std::size_t bytes = 0;
+  const std::size_t budget_objects = domain.step_objects + extra_objects;
+  const std::size_t budget_bytes = domain.step_bytes + extra_bytes;
+  while (queue_front_ready(domain, epoch) && objects < budget_objects && bytes < budget_bytes) {
+    retire_bag* bag = queue_pop(domain);
+    objects += bag->objects;
+    bytes += bag->bytes;
+    *detached_tail = bag;
+    detached_tail = &bag->next;
+  }
+  const bool backlog = queue_front_ready(domain, epoch);
+  if (detached != nullptr) domain.freeing.fetch_add(1, std::memory_order_seq_cst);  // synchronize() waits for it
+  domain.collecting.store(false, orders::give_token);  // (E15) pairs with (E14)
+  if (detached == nullptr) return backlog;
+
+  hold_set holds;
+  holds.gather(domain);
+  std::size_t budget = budget_objects;
+  freed_count freed;
+  bool left_over = false;
+  while (detached != nullptr) {
+    retire_bag* bag = std::exchange(detached, detached->next);
+    bag->next = nullptr;
+    if (budget == 0) {  // the step is spent: the rest goes on at the next one
+      push_bag(domain.returned, bag);
+      left_over = true;
+      continue;
+    }
+    switch (free_bag(*bag, budget, holds, freed)) {
+      case bag_left::nothing:
+        recycle_bag(self, bag);
+        break;
+      case bag_left::more_work:  // a partial reclaim goes on at the next step, on any thread
+        push_bag(domain.returned, bag);
+        left_over = true;
+        break;
+      case bag_left::held_only:  // checked again after another grace period
+        bag->epoch = epoch;
+        seal(domain, bag);
+        break;
+    }
+  }
+  count_frees(domain, self, freed);
+  domain.freeing.fetch_sub(1, std::memory_order_seq_cst);  // see fetch_add
+  return backlog || left_over;
+}
+
+// Collects, with the token, when a thread's steps are due: the base step,
+// plus twice what the pin that just ended retired.
+void run_step(ebr_record& record, int advances) noexcept {
+  if (record.in_collection) return;  // a reclaim function pinned: no nested collection
+  record.in_collection = true;
+  domain_state& domain = *record.domain;
+  take_idle_shelves(domain);
+  const bool backlog = collect_step(domain, &record, advances, 2 * record.pin_objects, 2 * record.pin_bytes);
+  record.pin_objects = 0;
+  record.pin_bytes = 0;
+  // Freeable garbage left over: collect at every pin until it is gone.
+  record.pins_until_step = backlog ? 1 : (domain.pins_per_step ? domain.pins_per_step : static_cast<std::size_t>(-1));
+  record.in_collection = false;
+}
+
+void release_reference(domain_state* domain) noexcept;
+
+// Set when the calling thread's registrations were released at its exit: a
+// thread_local destructor that runs later and pins must not touch them.
+thread_local constinit bool tl_registrations_gone = false;
+
+// Hands everything a record holds to the domain: its open and parked bags.
+void seal_all(ebr_record& record) noexcept {
+  if (record.open != nullptr) seal(*record.domain, std::exchange(record.open, nullptr));
+  take_parked(*record.domain, record);
+  record.shelved_epoch = no_epoch;
+}
+
+// The calling thread's registrations, released at thread exit.
+struct thread_registrations {
+  std::vector<std::pair<domain_state*, ebr_record*>> entries;
+
+  ~thread_registrations() {
+    for (auto [domain, record] : entries) {
+      // A guard must not outlive its thread.
+      assert(record->nesting == 0 && "a guard outlived its thread");
+      // The thread's garbage goes to the domain's queue (any thread frees
+      // it) and the record to the next thread that registers. A domain
+      // destroyed meanwhile is never touched but for its reference count.
+      if (domain->alive.load(std::memory_order_acquire)) {  // pairs with ~domain's release
+        seal_all(*record);
+        free_spare_bags(*record);
+        record->owned.store(false, orders::release_record);  // (E7) pairs with (E6)
+      }
+      release_reference(domain);
+    }
+    tl_record_cache = {};
+    tl_global_record = nullptr;
+    tl_registrations_gone = true;
+  }
+};
+
+thread_local thread_registrations tl_registrations;
 
 // Takes a record that an exited thread released, or makes a new one.
 ebr_record* claim_or_create(domain_state& domain) {
@@ -155,10 +523,12 @@ ebr_record* claim_or_create(domain_state& domain) {
                                                 std::memory_order_relaxed)) {  // failed claim reads nothing
         record->nesting = 0;
         record->release_at_unpin = false;
-        record->pins_until_advance =
-            domain.pins_per_advance ? domain.pins_per_advance : static_cast<std::size_t>(-1);
-        collect(*record);
-        schedule_next_attempt(*record);
+        record->owes_step = false;
+        record->in_collection = false;
+        record->pin_objects = 0;
+        record->pin_bytes = 0;
+        record->pins_until_step =
+            domain.pins_per_step ? domain.pins_per_step : static_cast<std::size_t>(-1);
         return record;
       }
     }
@@ -172,35 +542,31 @@ ebr_record* claim_or_create(domain_state& domain) {
   return record;
 }
 
-void release_reference(domain_state* domain) noexcept;
+void free_bag_now(retire_bag* bag) noexcept {
+  // Teardown: no reader is left, so holds do not matter and nothing is
+  // counted (the domain is going away).
+  hold_set none;
+  std::size_t budget = static_cast<std::size_t>(-1);
+  freed_count ignored;
+  free_bag(*bag, budget, none, ignored);
+  delete bag;
+}
 
-// Set when the calling thread's registrations were released at its exit: a
-// thread_local destructor that runs later and pins must not touch them.
-thread_local constinit bool tl_registrations_gone = false;
+void free_chain_now(retire_bag* bag) noexcept {
+  while (bag != nullptr) free_bag_now(std::exchange(bag, bag->next));
+}
 
-// The calling thread's registrations, released at thread exit.
-struct thread_registrations {
-  std::vector<std::pair<domain_state*, ebr_record*>> entries;
-
-  ~thread_registrations() {
-    for (auto [domain, record] : entries) {
-      // A guard must not outlive its thread.
-      assert(record->nesting == 0 && "a guard outlived its thread");
-      // The thread leaves its garbage in the record: the next thread to
-      // register, or any advance attempt, adopts and frees it. It touches
-      // nothing else, so a domain destroyed meanwhile is never touched.
-      if (domain->alive.load(std::memory_order_acquire)) {  // pairs with ~domain's release
-        record->owned.store(false, orders::release_record);  // (E7) pairs with (E6)
-      }
-      release_reference(domain);
-    }
-    tl_record_cache = {};
-    tl_global_record = nullptr;
-    tl_registrations_gone = true;
+// Frees every bag the domain holds. No thread may be pinned or retiring.
+void free_everything(domain_state& domain) noexcept {
+  for (ebr_record* record = domain.registry.load(orders::load_registry);  // (E9)
+       record != nullptr; record = record->next) {
+    if (record->open != nullptr) free_bag_now(std::exchange(record->open, nullptr));
+    if (retire_bag* bag = record->shelf.exchange(nullptr, orders::take_shelf)) free_bag_now(bag);  // (E13)
   }
-};
-
-thread_local thread_registrations tl_registrations;
+  free_chain_now(domain.incoming.exchange(nullptr, orders::take_bags));  // (E11)
+  free_chain_now(domain.returned.exchange(nullptr, orders::take_bags));  // (E11)
+  while (domain.queue_head != nullptr) free_bag_now(queue_pop(domain));
+}
 
 void free_domain(domain_state* domain) noexcept {
   ebr_record* record = domain->registry.load(orders::load_registry);  // (E9)
@@ -224,7 +590,7 @@ void release_reference(domain_state* domain) noexcept {
 // A pin from a thread_local destructor that runs after the thread's own
 // registrations were released: it claims a record for as long as it stays
 // pinned (nested pins reuse it through the caches) and releases it at its
-// last unpin, its garbage left for adoption like an exited thread's.
+// last unpin, its garbage sealed into the domain's queue.
 ebr_record* register_late(domain_state& domain) {
   ebr_record* record = claim_or_create(domain);  // may throw: nothing changed yet
   domain.references.fetch_add(1, std::memory_order_relaxed);  // the caller already holds one
@@ -262,66 +628,19 @@ ebr_record* register_thread(domain_state& domain) {
   return record;
 }
 
-namespace {
-
-// The limbo list that an object retired now joins.
-limbo_list& current_limbo(ebr_record& record) noexcept {
-  // (E4): read after the caller's unlink; the tag must not predate it.
-  const std::uint64_t epoch = record.domain->epoch.load(orders::read_epoch);
-  limbo_list& list = record.limbo[epoch % 3];
-  // A list with the same slot but another tag is three or more epochs old:
-  // its grace period is long over.
-  if (list.count != 0 && list.epoch != epoch) free_list(record, list);
-  list.epoch = epoch;
-  return list;
-}
-
-// `weight`: how many objects the retired one stands for (guard::retire).
-void after_retire(ebr_record& record, limbo_list& list, std::size_t weight) noexcept {
-  list.count += weight;
-  record.unreclaimed += weight;
-  bump(record.retired, weight);
-  if (record.unreclaimed >= record.reclaim_at) {
-    // Pinned: one advance is the most this thread lets happen.
-    try_advance(*record.domain);
-    collect(record);
-    schedule_next_attempt(record);
-  }
-}
-
-}  // namespace
-
-void retire(ebr_record& record, ebr::retirable* object, ebr::reclaim_fn reclaim, std::size_t weight) noexcept {
+void retire(ebr_record& record, ebr::retirable* object, ebr::weight w) noexcept {
   assert(record.nesting > 0 && "retire needs a pinned guard");
-  retirable_access::reclaim(object) = reclaim;
-  limbo_list& list = current_limbo(record);
-  retirable_access::next(object) = list.head;
-  list.head = object;
-  after_retire(record, list, weight);
+  retire_bag& bag = open_bag(record);
+  retirable_access::next(object) = bag.intrusive;
+  bag.intrusive = object;
+  after_retire(record, bag, w);
 }
 
-void retire_raw(ebr_record& record, void* object, ebr::raw_reclaim_fn reclaim) noexcept {
+void retire_raw(ebr_record& record, void* object, ebr::raw_reclaim_fn reclaim, std::size_t bytes) noexcept {
   assert(record.nesting > 0 && "retire needs a pinned guard");
-  limbo_list& list = current_limbo(record);
-  if (list.bags == nullptr || list.bags->count == retire_bag::capacity) {
-    retire_bag* bag = record.spare_bags;
-    if (bag != nullptr) {
-      record.spare_bags = bag->next;
-      --record.spare_count;
-    } else {
-      // No reserve() before: a broken precondition, unless memory is there.
-      bag = new (std::nothrow) retire_bag;
-      if (bag == nullptr) {
-        std::fputs("snapcache::ebr: retire_raw without reserve() and out of memory\n", stderr);
-        std::abort();
-      }
-    }
-    bag->count = 0;
-    bag->next = list.bags;
-    list.bags = bag;
-  }
-  list.bags->items[list.bags->count++] = {object, reclaim};
-  after_retire(record, list, 1);
+  retire_bag& bag = open_bag(record);
+  bag.items[bag.count++] = {object, reclaim};
+  after_retire(record, bag, {1, bytes});
 }
 
 void add_spare_bag(ebr_record& record) {
@@ -340,31 +659,37 @@ bool try_add_spare_bag(ebr_record& record) noexcept {
   return true;
 }
 
-void on_pin_advance(ebr_record& record) noexcept {
-  domain_state& domain = *record.domain;
-  record.pins_until_advance = domain.pins_per_advance;
-  try_advance(domain);
-  collect(record);
-  schedule_next_attempt(record);
+int take_hold_slot(ebr_record& record, const void* object) noexcept {
+  for (std::size_t i = 0; i < hold_slots; ++i) {
+    // Only the owner writes a non-null value, so a null read here is ours.
+    if (record.holds[i].load(std::memory_order_relaxed) == nullptr) {  // owner's own slot: no race
+      record.holds[i].store(object, orders::publish_hold);  // (H1) with (H3)
+      return static_cast<int>(i);
+    }
+  }
+  return -1;
 }
 
-void release_late_record(ebr_record& record) noexcept {
-  domain_state& domain = *record.domain;
-  if (try_advance(domain)) try_advance(domain);
-  collect(record);
-  record.release_at_unpin = false;
-  if (tl_record_cache.record == &record) tl_record_cache = {};
-  if (tl_global_record == &record) tl_global_record = nullptr;
-  record.owned.store(false, orders::release_record);  // (E7) pairs with the next claim (E6)
-  release_reference(&domain);
-}
+void periodic_step(ebr_record& record) noexcept { run_step(record, 1); }
 
-void reclaim_after_unpin(ebr_record& record) noexcept {
-  // Unpinned, this thread no longer holds the epoch back: two successful
-  // advances free everything it retired, unless another thread is pinned.
-  if (try_advance(*record.domain)) try_advance(*record.domain);
-  collect(record);
-  schedule_next_attempt(record);
+void after_unpin(ebr_record& record) noexcept {
+  if (record.open != nullptr) park(record);
+  if (record.owes_step || record.pin_objects >= record.domain->batch) {
+    // Unpinned, this thread no longer holds the epoch back: two successful
+    // advances make what it sealed freeable, unless another thread is pinned.
+    record.owes_step = false;
+    run_step(record, 2);
+  }
+  if (record.release_at_unpin) [[unlikely]] {
+    domain_state& domain = *record.domain;
+    seal_all(record);
+    free_spare_bags(record);
+    record.release_at_unpin = false;
+    if (tl_record_cache.record == &record) tl_record_cache = {};
+    if (tl_global_record == &record) tl_global_record = nullptr;
+    record.owned.store(false, orders::release_record);  // (E7) pairs with the next claim (E6)
+    release_reference(&domain);
+  }
 }
 
 }  // namespace snapcache::detail
@@ -374,16 +699,23 @@ namespace snapcache::ebr {
 namespace {
 void validate(const config& cfg) {
   if (cfg.batch == 0) throw std::invalid_argument("snapcache::ebr::config: batch must be > 0");
+  if (cfg.batch_bytes == 0) throw std::invalid_argument("snapcache::ebr::config: batch_bytes must be > 0");
+}
+
+detail::domain_state* make_state(void* where, const config& cfg) {
+  const std::uint64_t id = detail::make_domain_id();
+  if (where == nullptr) {
+    return new detail::domain_state(id, cfg.batch, cfg.batch_bytes, cfg.pins_per_step);
+  }
+  return ::new (where) detail::domain_state(id, cfg.batch, cfg.batch_bytes, cfg.pins_per_step);
 }
 }  // namespace
 
 domain::domain(config cfg)
-    : config_((validate(cfg), cfg)),
-      state_(new detail::domain_state(detail::make_domain_id(), cfg.batch, cfg.advance_every)) {}
+    : config_((validate(cfg), cfg)), state_(make_state(nullptr, cfg)) {}
 
 domain::domain(global_tag) noexcept : config_{}, state_(nullptr), is_global_(true) {
-  state_ = ::new (detail::global_state_storage) detail::domain_state(detail::make_domain_id(), config_.batch,
-                                                config_.advance_every);
+  state_ = make_state(detail::global_state_storage, config_);
 }
 
 domain& domain::global() noexcept {
@@ -401,18 +733,14 @@ domain::~domain() {
        record != nullptr; record = record->next) {
     assert((record->announcement.load(std::memory_order_relaxed) & detail::pinned_bit) == 0 &&  // debug check only
            "domain destroyed while a thread is pinned in it");
-    for (detail::limbo_list& list : record->limbo) {
-      if (list.count != 0) detail::free_list(*record, list);
-    }
   }
+  detail::free_everything(*state);
   detail::release_reference(state);
 }
 
 void domain::synchronize() {
   detail::domain_state& state = *state_;
-  detail::ebr_record* own = detail::tl_record_cache.domain_id == state.id
-                                ? detail::tl_record_cache.record
-                                : nullptr;
+  detail::ebr_record* own = known_record();
   if (own == nullptr) {
     for (auto [known, record] : detail::tl_registrations.entries) {
       if (known == state_) own = record;
@@ -420,32 +748,82 @@ void domain::synchronize() {
   }
   assert((own == nullptr || own->nesting == 0) && "synchronize() while pinned would wait forever");
 
+  // 1. A grace period: every thread pinned at the call has unpinned since,
+  // so every bag holding an object retired before the call is parked on a
+  // shelf, in someone's hands on its way to `incoming`, or sealed.
   const std::uint64_t start = state.epoch.load(detail::orders::read_epoch);  // (E4)
   while (state.epoch.load(detail::orders::read_epoch) < start + 2) {  // (E4)
     if (!detail::try_advance(state)) std::this_thread::yield();
   }
-  if (own != nullptr) detail::collect(*own);
+  // 2. Every parked bag, and every bag in hands, into the queue.
   for (detail::ebr_record* record = state.registry.load(detail::orders::load_registry);  // (E9)
        record != nullptr; record = record->next) {
-    detail::adopt_and_collect(*record);
+    detail::take_parked(state, *record);
   }
+  while (state.in_transit.load(std::memory_order_seq_cst) != 0) std::this_thread::yield();  // pairs with the decrements
+  // 3. The whole queue, with the token (waited for: this call may block).
+  while (state.collecting.exchange(true, detail::orders::take_token)) std::this_thread::yield();  // (E14)
+  detail::take_pushed(state);
+  const std::uint64_t now = state.epoch.load(detail::orders::read_epoch);  // (E4) pairs with (E5)
+  detail::retire_bag* all = nullptr;
+  while (state.queue_head != nullptr) {
+    detail::retire_bag* bag = detail::queue_pop(state);
+    bag->next = all;
+    all = bag;
+  }
+  state.freeing.fetch_add(1, std::memory_order_seq_cst);  // as a collector's
+  state.collecting.store(false, detail::orders::give_token);  // (E15)
+  // 4. Free every bag whose grace period is over (each bag is of one epoch),
+  // everything but held objects; the rest goes back.
+  detail::hold_set holds;
+  holds.gather(state);
+  detail::freed_count freed;
+  while (all != nullptr) {
+    detail::retire_bag* bag = std::exchange(all, all->next);
+    bag->next = nullptr;
+    if (bag->epoch + 2 > now) {
+      detail::seal(state, bag);
+      continue;
+    }
+    std::size_t budget = static_cast<std::size_t>(-1);  // no bound here: finishes partial reclaims
+    if (detail::free_bag(*bag, budget, holds, freed) == detail::bag_left::nothing) {
+      detail::recycle_bag(own, bag);
+    } else {
+      detail::seal(state, bag);  // held objects only
+    }
+  }
+  detail::count_frees(state, own, freed);
+  state.freeing.fetch_sub(1, std::memory_order_seq_cst);  // see fetch_add
+  // 5. What other collectors detached before step 3 is being freed by them.
+  while (state.freeing.load(std::memory_order_seq_cst) != 0) std::this_thread::yield();  // pairs with their decrements
 }
 
 domain_stats domain::stats() const noexcept {
   domain_stats result;
   result.epoch = state_->epoch.load(detail::orders::read_epoch);  // (E4)
+  result.freed = state_->orphan_freed.load(std::memory_order_acquire);  // pairs with count_frees
+  result.freed_bytes = state_->orphan_freed_bytes.load(std::memory_order_acquire);  // pairs with count_frees
+  // Every freed counter before any retired one: a free read here follows its
+  // retire, whichever threads did them, so freed <= retired.
   for (detail::ebr_record* record = state_->registry.load(detail::orders::load_registry);  // (E9)
        record != nullptr; record = record->next) {
-    const std::uint64_t freed = record->freed.load(std::memory_order_acquire);  // pairs with bump()
-    const std::uint64_t retired = record->retired.load(std::memory_order_acquire);  // pairs with bump()
-    result.freed += freed;
-    result.retired += retired;
+    result.freed += record->freed.load(std::memory_order_acquire);              // pairs with bump()
+    result.freed_bytes += record->freed_bytes.load(std::memory_order_acquire);  // pairs with bump()
+  }
+  for (detail::ebr_record* record = state_->registry.load(detail::orders::load_registry);  // (E9)
+       record != nullptr; record = record->next) {
+    result.retired += record->retired.load(std::memory_order_acquire);              // pairs with bump()
+    result.retired_bytes += record->retired_bytes.load(std::memory_order_acquire);  // pairs with bump()
+    result.heaviest = std::max<std::uint64_t>(result.heaviest, record->heaviest.load(std::memory_order_relaxed));  // statistic only
+    result.heaviest_bytes =
+        std::max<std::uint64_t>(result.heaviest_bytes, record->heaviest_bytes.load(std::memory_order_relaxed));  // statistic only
     ++result.records;
     if ((record->announcement.load(std::memory_order_relaxed) & detail::pinned_bit) != 0) {  // statistic only
       ++result.pinned;
     }
   }
   result.pending = result.retired - result.freed;
+  result.pending_bytes = result.retired_bytes - result.freed_bytes;
   return result;
 }
 

@@ -12,7 +12,8 @@
 //      exception is the candidate order, whose nodes a candidate_view keeps
 //      after every pin has ended (it may outlive the cache): those are
 //      reference-counted, and a state holds one reference to its root.
-//  P2  A writer pins the global EBR domain, reads the root R and computes the
+//  P2  A writer pins the global EBR domain (once per attempt: between
+//      attempts it holds nothing back), reads the root R and computes the
 //      new state R' in a txn: it copies what it changes (path copying) and
 //      shares everything else with R. What it allocates is its own ("fresh")
 //      until it publishes, so a second change to the same node or bucket
@@ -24,7 +25,9 @@
 //      frees every fresh object and the writer starts again from the new
 //      root (lock-free: a retry means someone else's write succeeded).
 //  P4  After publishing, R and the objects R' dropped are retired as one
-//      bag through the writer's guard. No state after R reaches them (roots
+//      bag through the writer's guard, freed in steps (retire_in_steps: one
+//      object, or one candidate-order node whose last reference a freed
+//      object held, per unit of a step's budget). No state after R reaches them (roots
 //      are only replaced by states built from them), and every thread that
 //      could still read them was pinned before the retirement, so EBR frees
 //      them only after every such reader has unpinned. Each object is
@@ -40,10 +43,22 @@
 //      is immutable and, by P4, cannot be freed while they stay pinned. The
 //      load of the root is their linearization point. They write nothing
 //      but the pin (and the per-thread striped statistics).
-//  Orders: (Q1) the publishing compare_exchange is a release (acq_rel) that
-//  pairs with (Q2), the acquire load of the root by readers and writers, so
-//  everything a writer built — records, nodes, buckets, the cleared fresh
-//  marks — happens-before any use of the state that reads it.
+//  H1  Helping: a write that lost `announce_after` races (a standard batch or
+//      capacity change) publishes a state whose `pending` names it; a txn
+//      built on a state with a pending write applies it first (its results
+//      go into the new state, `applied_results`), then its own change. No
+//      state drops a pending write, so it is applied exactly once, at the
+//      first publication after its announcement, and every writer that sees
+//      it pending helps. Its announcer returns the results it finds in a
+//      root whose `applied_id` is its id, then marks it claimed; no write is
+//      announced until the last one's results are claimed. An announcer that
+//      cannot apply it (std::bad_alloc) withdraws it by publishing a state
+//      that marks it applied without results, unless a helper applied it.
+//  Orders: (Q1) the publishing compare_exchange and (Q2) every load of the
+//  root are seq_cst: the root is a pointer EBR protects, and the protection
+//  rule needs seq_cst on both sides (detail/orders.hpp). As release and
+//  acquire they also make everything a writer built — records, nodes,
+//  buckets, the cleared fresh marks — happen-before any use of the state.
 #include "snapcache/query_cache.hpp"
 
 #include <algorithm>
@@ -51,6 +66,7 @@
 #include <bit>
 #include <memory>
 #include <stdexcept>
+#include <thread>
 #include <utility>
 
 #include "snapcache/detail/block_cache.hpp"
@@ -59,6 +75,7 @@
 #include "snapcache/detail/test_hooks.hpp"
 #include "snapcache/ebr.hpp"
 #include "snapcache/hash.hpp"
+#include "snapcache/heap_bytes.hpp"
 
 namespace snapcache {
 namespace detail {
@@ -73,11 +90,13 @@ struct qc_item {
   std::uint64_t seq = 0;
 };
 
-using tptr = std::shared_ptr<const qc_node>;
+using tptr = node_ref;
 
 // A node of the candidate order: a persistent treap with counted links
-// (P1: views hold it past every pin). Immutable once made; an update copies
-// the path from the root to the change and shares everything else.
+// (P1: views hold it past every pin). Immutable once shared; an update copies
+// the path from the root to the change and shares everything else. Counted
+// intrusively, so that freeing a tree is a loop that can stop anywhere
+// (release() and the bounded dismantling of retired states, P4).
 struct qc_node {
   qc_node(qc_item v, tptr l, tptr r, std::uint64_t p) noexcept
       : value(std::move(v)),
@@ -85,12 +104,47 @@ struct qc_node {
         right(std::move(r)),
         priority(p),
         size(1 + (left ? left->size : 0) + (right ? right->size : 0)) {}
+  static void* operator new(std::size_t) { return allocate_block<sizeof(qc_node)>(); }
+  static void operator delete(void* p) noexcept { free_block<sizeof(qc_node)>(p); }
+
   qc_item value;
   tptr left;
   tptr right;
   std::uint64_t priority;
   std::size_t size;
+  // References: the parents, states and views that hold it. acq_rel on the
+  // decrement (as shared_ptr): the last holder sees every other's writes.
+  mutable std::atomic<std::uint32_t> refs{1};
+  mutable const qc_node* next_dead = nullptr;  // a stack of nodes whose count reached 0
 };
+
+void retain(const qc_node* node) noexcept {
+  node->refs.fetch_add(1, std::memory_order_relaxed);  // the caller holds one already: no race to zero
+}
+
+// Drops one reference; if it was the last, pushes the node on `dead`.
+void release_into(const qc_node* node, const qc_node*& dead) noexcept {
+  if (node != nullptr && node->refs.fetch_sub(1, std::memory_order_acq_rel) == 1) {  // see refs
+    node->next_dead = dead;
+    dead = node;
+  }
+}
+
+// Frees the top node of `dead` (its children pushed there if it held their
+// last references). O(1).
+void free_one_dead(const qc_node*& dead) noexcept {
+  auto* node = const_cast<qc_node*>(dead);  // count 0: nobody else reaches it
+  dead = node->next_dead;
+  release_into(node->left.detach(), dead);
+  release_into(node->right.detach(), dead);
+  delete node;
+}
+
+void release(const qc_node* node) noexcept {
+  const qc_node* dead = nullptr;
+  release_into(node, dead);
+  while (dead != nullptr) free_one_dead(dead);
+}
 
 }  // namespace detail
 
@@ -193,7 +247,7 @@ struct block_allocator {
 };
 
 tptr node(const qc_item& v, tptr l, tptr r, std::uint64_t p) {
-  return std::allocate_shared<const qc_node>(block_allocator<qc_node>(), v, std::move(l), std::move(r), p);
+  return tptr::adopt(new qc_node(v, std::move(l), std::move(r), p));
 }
 
 // (items < key, items >= key)
@@ -250,6 +304,12 @@ struct qc_obj {
   qc_obj(const qc_obj&) = delete;
   qc_obj& operator=(const qc_obj&) = delete;
   virtual ~qc_obj() = default;
+  // Before a retired object is deleted (P4): the candidate-order references
+  // it holds are dropped into `dead` instead of freed in its destructor, so
+  // that freeing a large tree is split across reclamation steps.
+  virtual void drop_counted(const qc_node*& dead) noexcept { (void)dead; }
+  // Its heap size, for reclamation's byte bound.
+  [[nodiscard]] virtual std::size_t footprint() const noexcept = 0;
   // Made by a txn that has not published it, so that txn may change it: a
   // txn reaches only published objects and its own (P2). Cleared before the
   // publishing compare_exchange.
@@ -271,6 +331,7 @@ template <class Item>
 struct enode final : qc_obj, from_block_cache<enode<Item>> {
   enode(Item v, enode* l, enode* r, std::uint64_t p) noexcept : value(std::move(v)), left(l), right(r), priority(p) {}
   enode(const enode& from) noexcept : enode(from.value, from.left, from.right, from.priority) {}
+  [[nodiscard]] std::size_t footprint() const noexcept override { return sizeof(enode); }
   Item value;
   enode* left;
   enode* right;
@@ -284,6 +345,7 @@ constexpr std::uint64_t radix_mask = (std::uint64_t{1} << radix_bits) - 1;
 struct rnode final : qc_obj, from_block_cache<rnode> {
   rnode() noexcept { std::fill(std::begin(child), std::end(child), nullptr); }
   rnode(const rnode& from) noexcept : qc_obj() { std::copy(std::begin(from.child), std::end(from.child), child); }
+  [[nodiscard]] std::size_t footprint() const noexcept override { return sizeof(rnode); }
   qc_obj* child[std::size_t{1} << radix_bits];
 };
 
@@ -292,6 +354,9 @@ struct rnode final : qc_obj, from_block_cache<rnode> {
 struct id_bucket final : qc_obj, from_block_cache<id_bucket> {
   id_bucket() = default;
   id_bucket(const id_bucket& from) : qc_obj(), items(from.items) {}
+  [[nodiscard]] std::size_t footprint() const noexcept override {
+    return sizeof(id_bucket) + (items.size() > 2 ? items.size() * sizeof(qc_item) : 0);
+  }
   detail::small_vector<qc_item, 2> items;  // inline: a bucket is one line to read, one block to copy
 };
 
@@ -306,6 +371,9 @@ struct text_group {
 struct text_bucket final : qc_obj, from_block_cache<text_bucket> {
   text_bucket() = default;
   text_bucket(const text_bucket& from) : qc_obj(), groups(from.groups) {}
+  [[nodiscard]] std::size_t footprint() const noexcept override {
+    return sizeof(text_bucket) + (groups.size() > 2 ? groups.size() * sizeof(text_group) : 0);
+  }
   detail::small_vector<text_group, 2> groups;  // inline, as id_bucket's items
 };
 
@@ -342,12 +410,49 @@ const qc_obj* bucket_at(const radix_top& top, std::uint64_t key, unsigned depth)
   return at;
 }
 
+class txn;
+
+// A write that other writers complete if it keeps losing the race to
+// publish (a batch, a capacity change: docs/design.md, "Helping"). Its
+// announcer owns it and frees it through EBR once it is resolved.
+struct helped_write : ebr::retirable {
+  explicit helped_write(std::uint64_t write_id) noexcept : id(write_id) {}
+  helped_write(const helped_write&) = delete;
+  helped_write& operator=(const helped_write&) = delete;
+  virtual ~helped_write() = default;
+  // Applies the write to a txn; may throw std::bad_alloc (nothing published).
+  virtual std::vector<insert_result> apply(txn& t) const = 0;
+  // Its inputs, as parts for reclamation: it may hold the last references
+  // to many records, freed a budget at a time (retire_in_steps).
+  [[nodiscard]] virtual std::size_t parts() const noexcept { return 0; }
+  virtual void shed(std::size_t& budget) noexcept { (void)budget; }
+  static bool reclaim_some(ebr::retirable* r, std::size_t& budget) noexcept {
+    auto* w = static_cast<helped_write*>(r);
+    w->shed(budget);
+    if (w->parts() != 0) return false;
+    delete w;
+    return true;
+  }
+  const std::uint64_t id;
+};
+
+// The results of the last helped write a state applied, kept for its
+// announcer (EBR-owned like the indexes, P1).
+struct results_obj final : qc_obj {
+  [[nodiscard]] std::size_t footprint() const noexcept override {
+    return sizeof(results_obj) + results.capacity() * sizeof(insert_result);
+  }
+  std::vector<insert_result> results;
+};
+
 }  // namespace
 
 namespace detail {
 
 // The cache at one instant (P1).
 struct qc_state final : qc_obj, from_block_cache<qc_state> {
+  [[nodiscard]] std::size_t footprint() const noexcept override { return sizeof(qc_state); }
+  void drop_counted(const qc_node*& dead) noexcept override { release_into(by_completion.detach(), dead); }
   std::size_t capacity = 0;
   std::size_t count = 0;        // entries held
   std::uint64_t next_seq = 1;   // compat: dict positions and heap push numbers
@@ -357,6 +462,12 @@ struct qc_state final : qc_obj, from_block_cache<qc_state> {
   tptr by_completion;                 // every candidate, candidate order (counted, P1)
   radix_top ids;                      // id index: id hash -> id_bucket
   radix_top texts;                    // text index: normal-form hash -> text_bucket
+  // Helping (docs/design.md): a write announced for every writer to apply
+  // before its own, and the last such write applied and its results (null:
+  // withdrawn by its announcer).
+  const helped_write* pending = nullptr;
+  std::uint64_t applied_id = 0;
+  results_obj* applied_results = nullptr;
 };
 
 }  // namespace detail
@@ -375,12 +486,32 @@ namespace {
 
 // What a published write made unreachable: the old root and the objects its
 // txn dropped, retired together (P4).
+// Freed in steps (ebr::guard::retire_in_steps): one object or one
+// candidate-order node per unit of budget, so that freeing a whole state
+// (set_capacity(1) on a million entries) is spread over many operations.
 struct garbage final : ebr::retirable, from_block_cache<garbage> {
   std::vector<qc_obj*, block_allocator<qc_obj*>> objects;
-  static void reclaim(ebr::retirable* r) noexcept {
+  const qc_node* dead = nullptr;  // candidate-order nodes whose last reference the bag dropped
+  std::size_t bytes = 0;          // the objects' footprints, for the byte bound
+  static bool reclaim_some(ebr::retirable* r, std::size_t& budget) noexcept {
     auto* bag = static_cast<garbage*>(r);
-    for (qc_obj* o : bag->objects) delete o;
+    while (budget > 0) {
+      if (bag->dead != nullptr) {
+        free_one_dead(bag->dead);
+      } else if (!bag->objects.empty()) {
+        qc_obj* o = bag->objects.back();
+        bag->objects.pop_back();
+        o->drop_counted(bag->dead);
+        delete o;
+      } else {
+        delete bag;
+        return true;
+      }
+      --budget;
+    }
+    if (bag->dead != nullptr || !bag->objects.empty()) return false;
     delete bag;
+    return true;
   }
 };
 
@@ -428,6 +559,7 @@ struct query_cache::impl {
     qc_state* s = root.load(std::memory_order_relaxed);  // relaxed: no operation runs concurrently with the destructor
     free_tree(s->by_age);
     free_tree(s->heap);
+    delete s->applied_results;
     for (qc_obj* c : s->ids.child) free_index(c, depth - 1, [](qc_obj* b) { delete b; });
     for (qc_obj* c : s->texts.child) {
       free_index(c, depth - 1, [](qc_obj* b) {
@@ -459,7 +591,7 @@ struct query_cache::impl {
   auto read(F&& f) const {
     ebr::guard g;
     if (!detail::is_planted(detail::planted_bug::cache_read_without_pin)) g = ebr::domain::global().pin();
-    const qc_state* s = root.load(std::memory_order_acquire);  // (Q2) acquire: pairs with (Q1)
+    const qc_state* s = root.load(detail::orders::load_root);  // (Q2): the protection rule, with (Q1)
     SNAPCACHE_PERTURB();  // a writer may publish and retire s here
     return f(*s);
   }
@@ -475,7 +607,12 @@ struct query_cache::impl {
   // (lookups is hits + misses: one counter less per lookup. A write adds
   // only the counts it changed: each add is a read-modify-write.)
   mutable detail::striped_counter hits, misses, inspections;
-  detail::striped_counter inserts, replacements, evictions, drops, retries;
+  detail::striped_counter inserts, replacements, evictions, drops, retries, helps;
+
+  // Helping (docs/design.md): ids of announced writes, and the last one
+  // whose announcer took its results (none may be announced before that).
+  std::atomic<std::uint64_t> next_helped_id{1};
+  std::atomic<std::uint64_t> claimed{0};
 };
 
 namespace {
@@ -521,6 +658,12 @@ class arena {
     delete o;
   }
 
+  // `o`, published, is no longer reached by the txn's state.
+  void drop_published(qc_obj* o) {
+    if (dropped_.capacity() == 0) dropped_.reserve(first_capacity);
+    dropped_.push_back(o);
+  }
+
   // A copy of `o` that the txn may change: `o` itself if fresh.
   template <class T>
   T* writable(T* o) {
@@ -536,6 +679,7 @@ class arena {
   std::unique_ptr<garbage> seal(qc_state* base) {
     auto bag = std::make_unique<garbage>();
     dropped_.push_back(base);
+    for (const qc_obj* o : dropped_) bag->bytes += o->footprint();
     bag->objects = std::move(dropped_);
     for (qc_obj* o : fresh_) o->fresh = false;
     return bag;
@@ -626,6 +770,14 @@ const Item& efirst(const enode<Item>* t) noexcept {  // t non-empty
   return t->value;
 }
 
+// What freeing a record gives back, approximately: the record, its strings
+// and the payload as its owner counted it.
+std::size_t record_bytes(const entry_record& r) noexcept {
+  const query_entry& e = r.entry;
+  return sizeof(entry_record) + 16 /* control block */ + heap_bytes(e.id) + heap_bytes(e.query) +
+         heap_bytes(e.output_location) + (r.match ? heap_bytes(*r.match) : 0) + e.payload_bytes;
+}
+
 // One writer's private state (P2): starts as the root it read, modified in
 // place; seal() makes the new root.
 class txn {
@@ -638,6 +790,9 @@ class txn {
         by_age(base.by_age),
         heap(base.heap),
         by_completion(base.by_completion),
+        pending(base.pending),
+        applied_id(base.applied_id),
+        applied_results(base.applied_results),
         cache_(cache),
         base_(base),
         ids_(base.ids),
@@ -651,7 +806,11 @@ class txn {
   eptr<raw_item> by_age;
   eptr<qc_item> heap;
   tptr by_completion;
+  const helped_write* pending;
+  std::uint64_t applied_id;
+  results_obj* applied_results;
   std::uint64_t inserts = 0, replacements = 0, evictions = 0, drops = 0;
+  std::size_t removed_bytes = 0;  // the records this txn removed: what their freeing gives back
   bool changed = false;
   arena objects;
 
@@ -686,6 +845,7 @@ class txn {
   // bucket owns it, or, if this write added it, the write's own records.
   void remove(const raw_item item) {
     changed = true;
+    removed_bytes += record_bytes(*item.rec);
     writable_bucket<id_bucket>(ids_, cache_.id_key(*item.rec))->items.erase_if(
         [&](const qc_item& i) { return i.rec.get() == item.rec; });
     if (cache_.mode == cache_mode::standard) by_age = eerase(objects, by_age, item, age_order{});
@@ -729,6 +889,9 @@ class txn {
     next->by_completion = std::move(by_completion);  // the txn ends here
     next->ids = ids_;
     next->texts = texts_;
+    next->pending = pending;
+    next->applied_id = applied_id;
+    next->applied_results = applied_results;
     auto bag = objects.seal(const_cast<qc_state*>(&base_));  // the base is retired, never written
     return {next, std::move(bag)};
   }
@@ -760,40 +923,168 @@ class txn {
   completion_order completion_;
 };
 
+// Applies the write a state announced (helping, docs/design.md): its results
+// go into the new state for its announcer. May throw std::bad_alloc.
+void apply_pending(txn& t) {
+  const helped_write* w = t.pending;
+  auto results = w->apply(t);
+  results_obj* r = t.objects.make<results_obj>();
+  r->results = std::move(results);
+  if (t.applied_results != nullptr) t.objects.drop_published(t.applied_results);  // the base's
+  t.applied_results = r;
+  t.applied_id = w->id;
+  t.pending = nullptr;
+  t.changed = true;
+}
+
+// A write that lost this many races announces itself for others to help.
+constexpr unsigned announce_after = 2;
+
+// Publishes t's state over `base` (P3-P5); returns whether it won the race.
+// On success the old state and what t dropped are retired in steps.
+bool publish(impl_type& cache, const ebr::guard& g, qc_state*& base, txn& t) {
+  auto [next, bag] = t.seal();
+  g.reserve();  // the retire below must not allocate; may throw: nothing published
+  SNAPCACHE_PARK(cache_write_before_publish);
+  // The linearization point. seq_cst, both ways: the root is a pointer that
+  // EBR protects, and ebr.hpp's protection rule needs a seq_cst unlink (this
+  // CAS) against the reader's seq_cst load (Q2); acquire/release is not
+  // enough under the C++ model (the RC11 litmus cache_root_cycle shows the
+  // reader using a freed state).
+  if (!cache.root.compare_exchange_strong(base, next, detail::orders::publish_root,  // (Q1)
+                                         detail::orders::failure(detail::orders::load_root, detail::orders::publish_root))) {  // as (Q2)
+    return false;
+  }
+  t.objects.published();
+  const ebr::weight w{bag->objects.size(), bag->bytes + t.removed_bytes};
+  g.retire_in_steps(bag.release(), &garbage::reclaim_some, w);  // P4; noexcept, allocates nothing
+  if (t.inserts != 0) cache.inserts.add(static_cast<std::int64_t>(t.inserts));
+  if (t.replacements != 0) cache.replacements.add(static_cast<std::int64_t>(t.replacements));
+  if (t.evictions != 0) cache.evictions.add(static_cast<std::int64_t>(t.evictions));
+  if (t.drops != 0) cache.drops.add(static_cast<std::int64_t>(t.drops));
+  return true;
+}
+
+// The results a helped write left in `r` (null: none), as its caller's type.
+template <class Result>
+Result results_as(const results_obj* r) {
+  if constexpr (std::is_same_v<Result, std::vector<insert_result>>) {
+    return r != nullptr ? r->results : Result{};
+  } else {
+    return Result{};
+  }
+}
+
+// The announcer of a helped write is done with it: others may announce again.
+void claim(impl_type& cache, const ebr::guard& g, std::unique_ptr<helped_write>& mine) noexcept {
+  cache.claimed.store(mine->id, std::memory_order_release);  // pairs with the announcers' acquire
+  const ebr::weight w{mine->parts() + 1, 0};
+  (void)g.try_reserve();  // publish() reserved; without memory, retire allocates or stops loudly
+  g.retire_in_steps(mine.release(), &helped_write::reclaim_some, w);  // pinned writers may still apply it
+}
+
+// An announcer whose own application of its write failed (std::bad_alloc)
+// takes the announcement back, so that nobody applies it later, unless a
+// helper applied it already (returns true then: the write happened).
+bool withdraw(impl_type& cache, std::unique_ptr<helped_write>& mine) {
+  for (;;) {
+    try {
+      const auto g = ebr::domain::global().pin();
+      qc_state* base = cache.root.load(detail::orders::load_root);  // (Q2)
+      if (base->applied_id == mine->id) {
+        const bool applied = base->applied_results != nullptr;
+        claim(cache, g, mine);
+        return applied;
+      }
+      txn t(cache, *base);  // t.pending == mine
+      if (t.applied_results != nullptr) t.objects.drop_published(t.applied_results);  // the base's
+      t.applied_results = nullptr;
+      t.applied_id = mine->id;
+      t.pending = nullptr;
+      t.changed = true;
+      if (publish(cache, g, base, t)) {
+        claim(cache, g, mine);
+        return false;
+      }
+    } catch (const std::bad_alloc&) {
+      // Out of memory even for taking it back: the announcement must not
+      // stay ownerless, so try again once others have freed something.
+      std::this_thread::yield();
+    }
+  }
+}
+
 // Runs a write: op(txn&) computes the change on a private state; if it
 // changed anything, the result is published (P2-P5). Returns op's result.
-// If op throws, nothing was published.
-template <class Op>
-auto write(impl_type& cache, Op&& op) {
-  const auto g = ebr::domain::global().pin();
-  qc_state* base = cache.root.load(std::memory_order_acquire);  // (Q2) acquire: pairs with (Q1)
-  for (;;) {
+// If op throws, nothing was published. Each attempt pins once (a retrying
+// writer never holds reclamation back). `make_helped(cache)` makes the
+// announcement of a write that others may complete (null for one that must
+// not be helped); a write announces itself after `announce_after` lost
+// races, and from then on every writer applies it before its own write
+// (docs/design.md, "Helping"). Helped writes return
+// std::vector<insert_result>.
+template <class Op, class MakeHelped>
+auto write(impl_type& cache, Op&& op, MakeHelped&& make_helped) {
+  using result_type = decltype(op(std::declval<txn&>()));
+  const ebr::guard outer = detail::is_planted(detail::planted_bug::writer_pinned_across_retries)
+                               ? ebr::domain::global().pin()  // the planted bug: one pin for every attempt
+                               : ebr::guard();
+  std::unique_ptr<helped_write> mine;  // announced: every later state holds it pending or applied
+  for (unsigned lost = 0;; ++lost) {
+    const auto g = ebr::domain::global().pin();
+    qc_state* base = cache.root.load(detail::orders::load_root);  // (Q2): with (Q1), the protection rule
+    if (mine != nullptr) {
+      // Announced: applied by whichever writer published next, or now by us.
+      if (base->applied_id == mine->id) {
+        result_type results = results_as<result_type>(base->applied_results);
+        claim(cache, g, mine);
+        return results;
+      }
+      try {
+        txn t(cache, *base);  // t.pending == mine
+        apply_pending(t);
+        if (publish(cache, g, base, t)) {
+          result_type results = results_as<result_type>(t.applied_results);
+          claim(cache, g, mine);
+          return results;
+        }
+      } catch (const std::bad_alloc&) {
+        if (!withdraw(cache, mine)) throw;  // taken back: nothing changed
+        continue;  // a helper applied it: its results are in the root
+      }
+      cache.retries.add(1);
+      continue;
+    }
     txn t(cache, *base);
+    if (t.pending != nullptr) {
+      cache.helps.add(1);
+      apply_pending(t);  // another writer's announced write goes first; may throw: nothing changed
+    } else if (lost >= announce_after && base->pending == nullptr &&
+               (base->applied_id == 0 ||
+                cache.claimed.load(std::memory_order_acquire) >= base->applied_id)) {  // pairs with claim()
+      if (auto w = make_helped(cache); w != nullptr) {
+        t.pending = w.get();
+        t.changed = true;
+        if (publish(cache, g, base, t)) mine = std::move(w);
+        if (mine == nullptr) cache.retries.add(1);
+        continue;  // announced: from here on every writer applies it first
+      }
+    }
     auto result = op(t);
     if (!t.changed) {  // read-only (an absent id, every entry dropped): linearizes at the root load
       if (t.drops != 0) cache.drops.add(static_cast<std::int64_t>(t.drops));
       return result;
     }
-    auto [next, bag] = t.seal();
-    SNAPCACHE_PARK(cache_write_before_publish);
-    // The linearization point. (Q1) acq_rel: the release publishes everything the txn built; the
-    // acquire (and the failure order's) pairs with the previous publisher's
-    // release when the root it returns is the base of the next attempt.
-    if (cache.root.compare_exchange_strong(base, next, std::memory_order_acq_rel,  // (Q1) pairs with (Q2)
-                                           std::memory_order_acquire)) {  // (Q1) failure: pairs with the publisher's release
-      t.objects.published();
-      const std::size_t weight = bag->objects.size();
-      g.retire(bag.release(), &garbage::reclaim, weight);  // P4; noexcept, allocates nothing
-      if (t.inserts != 0) cache.inserts.add(static_cast<std::int64_t>(t.inserts));
-      if (t.replacements != 0) cache.replacements.add(static_cast<std::int64_t>(t.replacements));
-      if (t.evictions != 0) cache.evictions.add(static_cast<std::int64_t>(t.evictions));
-      if (t.drops != 0) cache.drops.add(static_cast<std::int64_t>(t.drops));
-      return result;
-    }
-    // Another writer published: base now holds the new root; the txn's
-    // destructor frees everything it made (P3).
+    if (publish(cache, g, base, t)) return result;
+    // Another writer published: the txn's destructor frees everything it
+    // made (P3), and the next attempt pins again.
     cache.retries.add(1);
   }
+}
+
+template <class Op>
+auto write(impl_type& cache, Op&& op) {
+  return write(cache, std::forward<Op>(op), [](const impl_type&) { return std::unique_ptr<helped_write>(); });
 }
 
 // Standard mode: the entries in order, each as a single insert.
@@ -830,6 +1121,43 @@ std::vector<insert_result> insert_standard(txn& t, const std::vector<record_ptr>
   results.reserve(records.size());
   for (const record_ptr& r : records) results.push_back(insert_standard(t, r));
   return results;
+}
+
+// Standard mode's helped writes: a batch and a capacity change that lost
+// `announce_after` races, applied by any writer (they own their inputs: the
+// announcer may return before the last pinned helper is done with them).
+struct helped_batch final : helped_write {
+  helped_batch(std::uint64_t write_id, std::vector<record_ptr> batch) noexcept
+      : helped_write(write_id), records(std::move(batch)) {}
+  std::vector<insert_result> apply(txn& t) const override { return insert_standard(t, records); }
+  [[nodiscard]] std::size_t parts() const noexcept override { return records.size(); }
+  void shed(std::size_t& budget) noexcept override {
+    for (; budget > 0 && !records.empty(); --budget) records.pop_back();
+  }
+  std::vector<record_ptr> records;  // not changed until it is retired
+};
+
+std::vector<insert_result> set_capacity_standard(txn& t, std::size_t n) {
+  if (t.capacity != n) {
+    t.capacity = n;
+    t.changed = true;
+  }
+  while (t.count > t.capacity) {
+    t.remove(efirst(t.by_age));
+    --t.count;
+    ++t.evictions;
+  }
+  return {};
+}
+
+struct helped_capacity final : helped_write {
+  helped_capacity(std::uint64_t write_id, std::size_t n) noexcept : helped_write(write_id), capacity(n) {}
+  std::vector<insert_result> apply(txn& t) const override { return set_capacity_standard(t, capacity); }
+  const std::size_t capacity;
+};
+
+std::uint64_t next_helped_id(impl_type& cache) noexcept {
+  return cache.next_helped_id.fetch_add(1, std::memory_order_relaxed);  // uniqueness only
 }
 
 // compat mode: the original's update_cache, step by step (numbers as in
@@ -917,9 +1245,12 @@ std::vector<insert_result> query_cache::insert(std::span<const query_entry> batc
   std::vector<record_ptr> records;
   records.reserve(batch.size());
   for (const query_entry& e : batch) records.push_back(impl_->make_record(e));
-  return write(*impl_, [&](txn& t) {
-    return mode_ == cache_mode::standard ? insert_standard(t, records) : insert_compat(t, records);
-  });
+  if (mode_ == cache_mode::compat) return write(*impl_, [&](txn& t) { return insert_compat(t, records); });
+  return write(
+      *impl_, [&](txn& t) { return insert_standard(t, records); },
+      [&](impl_type& cache) -> std::unique_ptr<helped_write> {
+        return std::make_unique<helped_batch>(next_helped_id(cache), records);
+      });
 }
 
 bool query_cache::erase(std::string_view id) {
@@ -985,19 +1316,21 @@ query_cache::candidate_view query_cache::candidates() const {
 
 void query_cache::set_capacity(std::size_t n) {
   detail::check_capacity(n);
-  write(*impl_, [&](txn& t) {
-    if (t.capacity != n) {
-      t.capacity = n;
-      t.changed = true;
-    }
-    if (mode_ == cache_mode::compat) return 0;  // compat evicts at its next batch
-    while (t.count > t.capacity) {
-      t.remove(efirst(t.by_age));
-      --t.count;
-      ++t.evictions;
-    }
-    return 0;
-  });
+  if (mode_ == cache_mode::compat) {  // compat evicts at its next batch
+    write(*impl_, [&](txn& t) {
+      if (t.capacity != n) {
+        t.capacity = n;
+        t.changed = true;
+      }
+      return 0;
+    });
+    return;
+  }
+  write(
+      *impl_, [&](txn& t) { return set_capacity_standard(t, n); },
+      [&](impl_type& cache) -> std::unique_ptr<helped_write> {
+        return std::make_unique<helped_capacity>(next_helped_id(cache), n);
+      });
 }
 
 std::size_t query_cache::capacity() const {
@@ -1023,8 +1356,9 @@ cache_stats query_cache::stats() const noexcept {
   s.drops = read(impl_->drops);
   s.inspections = read(impl_->inspections);
   s.retries = read(impl_->retries);
+  s.helps = read(impl_->helps);
   if (const auto g = ebr::domain::global().try_pin(); g.pinned()) {  // R1, without throwing
-    const qc_state* root = impl_->root.load(std::memory_order_acquire);  // (Q2) acquire: pairs with (Q1)
+    const qc_state* root = impl_->root.load(detail::orders::load_root);  // (Q2)
     s.internals.live_entries = root->count;
     s.internals.live_versions = root->count;
     s.internals.heap_bytes = approximate_bytes(*root, impl_->bucket_mask + 1);

@@ -24,6 +24,8 @@ constexpr const char* bug_names[] = {
     "migration_place_without_recheck",
     "scan_without_table_reference",
     "cache_read_without_pin",
+    "free_ignoring_holds",
+    "writer_pinned_across_retries",
 };
 
 // Settings are written once at start-up and read on hot paths; relaxed:

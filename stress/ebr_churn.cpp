@@ -49,7 +49,7 @@ int main(int argc, char** argv) {
   snapcache::stress::verdict verdict("ebr_churn");
   {
     // Small batches: reclamation runs constantly, so an early free shows fast.
-    snapcache::ebr::domain domain(snapcache::ebr::config{.batch = 4, .advance_every = 4});
+    snapcache::ebr::domain domain(snapcache::ebr::config{.batch = 4, .pins_per_step = 4});
     std::atomic<shared_object*> slots[slot_count];
     for (std::size_t i = 0; i < slot_count; ++i) slots[i].store(new shared_object(i));
 

@@ -3,63 +3,95 @@
 // The problem. In a lock-free structure a thread may unlink a node while
 // other threads are still reading it. Freeing it at once is a use-after-free;
 // never freeing it is a leak. Something must tell when no reader can still
-// hold a reference.
+// hold a reference — and, in a long-running service, free it promptly, on
+// whichever thread is running, a bounded amount at a time.
 //
 // The mechanism. A thread *pins* itself before it reads shared pointers and
 // unpins when done; a pin announces the global epoch the thread saw. An
-// unlinked object is *retired*: tagged with the epoch current at retirement
-// and kept in the retiring thread's limbo list. The global epoch advances from
-// e to e+1 only when every pinned thread has announced e, so once it reaches
-// the tag + 2, every thread that could have seen the object has unpinned since
-// and the object is freed. Threads register on their first pin in a domain and
-// unregister at thread exit; no init ritual.
+// unlinked object is *retired* into the thread's open bag, which holds
+// objects of one epoch. The global epoch advances from e to e+1 only when
+// every pinned thread has announced e, so once it reaches a bag's epoch + 2,
+// every thread that could have seen its objects has unpinned since. A bag is
+// *sealed* — handed to the domain — when it holds `batch` objects or
+// `batch_bytes` bytes, or when the epoch moves; between pins it is parked
+// where other threads can take it, so a thread that goes idle strands
+// nothing. Sealed bags wait in the domain's queue and any thread frees them,
+// a bounded collection step at a time: the thread that sealed one, at its
+// unpin, and every thread every `pins_per_step` pins (every pin while freeable
+// garbage is left over). Collection runs unpinned, so reclaim functions
+// (users' destructors) hold nothing back. Threads register on their first
+// pin in a domain and unregister at thread exit; no init ritual.
 //
 // When not to use it. EBR cannot free anything while one thread stays pinned:
 // a thread that blocks, sleeps or runs a long scan inside a guard stops all
 // reclamation in its domain, and memory grows without bound. Keep guards
-// short (snapcache's own snapshots never hold one for their lifetime), and
-// watch `domain_stats::pending` in a service to alarm on a stalled thread.
+// short (snapcache's containers run no user code that builds values while
+// pinned, and its snapshots hold no guard between steps), and watch
+// `domain_stats::pending` and `pending_bytes` in a service to alarm on a
+// stalled thread.
 //
 // Contract
 // * Thread-safety: every member of domain may be called from any thread
 //   concurrently, except the destructor. A guard belongs to the thread that
 //   created it: it must be destroyed (or moved-from) on that thread, before
-//   that thread exits.
-// * Progress: pin, unpin (guard destruction) and retire are lock-free, and
-//   wait-free when they do not attempt to advance the epoch (an attempt scans
-//   the registry once, in O(threads)); synchronize() blocks until a grace
-//   period has passed.
+//   that thread exits. So does a `held`.
+// * Progress: pin, unpin (guard destruction) and retire are lock-free: no
+//   call waits for another thread. The collection a pin or unpin may run is
+//   skipped, not waited for, when another thread is collecting (a try-lock
+//   held for pointer moves only). synchronize() blocks until a grace period
+//   has passed.
 // * Protection rule (memory ordering): if a thread loads a pointer with a
 //   seq_cst load while pinned, and the writer made it unreachable with a
 //   seq_cst store or read-modify-write before retiring it through a guard,
-//   the object is not reclaimed before that reader's guard is destroyed.
-//   protect() below performs such a load. Everything the retiring thread did
-//   before retire() happens-before the object's reclaim function runs.
+//   the object is not reclaimed before that reader's guard is destroyed (or
+//   its hold, see guard::hold, is released). protect() below performs such
+//   a load. Everything the retiring thread did before retire() happens-before
+//   the object's reclaim function runs, on whichever thread runs it.
 // * Lifetime: a guard keeps alive every object retired (by any thread) after
 //   the guard was created; the outermost guard of a nest decides.
+// * Memory bound: while pins are short (no thread stays pinned while others
+//   retire more than `batch` objects), a domain's pending objects stay at most
+//   3 x threads x batch, plus twice the heaviest single retirement (a query-
+//   cache write that drops many objects), and its pending bytes at most
+//   3 x threads x batch_bytes plus twice the heaviest one in bytes (retire
+//   calls count what they free: a large value by its size). Each thread's
+//   open bag holds less than one batch; a thread that seals a bag collects up
+//   to twice what it retired (plus one step) at its unpin, so garbage is
+//   freed as fast as it is made once its grace period is over. A thread
+//   preempted or stalled while pinned holds everything back meanwhile.
+//   domain_stats reports pending objects and bytes and the heaviest
+//   retirement, so a service can check the bound.
+// * Work bound: one collection step frees at most 2 x batch objects and
+//   2 x batch_bytes bytes (a single object larger than that alone), plus
+//   twice what the calling thread retired since its last step: a lookup,
+//   which retires nothing, never pays for freeing someone else's large
+//   retirement in one go — retire_in_steps() splits one.
+// * Nothing stranded: what a thread retires is freed within a bounded number
+//   of other threads' pins (3 x pins_per_step pins of one thread that only
+//   reads, fewer if it writes) even if it never runs again, and at once by
+//   synchronize() from any thread. A thread that exits hands its garbage to
+//   the domain.
 // * Exceptions: the first pin of a thread in a domain registers the thread
 //   and may throw std::bad_alloc (nothing is registered then, and a later pin
 //   may try again); later pins do not allocate. Guard destruction and the
-//   intrusive retire() are noexcept and never allocate. The generic retire()
-//   and defer() allocate a small holder and may throw std::bad_alloc before
-//   taking ownership (the caller still owns the object). Reclaim functions
-//   and deleters must not throw, pin or retire.
-// * Memory bound: while every thread's pins are short (each unpins between
-//   two advance attempts, and no single pin retires more than `batch`
-//   objects), each thread holds fewer than `batch` unreclaimed objects, so a
-//   domain holds at most threads x batch. Garbage of exited threads is
-//   adopted by the next registering thread or by any thread's advance
-//   attempt, and freed there.
+//   intrusive and raw retire() are noexcept; they allocate nothing after a
+//   reserve(). The generic retire() and defer() allocate a holder and may
+//   throw std::bad_alloc before taking ownership (the caller still owns the
+//   object). Reclaim functions and deleters must not throw, pin or retire.
 // * Thread exit: a thread_local destructor that runs after snapcache's own
 //   per-thread cleanup may still pin and retire: the pin claims a record for
-//   as long as it lasts and releases it (its garbage adopted by others) at
-//   its last unpin.
+//   as long as it lasts and releases it (its garbage sealed) at its last
+//   unpin.
 // * fork(): unsupported. A child process must not use a domain that any
 //   thread of its parent had pinned or retired into.
 //
-// Differences from crossbeam-epoch: one scheme, tuned by `config`; pinning
-// can throw only on registration; no Atomic<T> wrapper type (protect()
-// takes std::atomic).
+// Differences from crossbeam-epoch (whose sealed bags and global queue this
+// follows): one scheme, tuned by `config`; bags weigh bytes as well as
+// objects; a thread's partly filled bag is parked where others can take it
+// (crossbeam keeps it until the bag is full or the thread calls flush);
+// collection is budgeted per step and runs unpinned; holds keep single
+// objects past a guard; pinning can throw only on registration; no Atomic<T>
+// wrapper type (protect() takes std::atomic).
 #pragma once
 
 #include "snapcache/detail/cxx20.hpp"
@@ -77,15 +109,22 @@
 
 namespace snapcache::ebr {
 
-// Tuning knobs. Tests set batch = 1 and advance_every = 1 to force
+// Tuning knobs. Tests set batch = 1 and pins_per_step = 1 to force
 // reclamation on every retire.
 struct config {
-  // A thread tries to advance the epoch and free its garbage whenever it holds
-  // this many unreclaimed objects (at retire, and again when it unpins). > 0.
+  // A thread's bag of retired objects is sealed and handed to the domain
+  // (where any thread may free it) once it holds this many objects, or
+  // batch_bytes bytes, or when the epoch moves. > 0 each.
   std::size_t batch = 64;
-  // A thread also tries to advance and collect every `advance_every` pins;
-  // 0 disables this.
-  std::size_t advance_every = 128;
+  std::size_t batch_bytes = std::size_t{1} << 20;
+  // Every `pins_per_step` outermost pins a thread first tries to advance the
+  // epoch and runs one collection step (0 disables this; a thread that seals
+  // a bag still collects at its unpin). While freeable garbage is left over,
+  // a thread collects at every pin until it is gone.
+  std::size_t pins_per_step = 128;
+  // One collection step frees at most 2 x batch objects and 2 x batch_bytes
+  // bytes (at least one bag; a single object larger than that is freed
+  // alone; objects retired in steps, retire_in_steps, are split to fit).
 };
 
 // A statistic snapshot; each field is read without stopping anyone, so under
@@ -93,14 +132,23 @@ struct config {
 // freed <= retired always holds and pending = retired - freed.
 struct domain_stats {
   std::uint64_t epoch = 0;
-  std::uint64_t retired = 0;  // objects ever retired (and defer() calls), each at its weight
-  std::uint64_t freed = 0;    // the weight of the objects whose reclaim function ran
-  std::uint64_t pending = 0;  // retired, not yet freed
-  std::size_t records = 0;    // registry size: bounded by peak live threads
-  std::size_t pinned = 0;     // records pinned at the time of reading
+  std::uint64_t retired = 0;        // objects ever retired (and defer() calls), each at its weight
+  std::uint64_t freed = 0;          // the weight of the objects whose reclaim function ran
+  std::uint64_t pending = 0;        // retired, not yet freed
+  std::uint64_t retired_bytes = 0;  // the same in bytes, as the retirers counted them
+  std::uint64_t freed_bytes = 0;
+  std::uint64_t pending_bytes = 0;
+  // The largest single retirement seen (a query-cache write that dropped
+  // many objects, a large value), in objects and in bytes: the memory bound
+  // allows for it (see "Memory bound" above).
+  std::uint64_t heaviest = 0;
+  std::uint64_t heaviest_bytes = 0;
+  std::size_t records = 0;  // registry size: bounded by peak live threads
+  std::size_t pinned = 0;   // records pinned at the time of reading
 };
 
-// Base of objects retired through the intrusive, allocation-free path.
+// Base of objects retired through the intrusive path: the header reclamation
+// links them by, and their reclaim function and weight.
 class retirable {
  public:
   retirable() noexcept = default;
@@ -111,6 +159,47 @@ class retirable {
   friend struct retirable_access;
   retirable* next_retired_ = nullptr;
   reclaim_fn reclaim_ = nullptr;
+  partial_reclaim_fn partial_ = nullptr;
+  std::size_t objects_ = 0;
+  std::size_t bytes_ = 0;
+};
+
+// The header's fields, for the library's own reclamation code.
+struct retirable_access {
+  static retirable*& next(retirable* object) noexcept { return object->next_retired_; }
+  static reclaim_fn& reclaim(retirable* object) noexcept { return object->reclaim_; }
+  static partial_reclaim_fn& partial(retirable* object) noexcept { return object->partial_; }
+  static std::size_t& objects(retirable* object) noexcept { return object->objects_; }
+  static std::size_t& bytes(retirable* object) noexcept { return object->bytes_; }
+};
+
+// Keeps one object alive after its guard is gone: see guard::hold(). Belongs
+// to the thread that made it; release it (or destroy it) on that thread.
+class [[nodiscard]] held {
+ public:
+  held() noexcept = default;
+  held(held&& other) noexcept : slot_(std::exchange(other.slot_, nullptr)) {}
+  held& operator=(held&& other) noexcept {
+    if (this != &other) {
+      release();
+      slot_ = std::exchange(other.slot_, nullptr);
+    }
+    return *this;
+  }
+  held(const held&) = delete;
+  held& operator=(const held&) = delete;
+  ~held() { release(); }
+
+  // Lets the object go: from here it may be freed once its grace period is over.
+  void release() noexcept {
+    if (slot_ != nullptr) std::exchange(slot_, nullptr)->store(nullptr, detail::orders::release_hold);
+  }
+  [[nodiscard]] bool holding() const noexcept { return slot_ != nullptr; }
+
+ private:
+  friend class guard;
+  explicit held(std::atomic<const void*>* slot) noexcept : slot_(slot) {}
+  std::atomic<const void*>* slot_ = nullptr;
 };
 
 class domain;
@@ -130,39 +219,44 @@ class [[nodiscard]] guard {
   }
   guard(const guard&) = delete;
   guard& operator=(const guard&) = delete;
-  ~guard() { reset(); }
+  SNAPCACHE_ALWAYS_INLINE ~guard() { reset(); }
 
   // Unpins now (idempotent); the guard becomes empty.
-  void reset() noexcept {
+  SNAPCACHE_ALWAYS_INLINE void reset() noexcept {
     if (record_ != nullptr) detail::leave(*std::exchange(record_, nullptr));
   }
   [[nodiscard]] bool pinned() const noexcept { return record_ != nullptr; }
 
   // Intrusive retire: `object` is already unreachable for new readers;
-  // `reclaim(object)` runs once every guard that could see it is gone.
-  // Never allocates.
-  void retire(retirable* object, reclaim_fn reclaim) const noexcept {
+  // `reclaim(object)` runs once every guard that could see it is gone, on
+  // whichever thread collects. `w` is what it stands for in the bounds (a bag
+  // of n objects freed by one reclaim call counts n; a large value counts its
+  // bytes). Never allocates after a reserve(); without one it may allocate a
+  // bag with std::nothrow and terminates if that fails.
+  void retire(retirable* object, reclaim_fn reclaim, weight w = {}) const noexcept {
     assert(record_ != nullptr && "retire through an empty guard");
-    detail::retire(*record_, object, reclaim, 1);
+    assert(w.objects > 0 && "a retired object weighs at least 1");
+    retirable_init(object, reclaim, nullptr, w);
+    detail::retire(*record_, object, w);
   }
-  // The same for an object that stands for `weight` > 0 objects (a bag of
-  // them, freed by one reclaim call): it counts that much toward `batch` and
-  // in the statistics, so a thread that retires large bags reclaims as often
-  // as one that retires their contents one by one, in small pauses.
-  void retire(retirable* object, reclaim_fn reclaim, std::size_t weight) const noexcept {
+  // The same for an object whose parts can be freed a few at a time: each
+  // collection step calls `reclaim(object, budget)` with what is left of its
+  // budget, so no single call pays for freeing all w.objects parts.
+  void retire_in_steps(retirable* object, partial_reclaim_fn reclaim, weight w) const noexcept {
     assert(record_ != nullptr && "retire through an empty guard");
-    assert(weight > 0 && "a retired object weighs at least 1");
-    detail::retire(*record_, object, reclaim, weight);
+    assert(w.objects > 0 && "a retired object weighs at least 1");
+    retirable_init(object, nullptr, reclaim, w);
+    detail::retire(*record_, object, w);
   }
 
-  // Makes sure the calling thread can retire_raw() at least
-  // retire_bag::capacity (62) objects through this guard without allocating:
-  // call it before the step that commits a change whose garbage is then
-  // retired, so that a failing allocation throws while nothing has changed
-  // yet. Two spare bags: while a guard is pinned the epoch advances at most
-  // once, so its retires go to at most two limbo lists, each of which may
-  // need a fresh bag. Cheap when the spares are there (the common case: bags
-  // are recycled). May throw std::bad_alloc.
+  // Makes sure the calling thread can retire at least retire_bag::capacity
+  // (60) objects through this guard without allocating: call it before the
+  // step that commits a change whose garbage is then retired, so that a
+  // failing allocation throws while nothing has changed yet. Two spare bags:
+  // a run of retires fills at most the open bag and two more (a bag is sealed
+  // when full, heavy, or when the epoch moves, and the epoch moves at most
+  // once while a guard is pinned). Cheap when the spares are there (the
+  // common case: bags are recycled). May throw std::bad_alloc.
   void reserve() const {
     assert(record_ != nullptr && "reserve through an empty guard");
     while (record_->spare_count < reserved_bags) detail::add_spare_bag(*record_);
@@ -177,12 +271,13 @@ class [[nodiscard]] guard {
   }
 
   // Retires an object without a header: `reclaim(object)` runs once every
-  // guard that could see it is gone. Never allocates after a reserve() with
-  // fewer than 62 raw retires since; without one it allocates with
-  // std::nothrow and terminates if that fails (a broken precondition).
-  void retire_raw(void* object, raw_reclaim_fn reclaim) const noexcept {
+  // guard that could see it is gone. `bytes`: its size in the byte bound.
+  // Never allocates after a reserve() with fewer than 60 retires since;
+  // without one it allocates with std::nothrow and terminates if that fails
+  // (a broken precondition).
+  void retire_raw(void* object, raw_reclaim_fn reclaim, std::size_t bytes = 0) const noexcept {
     assert(record_ != nullptr && "retire through an empty guard");
-    detail::retire_raw(*record_, object, reclaim);
+    detail::retire_raw(*record_, object, reclaim, bytes);
   }
 
   // Retires any heap object; `deleter(ptr)` runs after the grace period.
@@ -202,8 +297,23 @@ class [[nodiscard]] guard {
     using holder_type = holder<std::decay_t<Fn>>;
     static_assert(std::is_nothrow_invocable_v<std::decay_t<Fn>&>, "deferred calls must not throw");
     assert(record_ != nullptr && "defer through an empty guard");
-    auto* held = new holder_type(std::forward<Fn>(fn));
-    detail::retire(*record_, held, &holder_type::run_and_delete, 1);
+    reserve();  // may throw: nothing deferred yet
+    auto* held_fn = new holder_type(std::forward<Fn>(fn));
+    retire(held_fn, &holder_type::run_and_delete);
+  }
+
+  // Keeps `object`, read under this guard (by the protection rule), from
+  // being reclaimed after the guard is gone, until the returned `held` is
+  // released: one object kept for code that must use it unpinned (user code
+  // that may run long) while reclamation goes on for everything else. No
+  // re-validation is needed: the grace period that ends before the object
+  // could be freed includes this guard's unpin, which publishes the hold.
+  // A thread holds at most detail::hold_slots objects at once; beyond that
+  // hold() returns an empty `held` and the caller must stay pinned instead.
+  [[nodiscard]] held hold(const void* object) const noexcept {
+    assert(record_ != nullptr && "hold through an empty guard");
+    const int slot = detail::take_hold_slot(*record_, object);
+    return slot < 0 ? held() : held(&record_->holds[slot]);
   }
 
  private:
@@ -211,6 +321,13 @@ class [[nodiscard]] guard {
   friend guard pin();
   static constexpr std::size_t reserved_bags = 2;  // see reserve()
   explicit guard(detail::ebr_record* record) noexcept : record_(record) {}
+
+  static void retirable_init(retirable* object, reclaim_fn reclaim, partial_reclaim_fn partial, weight w) noexcept {
+    retirable_access::reclaim(object) = reclaim;
+    retirable_access::partial(object) = partial;
+    retirable_access::objects(object) = w.objects;
+    retirable_access::bytes(object) = w.bytes;
+  }
 
   template <class Fn>
   struct holder final : retirable {
@@ -231,8 +348,8 @@ class [[nodiscard]] guard {
 // Most code uses the process-wide default through ebr::pin().
 class domain {
  public:
-  // Throws std::invalid_argument if cfg.batch == 0, std::bad_alloc on
-  // allocation failure.
+  // Throws std::invalid_argument if batch or batch_bytes is 0;
+  // std::bad_alloc on allocation failure.
   domain() : domain(config{}) {}
   explicit domain(config cfg);
   // Frees every object still pending. Precondition: no thread is pinned in
@@ -247,7 +364,7 @@ class domain {
 
   // Pins the calling thread. Registers it first if this is its first pin
   // in this domain (may throw std::bad_alloc then).
-  [[nodiscard]] guard pin() {
+  [[nodiscard]] SNAPCACHE_ALWAYS_INLINE guard pin() {
     detail::ebr_record* record = known_record();
     if (record == nullptr) record = detail::register_thread(*state_);
     detail::enter(*record);
@@ -270,11 +387,13 @@ class domain {
     return guard(record);
   }
 
-  // Blocks until a grace period has passed for everything retired before the
-  // call, then frees the calling thread's garbage and every exited thread's.
-  // Garbage of other live threads is freed at their next collection.
-  // Precondition: the calling thread is not pinned in this domain (it would
-  // wait for itself). For tests and shutdown; never on a hot path.
+  // Frees everything retired (by any thread, live, idle or exited) before
+  // the call that no guard or hold protects: blocks until a grace period
+  // has passed, takes every thread's parked garbage, and frees it and the
+  // domain's queue here, without a work bound. Call it at shutdown, after
+  // destroying containers whose values own resources (connections, files),
+  // to close them now. Precondition: the calling thread is not pinned in
+  // this domain (it would wait for itself). Never on a hot path.
   void synchronize();
 
   [[nodiscard]] domain_stats stats() const noexcept;
@@ -297,7 +416,7 @@ class domain {
 };
 
 // Pins the calling thread in the default domain.
-[[nodiscard]] inline guard pin() {
+[[nodiscard]] SNAPCACHE_ALWAYS_INLINE guard pin() {
   detail::ebr_record* record = detail::tl_global_record;
   if (record == nullptr) record = detail::register_thread(*domain::global().state_);
   detail::enter(*record);

@@ -55,10 +55,29 @@
 //   snapshot must not outlive its map: the destructor checks it and aborts
 //   with a message. Value versions linked stay within live keys + one per key
 //   per live snapshot that sees the key, whatever the number of snapshots;
-//   what reclamation has not freed yet is bounded by the domain (threads x
-//   batch). An overwritten or erased value is destroyed once no snapshot
-//   reads it and a grace period has passed. A snapshot that has iterated
-//   keeps the slot table it scanned (and every newer one) until it closes.
+//   what reclamation has not freed yet is bounded by the domain (ebr.hpp:
+//   3 x threads x batch objects and 3 x threads x batch_bytes bytes, a
+//   version weighing its size plus snapcache::heap_bytes of its key and
+//   value). An overwritten or erased value is destroyed once no snapshot
+//   reads it and a grace period has passed, on whichever thread collects —
+//   not in the destructor of the map: the destructor destroys the live
+//   values, and values retired earlier are destroyed within a few
+//   operations of any thread in the domain, or at once by
+//   ebr::domain::synchronize() (the map's domain; the process-wide one by
+//   default). A service whose values own resources (connections, files)
+//   calls synchronize() at shutdown, after destroying the map. A snapshot
+//   that has iterated keeps the slot table it scanned (and every newer one)
+//   until it closes.
+// * What runs pinned: no user code that builds a value. Key and T copies
+//   and moves, emplace's arguments, update's callable, erase_if's and
+//   compare_and_replace's comparisons run outside any epoch guard (a write
+//   builds its version first, then pins once per attempt to install it; a
+//   write that needs the present value holds that one version meanwhile).
+//   Pinned, and so holding reclamation back while they run: Hash on stored
+//   keys (only where it is recomputed: arithmetic keys), KeyEqual on stored
+//   keys, visit()'s and insert_or_visit()'s callables, find()'s copy of the
+//   value, and snapcache::heap_bytes on a retired version. A slow one of
+//   these delays every thread's reclamation by its duration.
 // * Exceptions: if Hash, KeyEqual, a copy of Key or T, or an allocation
 //   throws, the operation has no effect (strong guarantee) and leaks
 //   nothing. A throwing callable in update() leaves the value unchanged.
@@ -260,13 +279,20 @@ class hash_map {
   }
 
   // ---- writes ----------------------------------------------------------------
-  // A write builds its version only once it found the key in the state it
-  // needs (absent for insert, present for erase, ...); the version is then
-  // reused if the installing CAS has to be retried. So an rvalue value is
-  // moved from at most once, and only if the call went on to build a
-  // version: if another thread writes the key between that check and the
-  // CAS, the call may still return false (insert, try_emplace) after the
-  // value was moved into the version it then destroyed.
+  // A write builds its version unpinned — the copies or moves of Key and T,
+  // emplace's constructor, update's callable and erase_if's predicate run
+  // outside any epoch guard — then pins once per attempt to install it with
+  // one CAS. A write whose new version depends on the present one (update,
+  // compare_and_replace, erase, erase_if) first reads that version while
+  // pinned and holds it (ebr::guard::hold), so its callable reads it after
+  // unpinning; the CAS then installs only if it is still the key's head.
+  // An insert builds its value only once it found the key absent, and the
+  // built version is reused if the installing CAS has to be retried. So an
+  // rvalue value is moved from at most once, and only if the call went on
+  // to build a version: if another thread writes the key between that
+  // check and the CAS, the call may still return false (insert,
+  // try_emplace) after the value was moved into the version it then
+  // destroyed.
 
   // Inserts (key, value) if key is absent. Returns whether it inserted.
   template <class K, class V>
@@ -293,15 +319,18 @@ class hash_map {
   template <class K, class V>
     requires std::constructible_from<Key, K&&> && std::constructible_from<T, V&&>
   bool insert_or_assign(K&& key, V&& value) {
-    bool was_absent = false;
-    with_key_value(std::forward<K>(key), [&](const Key& k) {
-      return write(k, [&](const version_type* head, fresh_ptr& fresh) {
+    return with_key_value(std::forward<K>(key), [&](const Key& k) {
+      const std::uint64_t h = hash_key(k);
+      const ebr::guard outer = planted_outer_guard();
+      fresh_ptr fresh(version_type::make(0, k, std::forward<V>(value)));  // unpinned: Key's and T's copies
+      bool was_absent = false;
+      while (!install(h, k, fresh, [&](const version_type* head) noexcept {
         was_absent = head == nullptr || head->is_tombstone();
-        if (!fresh) fresh.reset(version_type::make(0, k, std::forward<V>(value)));
-        return decision::write;
-      });
+        return true;
+      })) {
+      }
+      return was_absent;
     });
-    return was_absent;
   }
 
   // Get or insert, in one linearizable step: inserts (key, value) if key is
@@ -314,36 +343,48 @@ class hash_map {
   }
   // insert_or_visit with the value built from args only if key is absent.
   // (Boost's concurrent_flat_map takes f last; here it comes before args.)
+  // f runs pinned, as visit()'s does; the value is built unpinned.
   template <class K, class F, class... Args>
     requires std::constructible_from<Key, K&&> && std::constructible_from<T, Args&&...>
   bool try_emplace_or_visit(K&& key, F&& f, Args&&... args) {
     return with_key_value(std::forward<K>(key), [&](const Key& k) {
-      return write(k, [&](const version_type* head, fresh_ptr& fresh) {
-        if (head != nullptr && !head->is_tombstone()) {
-          std::forward<F>(f)(head->value());  // the present value, read at its stamped head
-          return decision::keep;
-        }
-        if (!fresh) fresh.reset(version_type::make(0, k, std::forward<Args>(args)...));
-        return decision::write;
-      });
+      const std::uint64_t h = hash_key(k);
+      const ebr::guard outer = planted_outer_guard();
+      bool visited = false;
+      const auto visit_present = [&](const version_type* head) {
+        if (head == nullptr || head->is_tombstone()) return true;  // absent: install
+        std::forward<F>(f)(head->value());  // the present value, read at its stamped head
+        visited = true;
+        return false;
+      };
+      {
+        prefetch_slot(h);
+        const auto g = domain_->pin();
+        if (!visit_present(current_head(h, k))) return false;  // present: nothing built
+      }
+      fresh_ptr fresh(version_type::make(0, k, std::forward<Args>(args)...));  // unpinned
+      while (!install(h, k, fresh, visit_present)) {
+        if (visited) return false;  // fresh is destroyed unpinned, at scope exit
+      }
+      return true;
     });
   }
 
   // Removes key. Returns whether it was present.
   template <class K>
   bool erase(const K& key) {
-    return erase_if(key, [](const T&) { return true; });
+    return erase_if(key, [](const T&) noexcept { return true; });
   }
 
   // Removes key if its current value satisfies pred (const T&), atomically
   // with respect to other writers of the key. pred may run more than once
-  // under contention. Returns whether it erased.
+  // under contention; it runs unpinned. Returns whether it erased.
   template <class K, class Pred>
   bool erase_if(const K& key, Pred&& pred) {
     return with_key(key, [&](const auto& k) {
-      return write(k, [&](const version_type* head, fresh_ptr& fresh) {
-        if (head == nullptr || head->is_tombstone() || !pred(head->value())) return decision::keep;
-        if (!fresh) fresh.reset(version_type::make_tombstone(0, head->key));
+      return rewrite(k, [&](const version_type& head, fresh_ptr& fresh) {
+        if (!pred(head.value())) return decision::keep;
+        if (!fresh) fresh.reset(version_type::make_tombstone(0, head.key));  // the same key: reusable
         return decision::write;
       });
     });
@@ -435,27 +476,27 @@ class hash_map {
   }
 
   // Atomically replaces the value v of key by f(v). Returns false if key is
-  // absent. f may run more than once under contention and must not have
-  // side effects beyond computing the new value; if it throws, nothing
-  // changes.
+  // absent. f runs unpinned, may run more than once under contention and
+  // must not have side effects beyond computing the new value; if it
+  // throws, nothing changes.
   template <class K, class F>
   bool update(const K& key, F&& f) {
     return with_key(key, [&](const auto& k) {
-      return write(k, [&](const version_type* head, fresh_ptr& fresh) {
-        if (head == nullptr || head->is_tombstone()) return decision::keep;
-        fresh.reset(version_type::make(0, head->key, f(head->value())));  // may throw: nothing changed
+      return rewrite(k, [&](const version_type& head, fresh_ptr& fresh) {
+        fresh.reset(version_type::make(0, head.key, f(head.value())));  // may throw: nothing changed
         return decision::write;
       });
     });
   }
 
-  // Replaces the value by `desired` if it equals `expected`.
+  // Replaces the value by `desired` if it equals `expected` (T's == runs
+  // unpinned).
   template <class K>
   bool compare_and_replace(const K& key, const T& expected, T desired) {
     return with_key(key, [&](const auto& k) {
-      return write(k, [&](const version_type* head, fresh_ptr& fresh) {
-        if (head == nullptr || head->is_tombstone() || !(head->value() == expected)) return decision::keep;
-        if (!fresh) fresh.reset(version_type::make(0, head->key, std::move(desired)));
+      return rewrite(k, [&](const version_type& head, fresh_ptr& fresh) {
+        if (!(head.value() == expected)) return decision::keep;
+        if (!fresh) fresh.reset(version_type::make(0, head.key, std::move(desired)));  // the same key: reusable
         return decision::write;
       });
     });
@@ -496,10 +537,13 @@ class hash_map {
     return s;
   }
 
-  // Diagnostics, for tests (quiescent use only): the longest probe distance
-  // from a key's home slot, the slot count, and the snapshot slots ever
-  // registered (bounded by the peak of live snapshots).
+  // Diagnostics (safe to call concurrently, each pinned): the longest probe
+  // distance from a key's home slot (O(slots)), the slot count, and the
+  // snapshot slots ever registered (bounded by the peak of live snapshots).
+  // A thread that cannot register with the domain (out of memory) gets 0.
   [[nodiscard]] std::size_t longest_chain() const noexcept {
+    const auto g = domain_->try_pin();
+    if (!g.pinned()) return 0;
     const detail::slot_table* current = current_.load(std::memory_order_seq_cst);
     if (current == nullptr) return 0;
     const detail::slot_table& t = *current;
@@ -513,6 +557,8 @@ class hash_map {
     return longest;
   }
   [[nodiscard]] std::size_t bucket_count() const noexcept {
+    const auto g = domain_->try_pin();
+    if (!g.pinned()) return 0;
     const detail::slot_table* t = current_.load(std::memory_order_seq_cst);
     return t ? t->capacity : 0;
   }
@@ -684,7 +730,7 @@ class hash_map {
   // The key's newest version (read-only callers: follows migrations without
   // helping). Pinned.
   template <class K>
-  version_type* head_of(std::uint64_t h, const K& key) const {
+  SNAPCACHE_ALWAYS_INLINE version_type* head_of(std::uint64_t h, const K& key) const {
     detail::slot_table* t = current_.load(std::memory_order_seq_cst);
     if (t == nullptr) return nullptr;  // a moved-from map before its next write
     const std::uint64_t tag = detail::slot_tag_of_hash(h);
@@ -707,7 +753,7 @@ class hash_map {
   // The key's current value version, or null if absent (stamps it first:
   // a read must not see a write that a snapshot taken after it misses).
   template <class K>
-  const version_type* current_value(std::uint64_t h, const K& key) const {
+  SNAPCACHE_ALWAYS_INLINE const version_type* current_value(std::uint64_t h, const K& key) const {
     version_type* v = head_of(h, key);
     if (v == nullptr) return nullptr;
     stamp(v);
@@ -757,13 +803,29 @@ class hash_map {
 
   // ---- writes ----------------------------------------------------------------
 
-  // The write loop shared by every mutating operation. `decide(head, fresh)`
-  // looks at the key's current head (null: absent) and either keeps the map
-  // as it is or makes sure `fresh` holds the version to install. Returns
-  // whether it wrote.
-  template <class K, class Decide>
-  bool write(const K& key, Decide&& decide) {
-    const std::uint64_t h = hash_key(key);
+  // The key's newest version, stamped (a tombstone if erased), or null. Pinned.
+  template <class K>
+  const version_type* current_head(std::uint64_t h, const K& key) const {
+    version_type* v = head_of(h, key);
+    if (v != nullptr) stamp(v);
+    return v;
+  }
+
+  // A planted bug for the soak suite's teeth: the whole write, user code and
+  // every attempt, under one guard (what writers did before they pinned per
+  // attempt). An empty guard otherwise.
+  ebr::guard planted_outer_guard() const {
+    if (is_planted(detail::planted_bug::writer_pinned_across_retries)) return domain_->pin();
+    return ebr::guard();
+  }
+
+  // One attempt, under one pin, to install `fresh` (built by the caller,
+  // unpinned) as key's head. `accept(head)` sees the head found (null:
+  // absent) and says whether to install over it; it runs pinned and must be
+  // short. Returns whether `fresh` was installed: false if accept declined
+  // or another write to the key won the CAS (the caller decides again).
+  template <class K, class Accept>
+  bool install(std::uint64_t h, const K& key, fresh_ptr& fresh, Accept&& accept) {
     prefetch_slot(h);
     auto g = domain_->pin();
     // A write from a thread_local destructor after the thread's own cleanup
@@ -773,7 +835,6 @@ class hash_map {
         if (detail::tl_spare_exited) detail::drop_spare_record_after_exit();
       }
     } const late_spare;
-    fresh_ptr fresh;
     for (;;) {
       detail::slot_table* t = writable_table(g);
       position p;
@@ -784,16 +845,51 @@ class hash_map {
         continue;
       }
       if (p.head != nullptr) stamp(p.head);  // stamps never decrease along a chain
-      if (decide(static_cast<const version_type*>(p.head), fresh) == decision::keep) return false;
+      if (!accept(static_cast<const version_type*>(p.head))) return false;
       if (p.head == nullptr && should_grow(*t, p.probes)) {
         grow(t, false);
         continue;
       }
       // What the commit needs must not be allocated after it; made sure of
-      // after decide, which runs user code (that may write to a map itself).
+      // after accept, which may run user code (that may write to a map).
       g.reserve();
       if (detail::tl_spare_record == nullptr) detail::refill_spare_record();
-      if (commit(p, h, fresh, g)) return true;
+      return commit(p, h, fresh, g);
+    }
+  }
+
+  // A write whose new version depends on the present one. `decide(head,
+  // fresh)` sees the key's live head (it is not called for an absent key)
+  // and either keeps the map as it is or makes sure `fresh` holds the version
+  // to install. It runs unpinned: the head is held (ebr::guard::hold), and
+  // the install succeeds only if it is still the head. Returns whether it
+  // wrote.
+  template <class K, class Decide>
+  bool rewrite(const K& key, Decide&& decide) {
+    const std::uint64_t h = hash_key(key);
+    const ebr::guard outer = planted_outer_guard();
+    fresh_ptr fresh;
+    const version_type* head = nullptr;
+    const auto still_head = [&](const version_type* now) noexcept { return now == head; };
+    for (;;) {
+      ebr::held hold;
+      {
+        prefetch_slot(h);
+        const auto g = domain_->pin();
+        head = current_head(h, key);
+        if (head == nullptr || head->is_tombstone()) return false;
+        hold = g.hold(head);
+        if (!hold.holding()) {
+          // Every hold slot is taken (rewrites nested in callables): decide
+          // pinned, as an install would.
+          if (decide(*head, fresh) == decision::keep) return false;
+          if (install(h, key, fresh, still_head)) return true;
+          continue;
+        }
+      }
+      if (decide(*head, fresh) == decision::keep) return false;  // unpinned: user code
+      if (install(h, key, fresh, still_head)) return true;
+      // The head changed (or a write to the key won the CAS): decide again.
     }
   }
 
@@ -893,7 +989,7 @@ class hash_map {
 
   void retire_version(version_type* v, const ebr::guard& g) const noexcept {
     if ((v->stamp_word.load(std::memory_order_relaxed) & detail::kept_flag) != 0) counters_.add_kept(-1);  // relaxed: the flag's fetch_or reaches the retirer through M3/M4 and the seq_cst mark or unlink
-    g.retire_raw(v, &version_type::reclaim);
+    g.retire_raw(v, &version_type::reclaim, v->bytes());
   }
 
   // Unlinks every marked version of the chain that holds (or held) `target`.

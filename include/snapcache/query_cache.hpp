@@ -20,12 +20,20 @@
 // mode: the original's heap) and every candidate by completion (the
 // candidates() order) — and two copy-on-write radix indexes of buckets: id
 // -> entry, and normal form -> the candidates with that text, in candidate
-// order. A writer pins the EBR domain, reads the root, builds the new state
-// privately (copying only the paths it changes) and publishes it with one
-// compare_exchange of the root — its linearization point; the objects the
-// old state had and the new one lacks are retired through EBR together. A
-// reader pins, loads the root once and reads that state: nothing to
-// validate, nothing to count, no shared line written (docs/design.md).
+// order. A writer pins the EBR domain (once per attempt), reads the root,
+// builds the new state privately (copying only the paths it changes) and
+// publishes it with one compare_exchange of the root — its linearization
+// point; the objects the old state had and the new one lacks are retired
+// through EBR together, and freed a bounded step at a time by later
+// operations of any thread. A reader pins, loads the root once and reads
+// that state: nothing to validate, nothing to count, no shared line written
+// (docs/design.md).
+//
+// Helping. A large write (a standard-mode batch, a capacity change) that
+// loses the race to publish twice announces itself in the state it
+// publishes next; from then on every writer applies it (then its own write)
+// before publishing, so it completes within one more round however many
+// single inserts run beside it. Its results wait in the state for it.
 //
 // Lookups use the text index: the first candidate (in candidate order) whose
 // text matches decides the original's whole walk — every candidate before it
@@ -59,18 +67,32 @@
 //   are wait-free apart from the EBR pin (lock-free): they load the root
 //   once and make a bounded number of reads; stats is wait-free. insert,
 //   erase and set_capacity are lock-free: a writer retries only when another
-//   writer published in the meantime. No mutex, no spin-wait, no blocking
-//   call anywhere.
+//   writer published in the meantime, and pins once per attempt, so a
+//   retrying writer never holds reclamation back. A standard-mode batch or
+//   capacity change completes within a bounded number of other writers'
+//   publications (helping, above); compat batches are not helped and may
+//   starve beside a stream of writes. No mutex, no spin-wait, no blocking
+//   call anywhere (but an announced write that runs out of memory retries
+//   taking its announcement back until memory is there).
 // * Linearizability: every operation takes effect at one instant. A write at
 //   the compare_exchange of the root; a read, and a write that changes
 //   nothing, at its load of the root. A failing write (std::length_error in
 //   compat, or std::invalid_argument) changes nothing.
-// * Memory ordering: the publishing compare_exchange is acq_rel (Q1) and
-//   every load of the root is acquire (Q2), so everything a writer did
-//   before publishing its root — building the records, copying the payload
-//   pointer — happens-before any reader that sees that root. The statistics
-//   are relaxed striped counters (statistics only): each field is exact at
-//   quiescence, and hits + misses == lookups then.
+// * Memory ordering: the publishing compare_exchange (Q1) and every load of
+//   the root (Q2) are seq_cst — EBR's protection rule for a pointer it
+//   protects (acq_rel and acquire let a reader use a freed state under the
+//   C++ model; the RC11 litmus cache_root_cycle shows it) — so everything a
+//   writer did before publishing its root — building the records, copying
+//   the payload pointer — happens-before any reader that sees that root.
+//   The statistics are relaxed striped counters (statistics only): each
+//   field is exact at quiescence, and hits + misses == lookups then.
+// * Reclamation: evicted, replaced and erased entries (their strings and
+//   payloads) are destroyed after a grace period, a bounded step at a time,
+//   on whichever threads run operations — not in the cache's destructor,
+//   which destroys only the current entries. A service whose payloads own
+//   resources calls ebr::domain::global().synchronize() at shutdown, after
+//   destroying the cache, to destroy the rest at once. Set payload_bytes so
+//   that reclamation's byte bound counts large payloads.
 // * Capacity (standard mode): a root never holds more than capacity entries,
 //   so any view shows at most capacity (the bound capacity + threads
 //   inserting allowed by the specification is met with no excess); at every
@@ -93,6 +115,8 @@
 //   strong guarantee: all allocation happens before the publishing
 //   compare_exchange, so if anything throws (std::bad_alloc, the compat
 //   std::length_error) the cache is as before; after it nothing allocates.
+//   A write may also throw std::bad_alloc while applying another writer's
+//   announced write, with the same guarantee.
 //   lookup never throws for any SQL text; it may throw std::bad_alloc.
 //   A capacity of 0 and max_inspections of 0 throw std::invalid_argument.
 //
@@ -127,6 +151,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "snapcache/map_stats.hpp"
@@ -154,6 +179,10 @@ struct query_entry {
   std::optional<cache_clock::time_point> completed_at;
   std::string output_location;
   std::shared_ptr<const void> payload;
+  // The payload's size as the caller counts it (0: uncounted). Reclamation
+  // counts an evicted or replaced entry's strings and this toward its byte
+  // bound (ebr.hpp), so large payloads are freed as promptly as their size asks.
+  std::size_t payload_bytes = 0;
 
   friend bool operator==(const query_entry&, const query_entry&) = default;
 };
@@ -180,6 +209,10 @@ struct cache_stats {
   // Writes computed again because another writer published first (query_cache:
   // the cost of its one publication point; locked_query_cache: always 0).
   std::uint64_t retries = 0;
+  // Announced writes (a batch or capacity change that lost the race to
+  // publish twice) that another writer applied before its own (query_cache
+  // only: its helping, docs/design.md).
+  std::uint64_t helps = 0;
   // The structure's own statistics, in the maps' terms. query_cache:
   // live_entries and live_versions are the entries held; heap_bytes
   // approximates the current state's records, nodes and buckets at their
@@ -240,6 +273,43 @@ void check_inspections(std::size_t max_inspections);
 
 struct qc_node;  // a node of the lock-free cache's persistent treaps
 
+// Reference counting of the candidate order's nodes (lib/query_cache.cpp).
+// release() frees what it held the last reference to, iteratively.
+void retain(const qc_node* node) noexcept;
+void release(const qc_node* node) noexcept;
+
+// A counted reference to a candidate-order node (what a candidate_view holds).
+class node_ref {
+ public:
+  node_ref() noexcept = default;
+  // Adopts a reference the caller already counted.
+  static node_ref adopt(const qc_node* node) noexcept {
+    node_ref r;
+    r.node_ = node;
+    return r;
+  }
+  node_ref(const node_ref& other) noexcept : node_(other.node_) {
+    if (node_ != nullptr) retain(node_);
+  }
+  node_ref(node_ref&& other) noexcept : node_(std::exchange(other.node_, nullptr)) {}
+  node_ref& operator=(node_ref other) noexcept {
+    std::swap(node_, other.node_);
+    return *this;
+  }
+  ~node_ref() {
+    if (node_ != nullptr) release(node_);
+  }
+  [[nodiscard]] const qc_node* get() const noexcept { return node_; }
+  const qc_node* operator->() const noexcept { return node_; }
+  explicit operator bool() const noexcept { return node_ != nullptr; }
+  // Gives up the reference without releasing it.
+  [[nodiscard]] const qc_node* detach() noexcept { return std::exchange(node_, nullptr); }
+  friend bool operator==(const node_ref& a, const node_ref& b) noexcept { return a.node_ == b.node_; }
+
+ private:
+  const qc_node* node_ = nullptr;
+};
+
 }  // namespace detail
 
 class query_cache {
@@ -287,9 +357,8 @@ class query_cache {
 
    private:
     friend class query_cache;
-    candidate_view(std::shared_ptr<const detail::qc_node> root, std::size_t size) noexcept
-        : root_(std::move(root)), size_(size) {}
-    std::shared_ptr<const detail::qc_node> root_;
+    candidate_view(detail::node_ref root, std::size_t size) noexcept : root_(std::move(root)), size_(size) {}
+    detail::node_ref root_;
     std::size_t size_ = 0;
   };
 

@@ -86,6 +86,71 @@ litmus_result reclaim_by_advancer(const ebr_orders& o) {
   return from_exploration("reclaim_by_advancer", explore(p));
 }
 
+// The query cache's root (lib/query_cache.cpp): a reader pins, loads the
+// root (Q2) and reads the state it found; a writer publishes a new state with
+// a CAS of the root (Q1), retires the old one, advances twice and frees it.
+// The state's contents are the plain location `payload`.
+litmus_result cache_root_cycle(const ebr_orders& o, std::memory_order publish, std::memory_order load) {
+  constexpr value old_state = 1, new_state = 2;
+  program p;
+  const location epoch = p.add_location("epoch", 0);
+  const location announcement = p.add_location("announcement", 0);
+  const location root = p.add_location("root", old_state);
+  const location payload = p.add_location("payload", 1);
+  const domain d{epoch, announcement, root, payload};
+  p.add_thread([=](thread_context& c) {
+    const value e = c.load(epoch, o.read_epoch);                      // enter(): (E4)
+    c.exchange(announcement, (e << 1) | pinned_bit, o.pin_announce);  // (E1)
+    if (c.load(root, load) == old_state) {                            // read(): (Q2)
+      c.check(c.read_nonatomic(payload) == 1, "the reader read the old state after its free");
+    }
+    c.store(announcement, 0, o.unpin);  // leave(): (E2)
+  });
+  p.add_thread([=](thread_context& c) {
+    value expected = old_state;
+    c.compare_exchange(root, expected, new_state, publish,
+                       snapcache::detail::orders::failure(load, publish));  // publish(): (Q1)
+    const value tag = c.load(epoch, o.read_epoch);                           // retire(): (E4)
+    try_advance(c, d, o);
+    try_advance(c, d, o);
+    collect(c, d, o, tag);
+  });
+  return from_exploration("cache_root_cycle", explore(p));
+}
+
+// guard::hold (H1-H3): a reader pins, loads the head, holds the node,
+// unpins and uses the node unpinned, then lets it go; a reclaimer unlinks
+// the node, retires it, advances twice and frees it unless its scan of the
+// hold slot finds it. No re-read after the hold: the grace period's scan
+// sees the reader's unpin, which the hold is sequenced before.
+litmus_result hold_past_unpin(const ebr_orders& o, const order_table& t) {
+  program p;
+  const domain d = make_domain(p);
+  const location hold = p.add_location("hold", no_node);
+  const std::memory_order publish_hold = t["H1"], release_hold = t["H2"], scan_hold = t["H3"];
+  p.add_thread([=](thread_context& c) {
+    const value e = c.load(d.epoch, o.read_epoch);                      // enter(): (E4)
+    c.exchange(d.announcement, (e << 1) | pinned_bit, o.pin_announce);  // (E1)
+    if (c.load(d.head, seq_cst) != node) {
+      c.store(d.announcement, 0, o.unpin);
+      return;
+    }
+    c.store(hold, node, publish_hold);     // hold(): (H1)
+    c.store(d.announcement, 0, o.unpin);   // leave(): (E2)
+    c.check(c.read_nonatomic(d.payload) == 1, "the holder read the node after its free");
+    c.store(hold, no_node, release_hold);  // held::release(): (H2)
+  });
+  p.add_thread([=](thread_context& c) {
+    const value tag = unlink_and_retire(c, d, o);
+    try_advance(c, d, o);
+    try_advance(c, d, o);
+    if (c.load(d.epoch, o.read_epoch) >= tag + 2 && c.load(hold, scan_hold) != node) {  // (E4), (H3)
+      c.write_nonatomic(d.payload, 0);  // the free
+    }
+  });
+  return from_exploration("hold_past_unpin", explore(p));
+}
+
 }  // namespace
 
 std::vector<litmus_result> run_ebr_litmus(const order_table& table) {
@@ -93,6 +158,8 @@ std::vector<litmus_result> run_ebr_litmus(const order_table& table) {
   return run_timed({
       [&] { return reclaim_after_unlink(orders); },
       [&] { return reclaim_by_advancer(orders); },
+      [&] { return cache_root_cycle(orders, table["Q1"], table["Q2"]); },
+      [&] { return hold_past_unpin(orders, table); },
   });
 }
 

@@ -19,6 +19,10 @@ order_table order_table::compiled() {
       {"S7", t::claim_slot},          {"S8", t::withdraw_timestamp}, {"S9", t::stamp_clock},
       {"S10", t::count_live},         {"S11", t::read_live},      {"S12", t::publish_slot},
       {"S13", t::load_slots},
+      {"E10", t::push_bag},           {"E11", t::take_bags},      {"E12", t::park_bag},
+      {"E13", t::take_shelf},         {"E14", t::take_token},     {"E15", t::give_token},
+      {"H1", t::publish_hold},        {"H2", t::release_hold},    {"H3", t::scan_hold},
+      {"Q1", t::publish_root},        {"Q2", t::load_root},
   };
   return table;
 }

@@ -1,11 +1,13 @@
-// EBR internals: the per-domain state and the per-thread record, shared by
-// the inline fast paths in ebr.hpp and the slow paths in lib/ebr.cpp.
+// EBR internals: the per-domain state, the per-thread record and the bags that
+// carry retired objects, shared by the inline fast paths in ebr.hpp and the
+// slow paths in lib/ebr.cpp. docs/design.md ("EBR") argues the protocol.
 #pragma once
 
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
 
+#include "snapcache/detail/cxx20.hpp"
 #include "snapcache/detail/orders.hpp"
 #include "snapcache/detail/test_hooks.hpp"
 
@@ -14,6 +16,18 @@ class retirable;
 using reclaim_fn = void (*)(retirable*) noexcept;
 // Frees an object retired through guard::retire_raw (no header in the object).
 using raw_reclaim_fn = void (*)(void*) noexcept;
+// A reclaim that may stop early: frees the object's parts, taking 1 from
+// `budget` for each, until budget is 0 (returns false: call again later) or
+// nothing is left (frees the object itself too and returns true). Called
+// with budget > 0; each call frees at least one part.
+using partial_reclaim_fn = bool (*)(retirable*, std::size_t& budget) noexcept;
+
+// What a retired object stands for in reclamation's bounds: how many objects
+// its reclaim frees, and how many bytes.
+struct weight {
+  std::size_t objects = 1;
+  std::size_t bytes = 0;
+};
 }  // namespace snapcache::ebr
 
 namespace snapcache::detail {
@@ -22,69 +36,83 @@ struct domain_state;
 
 // A record's announcement word: (epoch << 1) | pinned_bit, or 0 when unpinned.
 inline constexpr std::uint64_t pinned_bit = 1;
+// A record's shelved_epoch when it parked no bag.
+inline constexpr std::uint64_t no_epoch = ~std::uint64_t{0};
+// Objects a thread may keep alive past its pin at once (guard::hold).
+inline constexpr std::size_t hold_slots = 4;
 
-// Objects retired through retire_raw, which carry no header: their address
-// and reclaim function wait in a bag. Bags are recycled through the record's
-// spare list, so retiring allocates only when a thread holds more garbage
-// than ever before (and reserve() does that allocation up front).
+// Objects retired in one epoch by one thread. A bag is filled by its owner
+// (private), parked on the owner's shelf between pins (any collector may take
+// it from there), and once sealed — full, heavy, or of an older epoch — it
+// belongs to the domain: pushed on `incoming`, queued by a collector, and
+// freed a bounded amount at a time by whichever thread collects.
+// Raw objects (no header) wait in `items`; intrusive ones in a list through
+// their headers. Bags are recycled through the collecting thread's spares.
 struct retire_bag {
-  static constexpr std::size_t capacity = 62;  // 1008 bytes: header + 62 pairs
+  static constexpr std::size_t capacity = 60;
   struct item {
     void* object;
     ebr::raw_reclaim_fn reclaim;
   };
-  retire_bag* next = nullptr;
-  std::size_t count = 0;
+  retire_bag* next = nullptr;  // the chain it is pushed or queued in
+  std::uint64_t epoch = 0;     // every object in it was retired at this epoch
+  std::size_t objects = 0;             // weight still to free
+  std::size_t bytes = 0;
+  ebr::retirable* intrusive = nullptr;
+  std::size_t count = 0;  // raw items
   item items[capacity];
 };
 
-// Objects retired while the epoch was `epoch`, waiting for it to reach epoch + 2:
-// intrusive ones in a list through their headers, raw ones in bags (only the
-// first bag may be partly full).
-struct limbo_list {
-  ebr::retirable* head = nullptr;
-  retire_bag* bags = nullptr;
-  std::uint64_t epoch = 0;
-  std::size_t count = 0;
-};
-
 // One thread's registration in one domain. Records are never freed before
-// their domain: a thread that exits releases its record (with any garbage it
-// could not free yet) for the next thread, or a sweeper, to adopt.
+// their domain: a thread that exits seals its garbage into the domain's queue
+// and releases its record for the next thread to claim.
 struct alignas(64) ebr_record {
   explicit ebr_record(domain_state& owner_domain) noexcept;
 
+  // The pin's line: the announcement and what the owner touches per pin.
   std::atomic<std::uint64_t> announcement{0};
-  std::atomic<bool> owned{true};
   domain_state* const domain;
-  ebr_record* next = nullptr;  // written once before publication (E8)
-
-  // Touched only by the record's current owner: the registered thread, or a
-  // sweeper that claimed the record after its thread exited (E6/E7).
   unsigned nesting = 0;
   // Claimed by a pin from a thread_local destructor that ran after the
   // thread's registrations were released: released again when unpinned.
   bool release_at_unpin = false;
-  std::size_t pins_until_advance = 0;
-  std::size_t unreclaimed = 0;
-  // A retire made while pinned attempts reclamation when `unreclaimed`
-  // reaches this: batch after a collection that freed everything, one batch
-  // more after an attempt (pinned, this thread holds the epoch back itself,
-  // so retrying on every retire would only scan the registry and CAS the
-  // epoch for nothing). Unpinning attempts whenever `batch` is reached.
-  std::size_t reclaim_at = 0;
-  limbo_list limbo[3];
-  retire_bag* spare_bags = nullptr;  // empty bags ready for retire_raw
+  bool owes_step = false;   // sealed a bag during this pin: collect at unpin
+  bool in_collection = false;  // a reclaim run by this thread pins: no nested collection
+  std::size_t pins_until_step = 0;
+  retire_bag* open = nullptr;  // the owner's bag of this pin (owner only)
+  // What this pin retired: its unpin's collection step frees up to twice
+  // that (plus the base step), so a thread frees as fast as it retires.
+  std::size_t pin_objects = 0;
+  std::size_t pin_bytes = 0;
+
+  // Shared with collectors (their own line: written by the owner once per
+  // writing pin, by others only when they take a parked bag).
+  alignas(64) std::atomic<retire_bag*> shelf{nullptr};
+  std::atomic<std::uint64_t> shelf_epoch{no_epoch};  // a hint for collectors: the parked bag's epoch
+  std::atomic<const void*> holds[hold_slots] = {};
+  std::atomic<bool> owned{true};
+  ebr_record* next = nullptr;  // written once before publication (E8)
+  std::uint64_t shelved_epoch = no_epoch;  // owner only: what it parked
+  retire_bag* spare_bags = nullptr;        // owner only: empty bags ready for use
   std::size_t spare_count = 0;
 
   // Statistics: one writer at a time (the owner), read by stats() at any time.
-  std::atomic<std::uint64_t> retired{0};
+  alignas(64) std::atomic<std::uint64_t> retired{0};
+  std::atomic<std::uint64_t> retired_bytes{0};
   std::atomic<std::uint64_t> freed{0};
+  std::atomic<std::uint64_t> freed_bytes{0};
+  std::atomic<std::uint64_t> heaviest{0};  // the largest single retirement, in objects
+  std::atomic<std::uint64_t> heaviest_bytes{0};
 };
 
 struct domain_state {
-  domain_state(std::uint64_t domain_id, std::size_t batch_size, std::size_t advance_every) noexcept
-      : id(domain_id), batch(batch_size), pins_per_advance(advance_every) {}
+  domain_state(std::uint64_t domain_id, std::size_t batch_objects, std::size_t bag_bytes, std::size_t pins) noexcept
+      : id(domain_id),
+        batch(batch_objects),
+        batch_bytes(bag_bytes),
+        pins_per_step(pins),
+        step_objects(2 * batch_objects),
+        step_bytes(2 * bag_bytes) {}
 
   alignas(64) std::atomic<std::uint64_t> epoch{0};
   alignas(64) std::atomic<ebr_record*> registry{nullptr};
@@ -92,14 +120,31 @@ struct domain_state {
   std::atomic<bool> alive{true};
   const std::uint64_t id;
   const std::size_t batch;
-  const std::size_t pins_per_advance;  // 0: never advance on pin
+  const std::size_t batch_bytes;
+  const std::size_t pins_per_step;  // 0: never collect on pin
+  const std::size_t step_objects;  // what one collection step frees at most
+  const std::size_t step_bytes;
+
+  // The domain's garbage. Sealed bags are pushed on `incoming` (lock-free,
+  // any thread); a collector holding `collecting` (a try-lock: nobody ever
+  // waits for it) moves them into the queue, detaches a bounded amount whose
+  // grace period is over, and frees it after releasing the token.
+  alignas(64) std::atomic<retire_bag*> incoming{nullptr};
+  std::atomic<retire_bag*> returned{nullptr};  // past their grace period, partly freed
+  std::atomic<bool> collecting{false};
+  std::atomic<std::size_t> freeing{0};     // collectors freeing what they detached
+  std::atomic<std::size_t> in_transit{0};  // bags taken off a shelf, not pushed yet
+  // Frees made by threads with no record in this domain (synchronize()).
+  std::atomic<std::uint64_t> orphan_freed{0};
+  std::atomic<std::uint64_t> orphan_freed_bytes{0};
+  // Owned by the holder of `collecting`: the bags taken so far, oldest first.
+  retire_bag* queue_head = nullptr;
+  retire_bag* queue_tail = nullptr;
 };
 
 inline ebr_record::ebr_record(domain_state& owner_domain) noexcept
     : domain(&owner_domain),
-      pins_until_advance(owner_domain.pins_per_advance ? owner_domain.pins_per_advance
-                                                       : static_cast<std::size_t>(-1)),
-      reclaim_at(owner_domain.batch) {}
+      pins_until_step(owner_domain.pins_per_step ? owner_domain.pins_per_step : static_cast<std::size_t>(-1)) {}
 
 // The calling thread's most recent (domain id, record) pair, and its record in
 // the global domain. constinit: plain TLS loads, no initialisation check.
@@ -112,28 +157,33 @@ extern thread_local constinit ebr_record* tl_global_record;
 
 // Slow paths (lib/ebr.cpp).
 ebr_record* register_thread(domain_state& domain);  // may throw std::bad_alloc
-void retire(ebr_record& record, ebr::retirable* object, ebr::reclaim_fn reclaim, std::size_t weight) noexcept;
-void retire_raw(ebr_record& record, void* object, ebr::raw_reclaim_fn reclaim) noexcept;
-void add_spare_bag(ebr_record& record);      // may throw std::bad_alloc
+void retire(ebr_record& record, ebr::retirable* object, ebr::weight w) noexcept;
+void retire_raw(ebr_record& record, void* object, ebr::raw_reclaim_fn reclaim, std::size_t bytes) noexcept;
+void add_spare_bag(ebr_record& record);  // may throw std::bad_alloc
 bool try_add_spare_bag(ebr_record& record) noexcept;
-void on_pin_advance(ebr_record& record) noexcept;
-void reclaim_after_unpin(ebr_record& record) noexcept;
-void release_late_record(ebr_record& record) noexcept;
+void periodic_step(ebr_record& record) noexcept;
+void after_unpin(ebr_record& record) noexcept;
+int take_hold_slot(ebr_record& record, const void* object) noexcept;  // -1: none free
 
-inline void enter(ebr_record& record) noexcept {
-  if (record.nesting++ != 0) return;
+SNAPCACHE_ALWAYS_INLINE void enter(ebr_record& record) noexcept {
+  if (record.nesting != 0) {
+    ++record.nesting;
+    return;
+  }
+  // Collection runs before the announcement: unpinned, this thread holds
+  // nothing back while reclaim functions (users' destructors) run.
+  if (--record.pins_until_step == 0) [[unlikely]] periodic_step(record);
+  record.nesting = 1;
   domain_state& domain = *record.domain;
   const std::uint64_t epoch = domain.epoch.load(orders::read_epoch);
   SNAPCACHE_PERTURB();  // widens the window in which the epoch may move under us
   record.announcement.exchange((epoch << 1) | pinned_bit, orders::pin_announce);
-  if (--record.pins_until_advance == 0) on_pin_advance(record);
 }
 
-inline void leave(ebr_record& record) noexcept {
+SNAPCACHE_ALWAYS_INLINE void leave(ebr_record& record) noexcept {
   if (--record.nesting != 0) return;
   record.announcement.store(0, orders::unpin);
-  if (record.unreclaimed >= record.domain->batch) reclaim_after_unpin(record);
-  if (record.release_at_unpin) [[unlikely]] release_late_record(record);
+  if (record.open != nullptr || record.owes_step || record.release_at_unpin) [[unlikely]] after_unpin(record);
 }
 
 }  // namespace snapcache::detail

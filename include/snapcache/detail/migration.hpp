@@ -114,7 +114,7 @@ class migration {
       if ((w & slot_placing) == 0 || drop_anyway) {
         if (map.droppable(v) && g.try_reserve()) {
           if (source.compare_exchange_strong(w, slot_dropped | slot_frozen, std::memory_order_seq_cst)) {
-            g.retire_raw(v, &Version::reclaim);
+            g.retire_raw(v, &Version::reclaim, v->bytes());
             map.on_dropped();
             return;
           }
@@ -224,7 +224,7 @@ class migration {
       to.refs.fetch_add(1, std::memory_order_relaxed);  // `from` holds one already: no race to zero
       map.on_installed(to);
       map.on_migrated();
-      g.retire(&from, &slot_table::release_retired);
+      g.retire(&from, &slot_table::release_retired, ebr::weight{1, from.bytes()});
     }
   }
 };

@@ -39,6 +39,28 @@
 #define SNAPCACHE_WEAKENED_ENTRY "E8"
 #elif defined(SNAPCACHE_WEAKEN_E9)
 #define SNAPCACHE_WEAKENED_ENTRY "E9"
+#elif defined(SNAPCACHE_WEAKEN_E10)
+#define SNAPCACHE_WEAKENED_ENTRY "E10"
+#elif defined(SNAPCACHE_WEAKEN_E11)
+#define SNAPCACHE_WEAKENED_ENTRY "E11"
+#elif defined(SNAPCACHE_WEAKEN_E12)
+#define SNAPCACHE_WEAKENED_ENTRY "E12"
+#elif defined(SNAPCACHE_WEAKEN_E13)
+#define SNAPCACHE_WEAKENED_ENTRY "E13"
+#elif defined(SNAPCACHE_WEAKEN_E14)
+#define SNAPCACHE_WEAKENED_ENTRY "E14"
+#elif defined(SNAPCACHE_WEAKEN_E15)
+#define SNAPCACHE_WEAKENED_ENTRY "E15"
+#elif defined(SNAPCACHE_WEAKEN_H1)
+#define SNAPCACHE_WEAKENED_ENTRY "H1"
+#elif defined(SNAPCACHE_WEAKEN_H2)
+#define SNAPCACHE_WEAKENED_ENTRY "H2"
+#elif defined(SNAPCACHE_WEAKEN_H3)
+#define SNAPCACHE_WEAKENED_ENTRY "H3"
+#elif defined(SNAPCACHE_WEAKEN_Q1)
+#define SNAPCACHE_WEAKENED_ENTRY "Q1"
+#elif defined(SNAPCACHE_WEAKEN_Q2)
+#define SNAPCACHE_WEAKENED_ENTRY "Q2"
 #elif defined(SNAPCACHE_WEAKEN_S1)
 #define SNAPCACHE_WEAKENED_ENTRY "S1"
 #elif defined(SNAPCACHE_WEAKEN_S2)
@@ -125,6 +147,64 @@ inline constexpr std::memory_order publish_record = entry("E8", std::memory_orde
 
 // (E9) registry traversal: pairs with (E8).
 inline constexpr std::memory_order load_registry = entry("E9", std::memory_order_acquire);  // (E9) pairs with (E8)
+
+// (E10) a sealed bag (or a partly freed one) is pushed on the domain's
+// incoming (returned) stack with a release CAS: its contents, and everything
+// its retirer did before retiring them, reach the collector that takes it
+// (E11) and frees them.
+inline constexpr std::memory_order push_bag = entry("E10", std::memory_order_release);  // (E10) pairs with (E11)
+
+// (E11) a collector takes the whole incoming (returned) stack: acquire,
+// pairs with every push (E10) it reads through the release sequence.
+inline constexpr std::memory_order take_bags = entry("E11", std::memory_order_acquire);  // (E11) pairs with (E10)
+
+// (E12) the owner parks its open bag on its shelf at unpin: release, so a
+// collector that takes it (E13) sees the bag's contents.
+inline constexpr std::memory_order park_bag = entry("E12", std::memory_order_release);  // (E12) pairs with (E13)
+
+// (E13) the owner (retaking it) or a collector (taking it off an idle
+// thread) exchanges the shelf with null: acquire, pairs with (E12).
+inline constexpr std::memory_order take_shelf = entry("E13", std::memory_order_acquire);  // (E13) pairs with (E12)
+
+// (E14) the collector token: a try-lock taken with an acquire exchange and
+// given back with a release store, so the queue the token guards passes from
+// one collector to the next.
+inline constexpr std::memory_order take_token = entry("E14", std::memory_order_acquire);  // (E14) pairs with (E15)
+
+// (E15) giving the token back: pairs with the next take (E14).
+inline constexpr std::memory_order give_token = entry("E15", std::memory_order_release);  // (E15) pairs with (E14)
+
+// (H1) guard::hold: the hold is stored while the holder is pinned. relaxed
+// suffices: an object it holds is freed only after a grace period that ends
+// later than the holder's load of it, so the scan ending that period reads
+// the holder's unpin (E2) or a later pin (E1), both releases sequenced after
+// this store; through the advance (E5) and the collector's epoch read (E4)
+// the store happens-before the collector's scan (H3), which therefore sees
+// it. (The RC11 litmus hold_past_unpin explores this.)
+inline constexpr std::memory_order publish_hold = entry("H1", std::memory_order_relaxed);  // (H1) see above
+
+// (H2) held::release: release, so the holder's uses happen-before the free
+// of a collector whose scan (H3) reads the cleared slot.
+inline constexpr std::memory_order release_hold = entry("H2", std::memory_order_release);  // (H2) pairs with (H3)
+
+// (H3) a collector's scan of the holds, after its epoch read showed the grace
+// period over: acquire, pairs with (H2) (and sees (H1) through E2-E5-E4).
+inline constexpr std::memory_order scan_hold = entry("H3", std::memory_order_acquire);  // (H3) pairs with (H2)
+
+// ---- The query cache's root (docs/design.md, "Query cache"; lib/query_cache.cpp)
+
+// (Q1) a write publishes its state with a compare-exchange of the root. The
+// root is a pointer EBR protects: the old state is retired after this CAS,
+// so by ebr.hpp's protection rule it is an unlink and must be seq_cst, not
+// merely acq_rel (the RC11 litmus cache_root_cycle finds a reader using a
+// freed state with acq_rel here and acquire at (Q2)). As a release it also
+// publishes everything the writer built.
+inline constexpr std::memory_order publish_root = entry("Q1", std::memory_order_seq_cst);  // (Q1) with (Q2), (E1)
+
+// (Q2) readers and writers load the root while pinned: the protected load of
+// the protection rule, seq_cst (with Q1 and E1); as an acquire it pairs with
+// (Q1)'s release.
+inline constexpr std::memory_order load_root = entry("Q2", std::memory_order_seq_cst);  // (Q2) with (Q1), (E1)
 
 // ---- Snapshot publication (docs/design.md, "Versions and snapshots" and
 // "Trimming"; detail/snapshot_registry.hpp) ----------------------------------

@@ -26,6 +26,8 @@ enum class planted_bug : std::uint8_t {
   migration_place_without_recheck,// a copy claims a free slot without re-reading the source slot
   scan_without_table_reference,   // a snapshot scans its table without holding a reference on it
   cache_read_without_pin,         // a query-cache reader reads the root's state without pinning (R1)
+  free_ignoring_holds,            // EBR frees an object a thread holds past its pin (guard::hold)
+  writer_pinned_across_retries,   // a write keeps one pin through all its attempts (and user code)
 };
 
 // Places where a progress test can park a thread indefinitely, to show the

@@ -25,6 +25,7 @@
 #include <utility>
 
 #include "snapcache/detail/block_cache.hpp"
+#include "snapcache/heap_bytes.hpp"
 
 namespace snapcache::detail {
 
@@ -122,6 +123,11 @@ struct version {
   }
   // The reclaim function handed to ebr::guard::retire_raw.
   static void reclaim(void* v) noexcept { destroy(static_cast<version*>(v)); }
+  // What freeing it gives back: the version and what its key and value own
+  // on the heap (snapcache::heap_bytes), for reclamation's byte bound.
+  [[nodiscard]] std::size_t bytes() const noexcept {
+    return sizeof(version) + snapcache::heap_bytes(key) + (is_tombstone() ? 0 : snapcache::heap_bytes(value()));
+  }
 
  private:
   template <class K>
