@@ -310,7 +310,7 @@ std::optional<cache_hit> locked_query_cache::lookup(std::string_view sql, cache_
     if (group != by_text_.end()) {
       // The first match in candidate order decides (see query_cache.cpp).
       const record_ptr& m = group->second.begin()->rec;
-      if (now - *m->entry.completed_at > max_age) {
+      if (detail::older_than(*m->entry.completed_at, now, max_age)) {
         examined = 1;
       } else if (max_inspections == unlimited) {
         examined = 1;

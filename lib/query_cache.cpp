@@ -1288,7 +1288,7 @@ std::optional<cache_hit> query_cache::lookup(std::string_view sql, cache_clock::
       // is fresher and not a hit, so the original's walk reaches m after
       // exactly rank(m) non-hits, and m decides the outcome.
       const entry_record* m = group->first.rec;
-      if (now - *m->entry.completed_at > max_age) {
+      if (detail::older_than(*m->entry.completed_at, now, max_age)) {
         examined = 1;  // the walk would stop at m or before: too old
       } else if (max_inspections == unlimited) {
         examined = 1;

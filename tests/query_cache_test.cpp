@@ -453,6 +453,43 @@ TYPED_TEST(query_cache_conformance, lookup_misses_when_the_newest_match_complete
   EXPECT_TRUE(cache.lookup("select 1", 1s, unlimited, at(50)));  // completed "in the future": fresh
 }
 
+// Issue 20: ages were computed as `now - completed_at` in 64-bit
+// nanoseconds, so a completion more than 292 years before `now`
+// (time_point::min() as "unknown", or 1700) overflowed into a hit.
+TYPED_TEST(query_cache_conformance, ancient_and_far_future_completions_are_aged_without_overflow) {
+  using clock = cache_clock;
+  const auto year_1700 = clock::time_point{} - std::chrono::hours(24 * 365 * 270);
+  for (const cache_mode mode : {standard, compat}) {
+    TypeParam cache(10, mode);
+    query_entry ancient = done("ancient", 1, 2, "select 1");
+    ancient.submitted_at = clock::time_point::min();
+    ancient.completed_at = clock::time_point::min();
+    cache.insert(ancient);
+    EXPECT_FALSE(cache.lookup("select 1", std::chrono::hours(1), unlimited, at(100))) << "time_point::min()";
+    EXPECT_FALSE(cache.lookup("select 1", std::chrono::hours(1), 3, at(100)));
+    EXPECT_FALSE(cache.lookup("select 1", std::chrono::hours(1), unlimited, clock::time_point::max()));
+    EXPECT_TRUE(cache.lookup("select 1", std::chrono::hours(1), unlimited, clock::time_point::min()))
+        << "completed at now: age 0";
+
+    query_entry old = done("old", 3, 4, "select 2");
+    old.completed_at = year_1700;
+    cache.insert(old);
+    EXPECT_FALSE(cache.lookup("select 2", std::chrono::hours(24 * 365), unlimited, at(100))) << "1700";
+    query_entry older_but_covered = done("covered", 7, 8, "select 4");
+    older_but_covered.completed_at = at(100) - std::chrono::hours(24 * 365 * 220);  // 1800
+    cache.insert(older_but_covered);
+    EXPECT_TRUE(cache.lookup("select 4", std::chrono::hours(24 * 365 * 250), unlimited, at(100)))
+        << "250 years of max_age cover 220";
+
+    query_entry future = done("future", 5, 6, "select 3");
+    future.completed_at = clock::time_point::max();
+    cache.insert(future);
+    EXPECT_TRUE(cache.lookup("select 3", std::chrono::hours(1), unlimited, at(100)))
+        << "a completion after now has no age";
+    EXPECT_TRUE(cache.lookup("select 3", std::chrono::hours(1), unlimited, clock::time_point::min()));
+  }
+}
+
 TYPED_TEST(query_cache_conformance, lookup_examines_at_most_max_inspections_candidates) {
   TypeParam cache(20);
   cache.insert(done("match", 1, 10, "select target"));

@@ -267,6 +267,13 @@ bool candidate_before(const query_entry& a, std::uint64_t a_seq, const query_ent
 // A hit on `m` as lookup reports it.
 cache_hit make_hit(const entry_record& m);
 
+// Whether an entry completed at `completed` is older than `max_age` (> 0) at
+// `now`: now - completed > max_age, computed without overflow (a completion
+// centuries before `now`, time_point::min() included, is too old; one after
+// `now` is not).
+bool older_than(cache_clock::time_point completed, cache_clock::time_point now,
+                cache_clock::duration max_age) noexcept;
+
 // Throws std::invalid_argument for 0.
 void check_capacity(std::size_t capacity);
 void check_inspections(std::size_t max_inspections);
