@@ -284,16 +284,23 @@ bool locked_query_cache::erase(std::string_view id) {
   return true;
 }
 
-bool locked_query_cache::contains(std::string_view id) const {
+bool locked_query_cache::contains(std::string_view id) const noexcept {
   read_lock lock(mutex_);
   return entries_.find(id) != entries_.end();
 }
 
-std::optional<query_entry> locked_query_cache::find(std::string_view id) const {
+bool locked_query_cache::visit_entry(std::string_view id, detail::entry_visitor f) const {
   read_lock lock(mutex_);
   const auto held = entries_.find(id);
-  if (held == entries_.end()) return std::nullopt;
-  return held->second.rec->entry;
+  if (held == entries_.end()) return false;
+  f(held->second.rec->entry);
+  return true;
+}
+
+std::optional<query_entry> locked_query_cache::find(std::string_view id) const {
+  std::optional<query_entry> copy;
+  visit(id, [&](const query_entry& e) { copy.emplace(e); });
+  return copy;
 }
 
 std::optional<cache_hit> locked_query_cache::lookup(std::string_view sql, cache_clock::duration max_age,

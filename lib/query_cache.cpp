@@ -1263,13 +1263,34 @@ bool query_cache::erase(std::string_view id) {
   });
 }
 
-bool query_cache::contains(std::string_view id) const { return find(id).has_value(); }
+// The record with this id in state s, or null.
+const entry_record* held_record(const impl_type& cache, const qc_state& s, std::string_view id) noexcept {
+  const qc_item* item = find_in(static_cast<const id_bucket*>(bucket_at(s.ids, cache.id_key(id), cache.depth)), id);
+  return item != nullptr ? item->rec.get() : nullptr;
+}
+
+bool query_cache::contains(std::string_view id) const noexcept {
+  // R1 without throwing: a thread that cannot register with EBR (out of
+  // memory) reads nothing, and the answer is "not held".
+  const auto g = ebr::domain::global().try_pin();
+  if (!g.pinned()) return false;
+  const qc_state* s = impl_->root.load(detail::orders::load_root);  // (Q2)
+  return held_record(*impl_, *s, id) != nullptr;
+}
+
+bool query_cache::visit_entry(std::string_view id, detail::entry_visitor f) const {
+  return impl_->read([&](const qc_state& s) {
+    const entry_record* r = held_record(*impl_, s, id);
+    if (r == nullptr) return false;
+    f(r->entry);
+    return true;
+  });
+}
 
 std::optional<query_entry> query_cache::find(std::string_view id) const {
-  return impl_->read([&](const qc_state& s) -> std::optional<query_entry> {
-    const qc_item* item = find_in(static_cast<const id_bucket*>(bucket_at(s.ids, impl_->id_key(id), impl_->depth)), id);
-    return item != nullptr ? std::optional<query_entry>(item->rec->entry) : std::nullopt;
-  });
+  std::optional<query_entry> copy;
+  visit(id, [&](const query_entry& e) { copy.emplace(e); });
+  return copy;
 }
 
 std::optional<cache_hit> query_cache::lookup(std::string_view sql, cache_clock::duration max_age,
