@@ -35,6 +35,27 @@ std::map<std::uint64_t, std::uint64_t> contents(const Snapshot& snap) {
   return out;
 }
 
+// Issue 20: a const char* key was hashed by its characters and compared by
+// address. The default hash now refuses character pointer keys at compile
+// time (hash_map's static_assert says why); a pointer hash keys by address.
+static_assert(snapcache::detail::character_pointer_key<const char*, snapcache::seeded_hash<const char*>>);
+static_assert(snapcache::detail::character_pointer_key<char*, snapcache::seeded_hash<char*>>);
+static_assert(!snapcache::detail::character_pointer_key<const char*, std::hash<const char*>>);
+static_assert(!snapcache::detail::character_pointer_key<std::string, snapcache::seeded_hash<std::string>>);
+static_assert(!snapcache::detail::character_pointer_key<const int*, snapcache::seeded_hash<const int*>>);
+
+TEST(hash_map, character_pointer_keys_with_a_pointer_hash_key_by_address) {
+  snapcache::hash_map<const char*, int, std::hash<const char*>> m;
+  char text[] = "abc";
+  m.insert(text, 1);
+  text[0] = 'x';  // the characters change; the key is the address
+  EXPECT_TRUE(m.contains(static_cast<const char*>(text)));
+  const char* null_key = nullptr;
+  EXPECT_FALSE(m.contains(null_key)) << "a null pointer is a key like any other";
+  m.insert(null_key, 2);
+  EXPECT_EQ(m.find(null_key), std::optional<int>(2));
+}
+
 TEST(hash_map, snapshot_holds_the_contents_of_its_instant) {
   map_type m;
   for (std::uint64_t i = 0; i < 1000; ++i) m.insert(i, i);

@@ -194,10 +194,22 @@ concept same_string_family = string_family<std::remove_cvref_t<A>>::value &&
 template <class F>
 concept transparent_functor = requires { typename F::is_transparent; };
 
+// A character pointer key under the default hash would be hashed by the
+// characters it points to but compared by address (std::equal_to<>): a key
+// whose characters change is lost, and a null one crashes. hash_map rejects
+// that pairing at compile time.
+template <class Key, class Hash>
+inline constexpr bool character_pointer_key =
+    std::is_pointer_v<Key> && string_family<std::remove_cv_t<Key>>::value && std::is_same_v<Hash, seeded_hash<Key>>;
+
 }  // namespace detail
 
 template <class Key, class T, class Hash = seeded_hash<Key>, class KeyEqual = std::equal_to<>>
 class hash_map {
+  static_assert(!detail::character_pointer_key<Key, Hash>,
+                "snapcache::hash_map: a char* / const char* key would be hashed by its characters but compared by "
+                "address; use std::string or std::string_view keys (or give a Hash that hashes the pointer, such as "
+                "std::hash<Key>, to key by address)");
   // Keep the full hash in each version when recomputing it could throw or
   // cost (migration calls no user code that may throw): anything but
   // arithmetic keys with a non-throwing hash.
