@@ -324,6 +324,45 @@ TEST(map_memory, freed_versions_go_only_to_versions_of_their_own_size) {
 // Move assignment copies the hash before freeing anything: a hash whose copy
 // throws leaves both maps as they were.
 namespace {
+// A key whose copies can be made to throw after a count: the tombstones
+// clear() makes copy their key.
+struct countdown_key {
+  static inline int copies_left = -1;  // -1: never throw
+  explicit countdown_key(std::uint64_t v) : value(v) {}
+  countdown_key(const countdown_key& other) : value(other.value) {
+    if (copies_left == 0) throw std::runtime_error("key copy failed");
+    if (copies_left > 0) --copies_left;
+  }
+  countdown_key& operator=(const countdown_key&) = delete;
+  bool operator==(const countdown_key& other) const noexcept { return value == other.value; }
+  std::uint64_t value;
+};
+struct countdown_key_hash {
+  std::size_t operator()(const countdown_key& k) const noexcept { return std::hash<std::uint64_t>{}(k.value); }
+};
+
+// Issue 20: clear() states the basic guarantee, per key; this is it.
+TEST(map_exceptions, clear_that_throws_midway_leaves_the_keys_it_erased_erased_and_the_rest_intact) {
+  snapcache::hash_map<countdown_key, std::uint64_t, countdown_key_hash> m;
+  for (std::uint64_t k = 0; k < 1000; ++k) m.insert(countdown_key(k), k);
+  countdown_key::copies_left = 500;  // the 501st copy throws
+  EXPECT_THROW(m.clear(), std::runtime_error);
+  countdown_key::copies_left = -1;
+  std::size_t held = 0;
+  for (std::uint64_t k = 0; k < 1000; ++k) {
+    if (const auto v = m.find(countdown_key(k))) {
+      EXPECT_EQ(*v, k) << "a key clear() did not reach changed its value";
+      ++held;
+    }
+  }
+  EXPECT_EQ(held, 500u) << "the 500 keys erased before the throw stay erased; the other 500 stay";
+  EXPECT_EQ(m.size(), 500u);
+  m.clear();  // the map is still usable
+  EXPECT_EQ(m.size(), 0u);
+  m.insert(countdown_key(7), 7);
+  EXPECT_EQ(m.find(countdown_key(7)), std::optional<std::uint64_t>(7));
+}
+
 struct throwing_copy_hash {
   static inline bool throw_on_copy = false;
   std::string name = "a hash with state";

@@ -92,6 +92,11 @@
 //   erase_if(pred) and clear() go key by key (each key linearizable, the
 //   whole not: a snapshot taken meanwhile may see some keys erased and not
 //   others, and keys inserted meanwhile may stay). reserve(n) migrates now.
+//   Their exception guarantee is the basic one, per key: if a Key copy (a
+//   tombstone's), the predicate or an allocation throws, the call stops and
+//   rethrows; the keys it erased before stay erased, the key it was at and
+//   every later one stay as they were, the map stays valid and nothing
+//   leaks (tested with the 501st Key copy of 1,000 throwing).
 // * Heterogeneous lookup: an argument of another type than Key is used as
 //   is only within Key's string family (std::string, std::string_view, C
 //   strings) under a transparent Hash and KeyEqual; any other argument is
@@ -421,7 +426,8 @@ class hash_map {
 
   // Erases every key, one by one (linearizable per key, not as a whole: a
   // snapshot taken meanwhile may hold some keys and miss others, and keys
-  // inserted meanwhile may stay). O(size).
+  // inserted meanwhile may stay). O(size). Basic guarantee (see the
+  // contract: a throw leaves the keys erased so far erased).
   void clear() {
     const auto snap = snapshot();
     for (const auto& entry : snap) erase(entry.first);
