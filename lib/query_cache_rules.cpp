@@ -29,7 +29,7 @@ void derive(entry_record& r, cache_mode mode) {
         record->match = normalize(*inner);
         record->kind = result_kind::parquet;
       }
-    } else if (!is_insert(e.query)) {
+    } else if (is_read_query(e.query)) {  // a write must run again: never served
       record->match = normalize(e.query);
       record->kind = result_kind::csv;
     }

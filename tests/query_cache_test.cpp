@@ -433,6 +433,43 @@ TYPED_TEST(query_cache_conformance, lookup_never_answers_with_an_insert) {
   EXPECT_EQ(cache.candidates().size(), 2u);  // still candidates: they count in the walk
 }
 
+// Issue 20: standard mode served writes from the cache (a repeated DELETE
+// did not run again). Only statements that read are served; compat keeps
+// the original's rule (everything but INSERT).
+TYPED_TEST(query_cache_conformance, standard_mode_serves_only_statements_that_read) {
+  const std::vector<std::string> writes = {"DELETE FROM t WHERE a = 1", "UPDATE t SET a = 2",
+                                           "MERGE INTO t USING s ON t.a = s.a WHEN MATCHED THEN DELETE"};
+  TypeParam standard_cache(10);
+  TypeParam compat_cache(10, compat);
+  std::int64_t n = 0;
+  for (const std::string& sql : writes) {
+    standard_cache.insert(done("w" + std::to_string(n), 1 + n, 2 + n, sql));
+    compat_cache.insert(done("w" + std::to_string(n), 1 + n, 2 + n, sql));  // newer each: compat's filter keeps it
+    ++n;
+  }
+  for (const std::string& sql : writes) {
+    EXPECT_FALSE(standard_cache.lookup(sql, 1h, unlimited, at(10))) << "standard mode served a write: " << sql;
+    EXPECT_TRUE(compat_cache.lookup(sql, 1h, unlimited, at(10))) << "compat keeps the original's rule: " << sql;
+  }
+  standard_cache.insert(done("r", 1, 9, "(SELECT a FROM t)"));
+  EXPECT_TRUE(standard_cache.lookup("select a from t", 1h, unlimited, at(10)));
+}
+
+TYPED_TEST(query_cache_conformance, a_ctas_if_not_exists_answers_nothing_in_standard_mode) {
+  TypeParam cache(10);
+  cache.insert(done("c", 1, 2, "CREATE TABLE IF NOT EXISTS t WITH (format = 'PARQUET') AS SELECT 1",
+                    statement_kind::ddl));
+  EXPECT_FALSE(cache.lookup("SELECT 1", 1h, unlimited, at(10))) << "the table may have existed: nothing written";
+}
+
+TYPED_TEST(query_cache_conformance, vertical_tab_and_form_feed_are_not_whitespace_in_standard_mode) {
+  TypeParam cache(10);
+  cache.insert(done("q", 1, 2, "select 1 from t"));
+  EXPECT_FALSE(cache.lookup("select\v1 from t", 1h, unlimited, at(10))) << "an invalid query got a valid one's result";
+  EXPECT_FALSE(cache.lookup("select\f1 from t", 1h, unlimited, at(10)));
+  EXPECT_TRUE(cache.lookup("select\t1\r\nfrom t", 1h, unlimited, at(10)));
+}
+
 TYPED_TEST(query_cache_conformance, lookup_hits_a_parquet_ctas_by_its_inner_select) {
   for (const cache_mode mode : {standard, compat}) {
     TypeParam cache(10, mode);

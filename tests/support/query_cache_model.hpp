@@ -100,7 +100,7 @@ class query_cache_model {
         if (auto inner = ctas_parquet_select(c.query)) return normalize(*inner);
         return std::nullopt;
       }
-      if (is_insert(c.query)) return std::nullopt;
+      if (!is_read_query(c.query)) return std::nullopt;  // writes run again: never served
       return normalize(c.query);
     }
     if (c.statement_type == statement_kind::ddl) {
