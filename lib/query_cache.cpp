@@ -169,11 +169,22 @@ raw_item raw(const qc_item& i) noexcept { return {i.rec.get(), i.seq}; }
 const entry_record* record_of(const qc_item& i) noexcept { return i.rec.get(); }
 const entry_record* record_of(const raw_item& i) noexcept { return i.rec; }
 
+// An item of compat's heap: what the original's heap holds, (submitted_at,
+// id), and the push number. No record: a stale item must not keep a replaced
+// or erased entry (its payload) alive.
+struct heap_item {
+  cache_clock::time_point submitted_at;
+  std::string id;
+  std::uint64_t seq = 0;  // push number
+};
+
 // A pseudo-random treap priority per item, from its record's address and seq.
 template <class Item>
 std::uint64_t priority_of(const Item& v) noexcept {
   return detail::mix64(reinterpret_cast<std::uintptr_t>(record_of(v)) ^ (v.seq * 0x9E3779B97F4A7C15ULL));
 }
+// A heap item's: its push number (unique per cache).
+inline std::uint64_t priority_of(const heap_item& v) noexcept { return detail::mix64(v.seq * 0x9E3779B97F4A7C15ULL); }
 
 // ---- the orders (all strict and total on the items a tree holds) --------
 
@@ -189,11 +200,9 @@ struct age_order {
 // push number separates equal tuples, which are indistinguishable to the
 // original (it pops equal values), so the pops are the same.
 struct heap_order {
-  bool operator()(const qc_item& a, const qc_item& b) const noexcept {
-    const query_entry& x = a.rec->entry;
-    const query_entry& y = b.rec->entry;
-    if (x.submitted_at != y.submitted_at) return x.submitted_at < y.submitted_at;
-    if (const int c = x.id.compare(y.id); c != 0) return c < 0;
+  bool operator()(const heap_item& a, const heap_item& b) const noexcept {
+    if (a.submitted_at != b.submitted_at) return a.submitted_at < b.submitted_at;
+    if (const int c = a.id.compare(b.id); c != 0) return c < 0;
     return a.seq < b.seq;
   }
 };
@@ -330,7 +339,9 @@ struct from_block_cache {
 template <class Item>
 struct enode final : qc_obj, from_block_cache<enode<Item>> {
   enode(Item v, enode* l, enode* r, std::uint64_t p) noexcept : value(std::move(v)), left(l), right(r), priority(p) {}
-  enode(const enode& from) noexcept : enode(from.value, from.left, from.right, from.priority) {}
+  // Copies the item: may throw for compat's heap items (their id).
+  enode(const enode& from) noexcept(std::is_nothrow_copy_constructible_v<Item>)
+      : enode(from.value, from.left, from.right, from.priority) {}
   [[nodiscard]] std::size_t footprint() const noexcept override { return sizeof(enode); }
   Item value;
   enode* left;
@@ -458,7 +469,7 @@ struct qc_state final : qc_obj, from_block_cache<qc_state> {
   std::uint64_t next_seq = 1;   // compat: dict positions and heap push numbers
   std::size_t heap_size = 0;    // compat: items in the heap, stale ones included
   enode<raw_item>* by_age = nullptr;  // standard: every entry, oldest first
-  enode<qc_item>* heap = nullptr;     // compat: the original's heap, stale items included
+  enode<heap_item>* heap = nullptr;   // compat: the original's heap, stale items included
   tptr by_completion;                 // every candidate, candidate order (counted, P1)
   radix_top ids;                      // id index: id hash -> id_bucket
   radix_top texts;                    // text index: normal-form hash -> text_bucket
@@ -476,7 +487,7 @@ using detail::qc_state;
 
 // Every kind a write makes often is small enough for the block cache.
 static_assert(detail::block_class_of(sizeof(enode<raw_item>)) < detail::block_classes);
-static_assert(detail::block_class_of(sizeof(enode<qc_item>)) < detail::block_classes);
+static_assert(detail::block_class_of(sizeof(enode<heap_item>)) < detail::block_classes);
 static_assert(detail::block_class_of(sizeof(rnode)) < detail::block_classes);
 static_assert(detail::block_class_of(sizeof(id_bucket)) < detail::block_classes);
 static_assert(detail::block_class_of(sizeof(text_bucket)) < detail::block_classes);
@@ -804,7 +815,7 @@ class txn {
   std::uint64_t next_seq;
   std::size_t heap_size;
   eptr<raw_item> by_age;
-  eptr<qc_item> heap;
+  eptr<heap_item> heap;
   tptr by_completion;
   const helped_write* pending;
   std::uint64_t applied_id;
@@ -865,12 +876,12 @@ class txn {
   [[nodiscard]] std::uint64_t id_key(const entry_record& r) const noexcept { return cache_.id_key(r); }
 
   // compat's heap.
-  void heap_push(const qc_item& item) {
+  void heap_push(const heap_item& item) {
     heap = einsert(objects, heap, item, heap_order{});
     ++heap_size;
   }
-  qc_item heap_pop() {  // heap not empty
-    qc_item top = efirst(heap);
+  heap_item heap_pop() {  // heap not empty
+    heap_item top = efirst(heap);
     heap = eerase(objects, heap, top, heap_order{});
     --heap_size;
     return top;
@@ -1168,7 +1179,7 @@ std::vector<insert_result> insert_compat(txn& t, const std::vector<record_ptr>& 
   std::vector<std::size_t> kept;
   kept.reserve(records.size());
   std::optional<qc_item> top_entry;
-  if (t.heap != nullptr) top_entry = t.find(efirst(t.heap).rec->entry.id);
+  if (t.heap != nullptr) top_entry = t.find(efirst(t.heap).id);
   for (std::size_t i = 0; i < records.size(); ++i) {
     if (!top_entry || records[i]->entry.submitted_at > top_entry->rec->entry.submitted_at) kept.push_back(i);
   }
@@ -1181,8 +1192,8 @@ std::vector<insert_result> insert_compat(txn& t, const std::vector<record_ptr>& 
   }
   if (k > 0) t.changed = true;
   for (std::size_t i = 0; i < k; ++i) {
-    const qc_item top = t.heap_pop();
-    if (auto held = t.find(top.rec->entry.id)) {  // a stale item removes nothing
+    const heap_item top = t.heap_pop();
+    if (auto held = t.find(top.id)) {  // a stale item removes nothing
       t.remove(raw(*held));
       --t.count;
       ++t.evictions;
@@ -1192,7 +1203,7 @@ std::vector<insert_result> insert_compat(txn& t, const std::vector<record_ptr>& 
   const std::size_t admitted = std::min(kept.size(), t.capacity);
   for (std::size_t j = 0; j < admitted; ++j) {
     const record_ptr& r = records[kept[j]];
-    t.heap_push(qc_item{r, t.next_seq++});
+    t.heap_push(heap_item{r->entry.submitted_at, r->entry.id, t.next_seq++});
     t.changed = true;
     if (auto held = t.find(r->entry.id)) {
       t.remove(raw(*held));
@@ -1219,7 +1230,7 @@ std::size_t approximate_bytes(const qc_state& s, std::uint64_t buckets) noexcept
                                 sizeof(qc_node) + 16 /* shared_ptr control block */ + sizeof(enode<raw_item>);
   const std::size_t used_buckets = std::min<std::size_t>(s.count, buckets);
   const std::size_t per_bucket = sizeof(id_bucket) + sizeof(text_bucket) + 2 * sizeof(rnode) / 64;
-  return sizeof(qc_state) + s.count * per_entry + used_buckets * per_bucket + s.heap_size * sizeof(enode<qc_item>);
+  return sizeof(qc_state) + s.count * per_entry + used_buckets * per_bucket + s.heap_size * sizeof(enode<heap_item>);
 }
 
 }  // namespace

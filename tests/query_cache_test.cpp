@@ -1287,3 +1287,29 @@ TEST(small_vector, a_failed_growth_or_copy_changes_nothing) {
 }
 
 }  // namespace
+
+namespace {
+
+// Issue 20: compat's heap items owned the whole record, payload included, so
+// a compat cache that never held more than one entry kept 40,000 payloads
+// after 20,000 RUNNING -> SUCCEEDED replacements. Heap items now hold what
+// the original's hold: (submitted_at, id).
+TYPED_TEST(query_cache_conformance, compat_replacements_do_not_keep_replaced_payloads_alive) {
+  ASSERT_EQ(payloads_alive.load(), 0);
+  {
+    TypeParam cache(100, compat);
+    for (std::int64_t i = 0; i < 2'000; ++i) {
+      cache.insert(with_payload(running("q", 2 * i)));
+      cache.insert(with_payload(done("q", 2 * i + 1, 2 * i + 2)));
+    }
+    EXPECT_EQ(cache.size(), 1u);
+    snapcache::ebr::domain::global().synchronize();
+    EXPECT_EQ(payloads_alive.load(), 1) << "replaced entries' payloads are kept by stale heap items";
+    EXPECT_TRUE(cache.erase("q"));
+    snapcache::ebr::domain::global().synchronize();
+    EXPECT_EQ(payloads_alive.load(), 0) << "an erased entry's payload is kept by its heap items";
+  }
+  EXPECT_EQ(payloads_alive.load(), 0);
+}
+
+}  // namespace
