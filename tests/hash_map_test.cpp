@@ -8,6 +8,8 @@
 
 #include <atomic>
 #include <map>
+#include <memory>
+#include <optional>
 #include <random>
 #include <set>
 #include <string>
@@ -399,5 +401,51 @@ INSTANTIATE_TEST_SUITE_P(every_step, parked_thread_test,
                                            park_site::migrate_before_place, park_site::migrate_after_place,
                                            park_site::migrate_before_install, park_site::close_before_recheck));
 #endif
+
+}  // namespace
+
+namespace {
+
+// Issue 20: snapshots as values.
+TEST(hash_map_snapshot, a_moved_from_snapshot_is_empty_and_usable) {
+  map_type m;
+  for (std::uint64_t i = 0; i < 100; ++i) m.insert(i, i);
+  auto snap = m.snapshot();
+  auto taken = std::move(snap);
+  EXPECT_EQ(taken.size(), 100u);
+  EXPECT_EQ(snap.size(), 0u);  // NOLINT(bugprone-use-after-move): the point of the test
+  EXPECT_TRUE(snap.empty());
+  EXPECT_EQ(snap.begin(), snap.end());
+  EXPECT_FALSE(snap.contains(std::uint64_t{1}));
+  EXPECT_EQ(snap.find(std::uint64_t{1}), std::nullopt);
+  EXPECT_FALSE(snap.visit(std::uint64_t{1}, [](std::uint64_t) { ADD_FAILURE(); }));
+  snap = m.snapshot();  // and assignable again
+  EXPECT_EQ(snap.size(), 100u);
+}
+
+TEST(hash_map_snapshot, iterates_with_auto_references_as_a_const_std_map_does) {
+  map_type m;
+  for (std::uint64_t i = 0; i < 100; ++i) m.insert(i, 2 * i);
+  const auto snap = m.snapshot();
+  std::uint64_t sum = 0;
+  for (auto& [k, v] : snap) sum += v - 2 * k;  // `auto&`, not only `const auto&`
+  EXPECT_EQ(sum, 0u);
+  std::size_t n = 0;
+  for (auto it = snap.begin(); it != snap.end(); ++it) n += it->first == it->second / 2 ? 1 : 0;
+  EXPECT_EQ(n, 100u);
+}
+
+TEST(hash_map_snapshot, visit_reads_move_only_values_in_place) {
+  snapcache::hash_map<int, std::unique_ptr<int>> m;
+  m.insert(1, std::make_unique<int>(10));
+  const auto snap = m.snapshot();
+  m.insert_or_assign(1, std::make_unique<int>(20));  // the snapshot keeps 10
+  int seen = 0;
+  EXPECT_TRUE(snap.visit(1, [&](const std::unique_ptr<int>& p) { seen = *p; }));
+  EXPECT_EQ(seen, 10);
+  EXPECT_FALSE(snap.visit(2, [&](const std::unique_ptr<int>&) { ADD_FAILURE(); }));
+  EXPECT_TRUE(m.visit(1, [&](const std::unique_ptr<int>& p) { seen = *p; }));
+  EXPECT_EQ(seen, 20);
+}
 
 }  // namespace
