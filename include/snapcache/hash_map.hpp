@@ -10,6 +10,9 @@
 // slot_table.hpp), each pointing at the newest version of one key; a version
 // holds the key, the value, a timestamp and a link to the next older version
 // (detail/version.hpp), so a lookup reads one line of slots and one version.
+// A key's home slot is the top bits of its hash times the table's own random
+// salt, so neither crafted keys nor keys read back from a listing (slot
+// order) flood a table.
 // Every write allocates a version and installs it with one CAS on the slot;
 // erase installs a tombstone. A version is stamped with a snapshot clock
 // after it is installed, and whoever meets an unstamped version stamps it
@@ -698,6 +701,7 @@ class hash_map {
   void on_installed(const detail::slot_table& t) const noexcept {
     hint_slots_.store(reinterpret_cast<const std::uint64_t*>(t.slots), std::memory_order_relaxed);  // a hint only
     hint_capacity_.store(t.capacity, std::memory_order_relaxed);  // a hint only
+    hint_salt_.store(t.salt, std::memory_order_relaxed);  // a hint only
   }
 
  private:
@@ -727,8 +731,8 @@ class hash_map {
     // which costs nothing and never faults.
     const std::uint64_t* slots = hint_slots_.load(std::memory_order_relaxed);  // a hint only
     const std::size_t capacity = hint_capacity_.load(std::memory_order_relaxed);  // a hint only
-    __extension__ using wide = unsigned __int128;
-    __builtin_prefetch(slots + static_cast<std::size_t>((static_cast<wide>(h) * capacity) >> 64));
+    const std::uint64_t salt = hint_salt_.load(std::memory_order_relaxed);  // a hint only
+    __builtin_prefetch(slots + detail::slot_table::home_of(h, salt, capacity));
 #else
     (void)h;
 #endif
@@ -1319,6 +1323,7 @@ class hash_map {
   // Where the current table's slots are, for prefetching before the pin.
   mutable std::atomic<const std::uint64_t*> hint_slots_{nullptr};
   mutable std::atomic<std::size_t> hint_capacity_{0};
+  mutable std::atomic<std::uint64_t> hint_salt_{1};
   mutable std::atomic<detail::kept_record*> orphans_{nullptr};  // kept versions whose recheck could not run
   mutable detail::snapshot_registry registry_;
   mutable detail::map_counters counters_;
