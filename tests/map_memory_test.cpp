@@ -535,3 +535,49 @@ TEST(map_stats, report_snapshots_their_age_heap_bytes_and_pending_reclamation) {
 }
 
 }  // namespace
+
+namespace {
+
+// Issue 20: clear() and erase_if(pred) iterated a snapshot of their own, so
+// every value they erased was kept for it and the cleanup migrations they
+// triggered could drop nothing: after clear() of 1,000,000 keys the empty map
+// held 2,097,152 slots, and refilled it doubled. A map emptied by clear()
+// must shrink like one emptied key by key.
+TEST(map_memory, a_map_emptied_by_clear_shrinks_like_one_emptied_key_by_key) {
+#if defined(NDEBUG) && !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
+  const std::uint64_t n = 1'000'000;
+#else
+  const std::uint64_t n = 100'000;
+#endif
+  snapcache::hash_map<std::uint64_t, std::uint64_t> cleared, erased, fresh;
+  for (std::uint64_t k = 0; k < n; ++k) {
+    cleared.insert(k, k);
+    erased.insert(k, k);
+  }
+  cleared.clear();
+  for (std::uint64_t k = 0; k < n; ++k) erased.erase(k);
+  EXPECT_EQ(cleared.size(), 0u);
+  for (std::uint64_t i = 0; i < 10'000; ++i) {  // insert/erase pairs
+    cleared.insert(n + i, i);
+    cleared.erase(n + i);
+    erased.insert(n + i, i);
+    erased.erase(n + i);
+  }
+  EXPECT_LE(cleared.bucket_count(), 2 * erased.bucket_count() + 64)
+      << "clear() left " << cleared.bucket_count() << " slots, key by key " << erased.bucket_count();
+  for (std::uint64_t k = 0; k < n; ++k) {
+    cleared.insert(k, k);
+    fresh.insert(k, k);
+  }
+  EXPECT_LE(cleared.bucket_count(), fresh.bucket_count()) << "refilled after clear() it outgrew a fresh map";
+  EXPECT_EQ(cleared.erase_if([](std::uint64_t k, std::uint64_t) { return k % 2 == 0; }), n / 2);
+  EXPECT_EQ(cleared.size(), n / 2);
+  for (std::uint64_t k = 1; k < n; k += 2) cleared.erase(k);
+  for (std::uint64_t i = 0; i < 10'000; ++i) {
+    cleared.insert(n + i, i);
+    cleared.erase(n + i);
+  }
+  EXPECT_LE(cleared.bucket_count(), 2 * erased.bucket_count() + 64) << "erase_if kept the full table";
+}
+
+}  // namespace

@@ -411,29 +411,28 @@ class hash_map {
   }
 
   // Erases every entry whose value satisfies pred(const Key&, const T&) at
-  // the moment it is examined: the keys of a snapshot are examined one by
-  // one, each against its current value (not one instant: keys inserted
-  // meanwhile are not examined, and an entry may change between two
-  // examinations). Returns how many it erased.
+  // the moment it is examined: the live table is walked slot by slot and
+  // each key found is examined against its current value (pred runs
+  // unpinned, on the held version) and erased if it is still that version
+  // (not one instant: keys written meanwhile may be examined or not, and a
+  // key written between its examination and its erase stays). No snapshot
+  // is held, so the erased values are freed as they go and the migrations
+  // the erases trigger shrink the table as key-by-key erases would. Returns
+  // how many it erased. Basic guarantee, per key (see the contract).
   template <class Pred>
     requires std::is_invocable_r_v<bool, Pred&, const Key&, const T&>
   std::size_t erase_if(Pred pred) {
-    std::size_t erased = 0;
-    const auto snap = snapshot();
-    for (const auto& entry : snap) {
-      const Key& k = entry.first;
-      erased += erase_if(k, [&](const T& current) { return pred(k, current); }) ? 1 : 0;
-    }
-    return erased;
+    return erase_matching(pred);
   }
 
-  // Erases every key, one by one (linearizable per key, not as a whole: a
-  // snapshot taken meanwhile may hold some keys and miss others, and keys
-  // inserted meanwhile may stay). O(size). Basic guarantee (see the
-  // contract: a throw leaves the keys erased so far erased).
+  // Erases every key, one by one, walking the live table (linearizable per
+  // key, not as a whole: a snapshot taken meanwhile may hold some keys and
+  // miss others, and keys written meanwhile may stay). O(size); the table
+  // shrinks as it empties, as with key-by-key erases. Basic guarantee (see
+  // the contract: a throw leaves the keys erased so far erased).
   void clear() {
-    const auto snap = snapshot();
-    for (const auto& entry : snap) erase(entry.first);
+    auto all = [](const Key&, const T&) noexcept { return true; };
+    erase_matching(all);
   }
 
   // Makes room for n keys without further growth (a migration to a larger
@@ -877,6 +876,57 @@ class hash_map {
       g.reserve();
       if (detail::tl_spare_record == nullptr) detail::refill_spare_record();
       return commit(p, h, fresh, g);
+    }
+  }
+
+  // erase_if(pred) and clear(): walks the current table's slots; each live
+  // head found is held, examined unpinned and erased if it is still the
+  // key's head. A migration that installs a new table restarts the walk in
+  // it (erased keys are gone from it, or tombstones the walk skips).
+  template <class Pred>
+  std::size_t erase_matching(Pred& pred) {
+    std::size_t erased = 0;
+    const detail::slot_table* walking = nullptr;
+    std::size_t next = 0;
+    fresh_ptr fresh;
+    for (;;) {
+      const version_type* head = nullptr;
+      ebr::held hold;
+      {
+        auto g = domain_->pin();
+        detail::slot_table* t = writable_table(g);  // finishes a migration in flight
+        if (t != walking) {
+          walking = t;
+          next = 0;
+        }
+        for (; next < t->capacity && head == nullptr; ++next) {
+          std::uint64_t w = t->slots[next].load(std::memory_order_seq_cst);
+          if (detail::slot_is_free(w) || (w & detail::slot_dropped) != 0) continue;
+          detail::slot_table* at = t;
+          resolve(at, w);
+          if (!detail::slot_holds_version(w)) continue;
+          version_type* v = detail::slot_version<version_type>(w);
+          stamp(v);
+          if (!v->is_tombstone()) head = v;
+        }
+        if (head == nullptr) return erased;  // the whole table walked
+        hold = g.hold(head);
+        if (!hold.holding()) {
+          // No hold slot left (called from a callable that holds them all):
+          // examine and erase pinned.
+          if (!pred(head->key, head->value())) continue;
+          fresh.reset(version_type::make_tombstone(0, head->key));
+          if (install(hash_of(head), head->key, fresh, [&](const version_type* now) noexcept { return now == head; })) ++erased;
+          fresh.reset();
+          continue;
+        }
+      }
+      if (!pred(head->key, head->value())) continue;  // unpinned: user code
+      fresh.reset(version_type::make_tombstone(0, head->key));  // unpinned: Key's copy
+      if (install(hash_of(head), head->key, fresh, [&](const version_type* now) noexcept { return now == head; })) {
+        ++erased;
+      }
+      fresh.reset();  // a tombstone not installed (the key changed meanwhile): that key stays
     }
   }
 
