@@ -433,6 +433,8 @@ struct helped_write : ebr::retirable {
   virtual ~helped_write() = default;
   // Applies the write to a txn; may throw std::bad_alloc (nothing published).
   virtual std::vector<insert_result> apply(txn& t) const = 0;
+  // How many results it returns (room its announcer reserves up front).
+  [[nodiscard]] virtual std::size_t result_count() const noexcept { return 0; }
   // Its inputs, as parts for reclamation: it may hold the last references
   // to many records, freed a budget at a time (retire_in_steps).
   [[nodiscard]] virtual std::size_t parts() const noexcept { return 0; }
@@ -976,13 +978,16 @@ bool publish(impl_type& cache, const ebr::guard& g, qc_state*& base, txn& t) {
   return true;
 }
 
-// The results a helped write left in `r` (null: none), as its caller's type.
+// Copies the results a helped write left in `r` (null: none) into `out`,
+// whose room was reserved when the write was announced: no allocation, so
+// nothing can fail once the write has happened.
 template <class Result>
-Result results_as(const results_obj* r) {
+void take_results(const results_obj* r, Result& out) noexcept {
   if constexpr (std::is_same_v<Result, std::vector<insert_result>>) {
-    return r != nullptr ? r->results : Result{};
+    if (r != nullptr) out.assign(r->results.begin(), r->results.end());  // within the reserved capacity
   } else {
-    return Result{};
+    (void)r;
+    (void)out;
   }
 }
 
@@ -994,19 +999,19 @@ void claim(impl_type& cache, const ebr::guard& g, std::unique_ptr<helped_write>&
   g.retire_in_steps(mine.release(), &helped_write::reclaim_some, w);  // pinned writers may still apply it
 }
 
+enum class withdrawal { taken_back, applied };
+
 // An announcer whose own application of its write failed (std::bad_alloc)
 // takes the announcement back, so that nobody applies it later, unless a
-// helper applied it already (returns true then: the write happened).
-bool withdraw(impl_type& cache, std::unique_ptr<helped_write>& mine) {
+// helper applied it already (then the write happened: the caller reads its
+// results from the root). Called unpinned, so that the retries below let
+// reclamation free memory.
+withdrawal withdraw(impl_type& cache, std::unique_ptr<helped_write>& mine) {
   for (;;) {
     try {
       const auto g = ebr::domain::global().pin();
       qc_state* base = cache.root.load(detail::orders::load_root);  // (Q2)
-      if (base->applied_id == mine->id) {
-        const bool applied = base->applied_results != nullptr;
-        claim(cache, g, mine);
-        return applied;
-      }
+      if (base->applied_id == mine->id) return withdrawal::applied;  // results in the root; not claimed here
       txn t(cache, *base);  // t.pending == mine
       if (t.applied_results != nullptr) t.objects.drop_published(t.applied_results);  // the base's
       t.applied_results = nullptr;
@@ -1015,7 +1020,7 @@ bool withdraw(impl_type& cache, std::unique_ptr<helped_write>& mine) {
       t.changed = true;
       if (publish(cache, g, base, t)) {
         claim(cache, g, mine);
-        return false;
+        return withdrawal::taken_back;
       }
     } catch (const std::bad_alloc&) {
       // Out of memory even for taking it back: the announcement must not
@@ -1041,31 +1046,39 @@ auto write(impl_type& cache, Op&& op, MakeHelped&& make_helped) {
                                ? ebr::domain::global().pin()  // the planted bug: one pin for every attempt
                                : ebr::guard();
   std::unique_ptr<helped_write> mine;  // announced: every later state holds it pending or applied
+  result_type announced_results{};     // room reserved at the announcement
   for (unsigned lost = 0;; ++lost) {
-    const auto g = ebr::domain::global().pin();
-    qc_state* base = cache.root.load(detail::orders::load_root);  // (Q2): with (Q1), the protection rule
     if (mine != nullptr) {
       // Announced: applied by whichever writer published next, or now by us.
-      if (base->applied_id == mine->id) {
-        result_type results = results_as<result_type>(base->applied_results);
-        claim(cache, g, mine);
-        return results;
-      }
-      try {
-        txn t(cache, *base);  // t.pending == mine
-        apply_pending(t);
-        if (publish(cache, g, base, t)) {
-          result_type results = results_as<result_type>(t.applied_results);
+      bool own_apply_failed = false;
+      {
+        const auto g = ebr::domain::global().pin();
+        qc_state* base = cache.root.load(detail::orders::load_root);  // (Q2)
+        if (base->applied_id == mine->id) {
+          take_results(base->applied_results, announced_results);
           claim(cache, g, mine);
-          return results;
+          return announced_results;
         }
-      } catch (const std::bad_alloc&) {
-        if (!withdraw(cache, mine)) throw;  // taken back: nothing changed
-        continue;  // a helper applied it: its results are in the root
+        try {
+          txn t(cache, *base);  // t.pending == mine
+          apply_pending(t);
+          if (publish(cache, g, base, t)) {
+            take_results(t.applied_results, announced_results);
+            claim(cache, g, mine);
+            return announced_results;
+          }
+          cache.retries.add(1);
+        } catch (const std::bad_alloc&) {
+          own_apply_failed = true;
+        }
       }
-      cache.retries.add(1);
+      // Unpinned: a failed application withdraws the announcement, or finds
+      // that a helper applied it (the next round returns its results).
+      if (own_apply_failed && withdraw(cache, mine) == withdrawal::taken_back) throw std::bad_alloc();
       continue;
     }
+    const auto g = ebr::domain::global().pin();
+    qc_state* base = cache.root.load(detail::orders::load_root);  // (Q2): with (Q1), the protection rule
     txn t(cache, *base);
     if (t.pending != nullptr) {
       cache.helps.add(1);
@@ -1074,6 +1087,9 @@ auto write(impl_type& cache, Op&& op, MakeHelped&& make_helped) {
                (base->applied_id == 0 ||
                 cache.claimed.load(std::memory_order_acquire) >= base->applied_id)) {  // pairs with claim()
       if (auto w = make_helped(cache); w != nullptr) {
+        if constexpr (std::is_same_v<result_type, std::vector<insert_result>>) {
+          announced_results.reserve(w->result_count());  // may throw: nothing announced yet
+        }
         t.pending = w.get();
         t.changed = true;
         if (publish(cache, g, base, t)) mine = std::move(w);
@@ -1141,6 +1157,7 @@ struct helped_batch final : helped_write {
   helped_batch(std::uint64_t write_id, std::vector<record_ptr> batch) noexcept
       : helped_write(write_id), records(std::move(batch)) {}
   std::vector<insert_result> apply(txn& t) const override { return insert_standard(t, records); }
+  [[nodiscard]] std::size_t result_count() const noexcept override { return records.size(); }
   [[nodiscard]] std::size_t parts() const noexcept override { return records.size(); }
   void shed(std::size_t& budget) noexcept override {
     for (; budget > 0 && !records.empty(); --budget) records.pop_back();
