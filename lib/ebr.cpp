@@ -398,12 +398,14 @@ void take_pushed(domain_state& domain) noexcept {
 // gives the token back, then frees them (users' destructors run with no
 // token held). Returns whether freeable garbage is left over. `self`: the
 // caller's record here, or null.
-bool collect_step(domain_state& domain, ebr_record* self, int advances, std::size_t extra_objects = 0,
-                  std::size_t extra_bytes = 0) noexcept {
+enum class step_result { done, backlog, busy };
+
+step_result collect_step(domain_state& domain, ebr_record* self, int advances, std::size_t extra_objects = 0,
+                         std::size_t extra_bytes = 0) noexcept {
   if (domain.collecting.exchange(true, orders::take_token)) {  // (E14): someone else collects
     for (int i = 0; i < advances && try_advance(domain); ++i) {
     }
-    return false;
+    return step_result::busy;
   }
   take_pushed(domain);
   for (int i = 0; i < advances && try_advance(domain); ++i) {
@@ -425,7 +427,7 @@ bool collect_step(domain_state& domain, ebr_record* self, int advances, std::siz
   const bool backlog = queue_front_ready(domain, epoch);
   if (detached != nullptr) domain.freeing.fetch_add(1, std::memory_order_seq_cst);  // synchronize() waits for it
   domain.collecting.store(false, orders::give_token);  // (E15) pairs with (E14)
-  if (detached == nullptr) return backlog;
+  if (detached == nullptr) return backlog ? step_result::backlog : step_result::done;
 
   hold_set holds;
   holds.gather(domain);
@@ -456,7 +458,7 @@ bool collect_step(domain_state& domain, ebr_record* self, int advances, std::siz
   }
   count_frees(domain, self, freed);
   domain.freeing.fetch_sub(1, std::memory_order_seq_cst);  // see fetch_add
-  return backlog || left_over;
+  return backlog || left_over ? step_result::backlog : step_result::done;
 }
 
 // Collects, with the token, when a thread's steps are due: the base step,
@@ -466,11 +468,18 @@ void run_step(ebr_record& record, int advances) noexcept {
   record.in_collection = true;
   domain_state& domain = *record.domain;
   take_idle_shelves(domain);
-  const bool backlog = collect_step(domain, &record, advances, 2 * record.pin_objects, 2 * record.pin_bytes);
-  record.pin_objects = 0;
-  record.pin_bytes = 0;
-  // Freeable garbage left over: collect at every pin until it is gone.
-  record.pins_until_step = backlog ? 1 : (domain.pins_per_step ? domain.pins_per_step : static_cast<std::size_t>(-1));
+  const step_result r = collect_step(domain, &record, advances, 2 * record.pin_objects, 2 * record.pin_bytes);
+  if (r == step_result::busy) {
+    // Another thread holds the token: what this thread owes is not dropped;
+    // it collects at its next pin instead (pin_objects carries the debt).
+    record.pins_until_step = 1;
+  } else {
+    record.pin_objects = 0;
+    record.pin_bytes = 0;
+    // Freeable garbage left over: collect at every pin until it is gone.
+    record.pins_until_step =
+        r == step_result::backlog ? 1 : (domain.pins_per_step ? domain.pins_per_step : static_cast<std::size_t>(-1));
+  }
   record.in_collection = false;
 }
 
@@ -672,8 +681,44 @@ int take_hold_slot(ebr_record& record, const void* object) noexcept {
 
 void periodic_step(ebr_record& record) noexcept { run_step(record, 1); }
 
+void park_open_bag(ebr_record& record) noexcept { park(record); }
+
+// synchronize()'s drain: with the token (waited for), the whole queue; every
+// bag two epochs old is freed without a budget (partial reclaims finished),
+// held objects and younger bags go back on `incoming`.
+void free_all_ready(domain_state& state, ebr_record* own) noexcept {
+  while (state.collecting.exchange(true, orders::take_token)) std::this_thread::yield();  // (E14)
+  take_pushed(state);
+  const std::uint64_t now = state.epoch.load(orders::read_epoch);  // (E4) pairs with (E5)
+  retire_bag* all = nullptr;
+  while (state.queue_head != nullptr) {
+    retire_bag* bag = queue_pop(state);
+    bag->next = all;
+    all = bag;
+  }
+  state.freeing.fetch_add(1, std::memory_order_seq_cst);  // as a collector's
+  state.collecting.store(false, orders::give_token);      // (E15)
+  hold_set holds;
+  holds.gather(state);
+  freed_count freed;
+  while (all != nullptr) {
+    retire_bag* bag = std::exchange(all, all->next);
+    bag->next = nullptr;
+    std::size_t budget = static_cast<std::size_t>(-1);  // no bound here
+    if (bag->epoch + 2 > now) {
+      seal(state, bag);
+    } else if (free_bag(*bag, budget, holds, freed) == bag_left::nothing) {
+      recycle_bag(own, bag);
+    } else {
+      seal(state, bag);  // held objects only
+    }
+  }
+  count_frees(state, own, freed);
+  state.freeing.fetch_sub(1, std::memory_order_seq_cst);  // see fetch_add
+}
+
 void after_unpin(ebr_record& record) noexcept {
-  if (record.open != nullptr) park(record);
+  if (record.open != nullptr) park(record);  // a late retire from a reclaim function's own pin
   if (record.owes_step || record.pin_objects >= record.domain->batch) {
     // Unpinned, this thread no longer holds the epoch back: two successful
     // advances make what it sealed freeable, unless another thread is pinned.
@@ -741,7 +786,7 @@ domain::~domain() {
 void domain::synchronize() {
   detail::domain_state& state = *state_;
   detail::ebr_record* own = known_record();
-  if (own == nullptr) {
+  if (own == nullptr && !detail::tl_registrations_gone) {  // after thread-exit cleanup the list is gone
     for (auto [known, record] : detail::tl_registrations.entries) {
       if (known == state_) own = record;
     }
@@ -761,41 +806,13 @@ void domain::synchronize() {
     detail::take_parked(state, *record);
   }
   while (state.in_transit.load(std::memory_order_seq_cst) != 0) std::this_thread::yield();  // pairs with the decrements
-  // 3. The whole queue, with the token (waited for: this call may block).
-  while (state.collecting.exchange(true, detail::orders::take_token)) std::this_thread::yield();  // (E14)
-  detail::take_pushed(state);
-  const std::uint64_t now = state.epoch.load(detail::orders::read_epoch);  // (E4) pairs with (E5)
-  detail::retire_bag* all = nullptr;
-  while (state.queue_head != nullptr) {
-    detail::retire_bag* bag = detail::queue_pop(state);
-    bag->next = all;
-    all = bag;
-  }
-  state.freeing.fetch_add(1, std::memory_order_seq_cst);  // as a collector's
-  state.collecting.store(false, detail::orders::give_token);  // (E15)
-  // 4. Free every bag whose grace period is over (each bag is of one epoch),
-  // everything but held objects; the rest goes back.
-  detail::hold_set holds;
-  holds.gather(state);
-  detail::freed_count freed;
-  while (all != nullptr) {
-    detail::retire_bag* bag = std::exchange(all, all->next);
-    bag->next = nullptr;
-    if (bag->epoch + 2 > now) {
-      detail::seal(state, bag);
-      continue;
-    }
-    std::size_t budget = static_cast<std::size_t>(-1);  // no bound here: finishes partial reclaims
-    if (detail::free_bag(*bag, budget, holds, freed) == detail::bag_left::nothing) {
-      detail::recycle_bag(own, bag);
-    } else {
-      detail::seal(state, bag);  // held objects only
-    }
-  }
-  detail::count_frees(state, own, freed);
-  state.freeing.fetch_sub(1, std::memory_order_seq_cst);  // see fetch_add
-  // 5. What other collectors detached before step 3 is being freed by them.
-  while (state.freeing.load(std::memory_order_seq_cst) != 0) std::this_thread::yield();  // pairs with their decrements
+  // 3. Everything queued whose grace period is over, freed here; then what
+  // other collectors had detached, which they free or, out of budget, hand
+  // back on `returned` before they finish: then round again.
+  do {
+    detail::free_all_ready(state, own);
+    while (state.freeing.load(std::memory_order_seq_cst) != 0) std::this_thread::yield();  // pairs with their decrements
+  } while (state.returned.load(std::memory_order_seq_cst) != nullptr);  // pushed before those decrements
 }
 
 domain_stats domain::stats() const noexcept {

@@ -284,16 +284,23 @@ bool locked_query_cache::erase(std::string_view id) {
   return true;
 }
 
-bool locked_query_cache::contains(std::string_view id) const {
+bool locked_query_cache::contains(std::string_view id) const noexcept {
   read_lock lock(mutex_);
   return entries_.find(id) != entries_.end();
 }
 
-std::optional<query_entry> locked_query_cache::find(std::string_view id) const {
+bool locked_query_cache::visit_entry(std::string_view id, detail::entry_visitor f) const {
   read_lock lock(mutex_);
   const auto held = entries_.find(id);
-  if (held == entries_.end()) return std::nullopt;
-  return held->second.rec->entry;
+  if (held == entries_.end()) return false;
+  f(held->second.rec->entry);
+  return true;
+}
+
+std::optional<query_entry> locked_query_cache::find(std::string_view id) const {
+  std::optional<query_entry> copy;
+  visit(id, [&](const query_entry& e) { copy.emplace(e); });
+  return copy;
 }
 
 std::optional<cache_hit> locked_query_cache::lookup(std::string_view sql, cache_clock::duration max_age,
@@ -310,7 +317,7 @@ std::optional<cache_hit> locked_query_cache::lookup(std::string_view sql, cache_
     if (group != by_text_.end()) {
       // The first match in candidate order decides (see query_cache.cpp).
       const record_ptr& m = group->second.begin()->rec;
-      if (now - *m->entry.completed_at > max_age) {
+      if (detail::older_than(*m->entry.completed_at, now, max_age)) {
         examined = 1;
       } else if (max_inspections == unlimited) {
         examined = 1;

@@ -169,11 +169,22 @@ raw_item raw(const qc_item& i) noexcept { return {i.rec.get(), i.seq}; }
 const entry_record* record_of(const qc_item& i) noexcept { return i.rec.get(); }
 const entry_record* record_of(const raw_item& i) noexcept { return i.rec; }
 
+// An item of compat's heap: what the original's heap holds, (submitted_at,
+// id), and the push number. No record: a stale item must not keep a replaced
+// or erased entry (its payload) alive.
+struct heap_item {
+  cache_clock::time_point submitted_at;
+  std::string id;
+  std::uint64_t seq = 0;  // push number
+};
+
 // A pseudo-random treap priority per item, from its record's address and seq.
 template <class Item>
 std::uint64_t priority_of(const Item& v) noexcept {
   return detail::mix64(reinterpret_cast<std::uintptr_t>(record_of(v)) ^ (v.seq * 0x9E3779B97F4A7C15ULL));
 }
+// A heap item's: its push number (unique per cache).
+inline std::uint64_t priority_of(const heap_item& v) noexcept { return detail::mix64(v.seq * 0x9E3779B97F4A7C15ULL); }
 
 // ---- the orders (all strict and total on the items a tree holds) --------
 
@@ -189,11 +200,9 @@ struct age_order {
 // push number separates equal tuples, which are indistinguishable to the
 // original (it pops equal values), so the pops are the same.
 struct heap_order {
-  bool operator()(const qc_item& a, const qc_item& b) const noexcept {
-    const query_entry& x = a.rec->entry;
-    const query_entry& y = b.rec->entry;
-    if (x.submitted_at != y.submitted_at) return x.submitted_at < y.submitted_at;
-    if (const int c = x.id.compare(y.id); c != 0) return c < 0;
+  bool operator()(const heap_item& a, const heap_item& b) const noexcept {
+    if (a.submitted_at != b.submitted_at) return a.submitted_at < b.submitted_at;
+    if (const int c = a.id.compare(b.id); c != 0) return c < 0;
     return a.seq < b.seq;
   }
 };
@@ -330,7 +339,9 @@ struct from_block_cache {
 template <class Item>
 struct enode final : qc_obj, from_block_cache<enode<Item>> {
   enode(Item v, enode* l, enode* r, std::uint64_t p) noexcept : value(std::move(v)), left(l), right(r), priority(p) {}
-  enode(const enode& from) noexcept : enode(from.value, from.left, from.right, from.priority) {}
+  // Copies the item: may throw for compat's heap items (their id).
+  enode(const enode& from) noexcept(std::is_nothrow_copy_constructible_v<Item>)
+      : enode(from.value, from.left, from.right, from.priority) {}
   [[nodiscard]] std::size_t footprint() const noexcept override { return sizeof(enode); }
   Item value;
   enode* left;
@@ -422,6 +433,8 @@ struct helped_write : ebr::retirable {
   virtual ~helped_write() = default;
   // Applies the write to a txn; may throw std::bad_alloc (nothing published).
   virtual std::vector<insert_result> apply(txn& t) const = 0;
+  // How many results it returns (room its announcer reserves up front).
+  [[nodiscard]] virtual std::size_t result_count() const noexcept { return 0; }
   // Its inputs, as parts for reclamation: it may hold the last references
   // to many records, freed a budget at a time (retire_in_steps).
   [[nodiscard]] virtual std::size_t parts() const noexcept { return 0; }
@@ -458,7 +471,7 @@ struct qc_state final : qc_obj, from_block_cache<qc_state> {
   std::uint64_t next_seq = 1;   // compat: dict positions and heap push numbers
   std::size_t heap_size = 0;    // compat: items in the heap, stale ones included
   enode<raw_item>* by_age = nullptr;  // standard: every entry, oldest first
-  enode<qc_item>* heap = nullptr;     // compat: the original's heap, stale items included
+  enode<heap_item>* heap = nullptr;   // compat: the original's heap, stale items included
   tptr by_completion;                 // every candidate, candidate order (counted, P1)
   radix_top ids;                      // id index: id hash -> id_bucket
   radix_top texts;                    // text index: normal-form hash -> text_bucket
@@ -476,7 +489,7 @@ using detail::qc_state;
 
 // Every kind a write makes often is small enough for the block cache.
 static_assert(detail::block_class_of(sizeof(enode<raw_item>)) < detail::block_classes);
-static_assert(detail::block_class_of(sizeof(enode<qc_item>)) < detail::block_classes);
+static_assert(detail::block_class_of(sizeof(enode<heap_item>)) < detail::block_classes);
 static_assert(detail::block_class_of(sizeof(rnode)) < detail::block_classes);
 static_assert(detail::block_class_of(sizeof(id_bucket)) < detail::block_classes);
 static_assert(detail::block_class_of(sizeof(text_bucket)) < detail::block_classes);
@@ -804,7 +817,7 @@ class txn {
   std::uint64_t next_seq;
   std::size_t heap_size;
   eptr<raw_item> by_age;
-  eptr<qc_item> heap;
+  eptr<heap_item> heap;
   tptr by_completion;
   const helped_write* pending;
   std::uint64_t applied_id;
@@ -865,12 +878,12 @@ class txn {
   [[nodiscard]] std::uint64_t id_key(const entry_record& r) const noexcept { return cache_.id_key(r); }
 
   // compat's heap.
-  void heap_push(const qc_item& item) {
+  void heap_push(const heap_item& item) {
     heap = einsert(objects, heap, item, heap_order{});
     ++heap_size;
   }
-  qc_item heap_pop() {  // heap not empty
-    qc_item top = efirst(heap);
+  heap_item heap_pop() {  // heap not empty
+    heap_item top = efirst(heap);
     heap = eerase(objects, heap, top, heap_order{});
     --heap_size;
     return top;
@@ -965,13 +978,16 @@ bool publish(impl_type& cache, const ebr::guard& g, qc_state*& base, txn& t) {
   return true;
 }
 
-// The results a helped write left in `r` (null: none), as its caller's type.
+// Copies the results a helped write left in `r` (null: none) into `out`,
+// whose room was reserved when the write was announced: no allocation, so
+// nothing can fail once the write has happened.
 template <class Result>
-Result results_as(const results_obj* r) {
+void take_results(const results_obj* r, Result& out) noexcept {
   if constexpr (std::is_same_v<Result, std::vector<insert_result>>) {
-    return r != nullptr ? r->results : Result{};
+    if (r != nullptr) out.assign(r->results.begin(), r->results.end());  // within the reserved capacity
   } else {
-    return Result{};
+    (void)r;
+    (void)out;
   }
 }
 
@@ -983,19 +999,19 @@ void claim(impl_type& cache, const ebr::guard& g, std::unique_ptr<helped_write>&
   g.retire_in_steps(mine.release(), &helped_write::reclaim_some, w);  // pinned writers may still apply it
 }
 
+enum class withdrawal { taken_back, applied };
+
 // An announcer whose own application of its write failed (std::bad_alloc)
 // takes the announcement back, so that nobody applies it later, unless a
-// helper applied it already (returns true then: the write happened).
-bool withdraw(impl_type& cache, std::unique_ptr<helped_write>& mine) {
+// helper applied it already (then the write happened: the caller reads its
+// results from the root). Called unpinned, so that the retries below let
+// reclamation free memory.
+withdrawal withdraw(impl_type& cache, std::unique_ptr<helped_write>& mine) {
   for (;;) {
     try {
       const auto g = ebr::domain::global().pin();
       qc_state* base = cache.root.load(detail::orders::load_root);  // (Q2)
-      if (base->applied_id == mine->id) {
-        const bool applied = base->applied_results != nullptr;
-        claim(cache, g, mine);
-        return applied;
-      }
+      if (base->applied_id == mine->id) return withdrawal::applied;  // results in the root; not claimed here
       txn t(cache, *base);  // t.pending == mine
       if (t.applied_results != nullptr) t.objects.drop_published(t.applied_results);  // the base's
       t.applied_results = nullptr;
@@ -1004,7 +1020,7 @@ bool withdraw(impl_type& cache, std::unique_ptr<helped_write>& mine) {
       t.changed = true;
       if (publish(cache, g, base, t)) {
         claim(cache, g, mine);
-        return false;
+        return withdrawal::taken_back;
       }
     } catch (const std::bad_alloc&) {
       // Out of memory even for taking it back: the announcement must not
@@ -1030,31 +1046,39 @@ auto write(impl_type& cache, Op&& op, MakeHelped&& make_helped) {
                                ? ebr::domain::global().pin()  // the planted bug: one pin for every attempt
                                : ebr::guard();
   std::unique_ptr<helped_write> mine;  // announced: every later state holds it pending or applied
+  result_type announced_results{};     // room reserved at the announcement
   for (unsigned lost = 0;; ++lost) {
-    const auto g = ebr::domain::global().pin();
-    qc_state* base = cache.root.load(detail::orders::load_root);  // (Q2): with (Q1), the protection rule
     if (mine != nullptr) {
       // Announced: applied by whichever writer published next, or now by us.
-      if (base->applied_id == mine->id) {
-        result_type results = results_as<result_type>(base->applied_results);
-        claim(cache, g, mine);
-        return results;
-      }
-      try {
-        txn t(cache, *base);  // t.pending == mine
-        apply_pending(t);
-        if (publish(cache, g, base, t)) {
-          result_type results = results_as<result_type>(t.applied_results);
+      bool own_apply_failed = false;
+      {
+        const auto g = ebr::domain::global().pin();
+        qc_state* base = cache.root.load(detail::orders::load_root);  // (Q2)
+        if (base->applied_id == mine->id) {
+          take_results(base->applied_results, announced_results);
           claim(cache, g, mine);
-          return results;
+          return announced_results;
         }
-      } catch (const std::bad_alloc&) {
-        if (!withdraw(cache, mine)) throw;  // taken back: nothing changed
-        continue;  // a helper applied it: its results are in the root
+        try {
+          txn t(cache, *base);  // t.pending == mine
+          apply_pending(t);
+          if (publish(cache, g, base, t)) {
+            take_results(t.applied_results, announced_results);
+            claim(cache, g, mine);
+            return announced_results;
+          }
+          cache.retries.add(1);
+        } catch (const std::bad_alloc&) {
+          own_apply_failed = true;
+        }
       }
-      cache.retries.add(1);
+      // Unpinned: a failed application withdraws the announcement, or finds
+      // that a helper applied it (the next round returns its results).
+      if (own_apply_failed && withdraw(cache, mine) == withdrawal::taken_back) throw std::bad_alloc();
       continue;
     }
+    const auto g = ebr::domain::global().pin();
+    qc_state* base = cache.root.load(detail::orders::load_root);  // (Q2): with (Q1), the protection rule
     txn t(cache, *base);
     if (t.pending != nullptr) {
       cache.helps.add(1);
@@ -1063,6 +1087,9 @@ auto write(impl_type& cache, Op&& op, MakeHelped&& make_helped) {
                (base->applied_id == 0 ||
                 cache.claimed.load(std::memory_order_acquire) >= base->applied_id)) {  // pairs with claim()
       if (auto w = make_helped(cache); w != nullptr) {
+        if constexpr (std::is_same_v<result_type, std::vector<insert_result>>) {
+          announced_results.reserve(w->result_count());  // may throw: nothing announced yet
+        }
         t.pending = w.get();
         t.changed = true;
         if (publish(cache, g, base, t)) mine = std::move(w);
@@ -1130,6 +1157,7 @@ struct helped_batch final : helped_write {
   helped_batch(std::uint64_t write_id, std::vector<record_ptr> batch) noexcept
       : helped_write(write_id), records(std::move(batch)) {}
   std::vector<insert_result> apply(txn& t) const override { return insert_standard(t, records); }
+  [[nodiscard]] std::size_t result_count() const noexcept override { return records.size(); }
   [[nodiscard]] std::size_t parts() const noexcept override { return records.size(); }
   void shed(std::size_t& budget) noexcept override {
     for (; budget > 0 && !records.empty(); --budget) records.pop_back();
@@ -1168,7 +1196,7 @@ std::vector<insert_result> insert_compat(txn& t, const std::vector<record_ptr>& 
   std::vector<std::size_t> kept;
   kept.reserve(records.size());
   std::optional<qc_item> top_entry;
-  if (t.heap != nullptr) top_entry = t.find(efirst(t.heap).rec->entry.id);
+  if (t.heap != nullptr) top_entry = t.find(efirst(t.heap).id);
   for (std::size_t i = 0; i < records.size(); ++i) {
     if (!top_entry || records[i]->entry.submitted_at > top_entry->rec->entry.submitted_at) kept.push_back(i);
   }
@@ -1181,8 +1209,8 @@ std::vector<insert_result> insert_compat(txn& t, const std::vector<record_ptr>& 
   }
   if (k > 0) t.changed = true;
   for (std::size_t i = 0; i < k; ++i) {
-    const qc_item top = t.heap_pop();
-    if (auto held = t.find(top.rec->entry.id)) {  // a stale item removes nothing
+    const heap_item top = t.heap_pop();
+    if (auto held = t.find(top.id)) {  // a stale item removes nothing
       t.remove(raw(*held));
       --t.count;
       ++t.evictions;
@@ -1192,7 +1220,7 @@ std::vector<insert_result> insert_compat(txn& t, const std::vector<record_ptr>& 
   const std::size_t admitted = std::min(kept.size(), t.capacity);
   for (std::size_t j = 0; j < admitted; ++j) {
     const record_ptr& r = records[kept[j]];
-    t.heap_push(qc_item{r, t.next_seq++});
+    t.heap_push(heap_item{r->entry.submitted_at, r->entry.id, t.next_seq++});
     t.changed = true;
     if (auto held = t.find(r->entry.id)) {
       t.remove(raw(*held));
@@ -1219,7 +1247,7 @@ std::size_t approximate_bytes(const qc_state& s, std::uint64_t buckets) noexcept
                                 sizeof(qc_node) + 16 /* shared_ptr control block */ + sizeof(enode<raw_item>);
   const std::size_t used_buckets = std::min<std::size_t>(s.count, buckets);
   const std::size_t per_bucket = sizeof(id_bucket) + sizeof(text_bucket) + 2 * sizeof(rnode) / 64;
-  return sizeof(qc_state) + s.count * per_entry + used_buckets * per_bucket + s.heap_size * sizeof(enode<qc_item>);
+  return sizeof(qc_state) + s.count * per_entry + used_buckets * per_bucket + s.heap_size * sizeof(enode<heap_item>);
 }
 
 }  // namespace
@@ -1263,13 +1291,34 @@ bool query_cache::erase(std::string_view id) {
   });
 }
 
-bool query_cache::contains(std::string_view id) const { return find(id).has_value(); }
+// The record with this id in state s, or null.
+const entry_record* held_record(const impl_type& cache, const qc_state& s, std::string_view id) noexcept {
+  const qc_item* item = find_in(static_cast<const id_bucket*>(bucket_at(s.ids, cache.id_key(id), cache.depth)), id);
+  return item != nullptr ? item->rec.get() : nullptr;
+}
+
+bool query_cache::contains(std::string_view id) const noexcept {
+  // R1 without throwing: a thread that cannot register with EBR (out of
+  // memory) reads nothing, and the answer is "not held".
+  const auto g = ebr::domain::global().try_pin();
+  if (!g.pinned()) return false;
+  const qc_state* s = impl_->root.load(detail::orders::load_root);  // (Q2)
+  return held_record(*impl_, *s, id) != nullptr;
+}
+
+bool query_cache::visit_entry(std::string_view id, detail::entry_visitor f) const {
+  return impl_->read([&](const qc_state& s) {
+    const entry_record* r = held_record(*impl_, s, id);
+    if (r == nullptr) return false;
+    f(r->entry);
+    return true;
+  });
+}
 
 std::optional<query_entry> query_cache::find(std::string_view id) const {
-  return impl_->read([&](const qc_state& s) -> std::optional<query_entry> {
-    const qc_item* item = find_in(static_cast<const id_bucket*>(bucket_at(s.ids, impl_->id_key(id), impl_->depth)), id);
-    return item != nullptr ? std::optional<query_entry>(item->rec->entry) : std::nullopt;
-  });
+  std::optional<query_entry> copy;
+  visit(id, [&](const query_entry& e) { copy.emplace(e); });
+  return copy;
 }
 
 std::optional<cache_hit> query_cache::lookup(std::string_view sql, cache_clock::duration max_age,
@@ -1288,7 +1337,7 @@ std::optional<cache_hit> query_cache::lookup(std::string_view sql, cache_clock::
       // is fresher and not a hit, so the original's walk reaches m after
       // exactly rank(m) non-hits, and m decides the outcome.
       const entry_record* m = group->first.rec;
-      if (now - *m->entry.completed_at > max_age) {
+      if (detail::older_than(*m->entry.completed_at, now, max_age)) {
         examined = 1;  // the walk would stop at m or before: too old
       } else if (max_inspections == unlimited) {
         examined = 1;

@@ -3,6 +3,7 @@
 // query_cache (lock-free) and locked_query_cache differ only in how they
 // store entries and synchronise; everything that decides a hit is here.
 #include <stdexcept>
+#include <type_traits>
 
 #include "snapcache/hash.hpp"
 #include "snapcache/query_cache.hpp"
@@ -28,7 +29,7 @@ void derive(entry_record& r, cache_mode mode) {
         record->match = normalize(*inner);
         record->kind = result_kind::parquet;
       }
-    } else if (!is_insert(e.query)) {
+    } else if (is_read_query(e.query)) {  // a write must run again: never served
       record->match = normalize(e.query);
       record->kind = result_kind::csv;
     }
@@ -79,6 +80,17 @@ bool candidate_before(const query_entry& a, std::uint64_t a_seq, const query_ent
   if (a_done != b_done) return a_done > b_done;  // newest completion first
   if (mode == cache_mode::standard) return a.id < b.id;
   return a_seq < b_seq;  // compat: the order the ids entered the cache
+}
+
+bool older_than(cache_clock::time_point completed, cache_clock::time_point now,
+                cache_clock::duration max_age) noexcept {
+  if (completed >= now) return false;  // no age yet (or a clock skew): not too old
+  // now > completed: their difference is positive and fits in the unsigned
+  // type, whatever the two values (the signed one overflows past 292 years).
+  using urep = std::make_unsigned_t<cache_clock::rep>;
+  const urep age = static_cast<urep>(now.time_since_epoch().count()) -
+                   static_cast<urep>(completed.time_since_epoch().count());
+  return age > static_cast<urep>(max_age.count());
 }
 
 cache_hit make_hit(const entry_record& m) {

@@ -34,12 +34,11 @@ constexpr bool starts_at(std::string_view s, std::size_t pos, std::string_view l
 
 // ---- The default lexer ----------------------------------------------------
 
-// Trino's whitespace is [ \t\r\n]; \v and \f are folded too, harmlessly.
-// Unicode spaces are not: Trino rejects them, and keeping them can only turn
-// a would-be hit into a miss.
-constexpr bool is_sql_space(char c) noexcept {
-  return c == ' ' || c == '\t' || c == '\n' || c == '\v' || c == '\f' || c == '\r';
-}
+// Trino's whitespace is [ \t\r\n], and only that: the engine rejects \v,
+// \f and Unicode spaces, so they stay ordinary bytes here (folding them
+// would give an invalid query a valid one's result; keeping them can only
+// turn a would-be hit into a miss).
+constexpr bool is_sql_space(char c) noexcept { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
 
 constexpr bool is_quote(char c) noexcept { return c == '\'' || c == '"' || c == '`'; }
 
@@ -280,6 +279,20 @@ std::string normalize(std::string_view sql) {
   return detail::strip_statement_ends(out);
 }
 
+bool is_read_query(std::string_view sql) noexcept {
+  detail::lexer lex(sql);
+  detail::token t{};
+  for (;;) {
+    if (lex.next(t) != detail::lexer::status::token) return false;
+    if (t.kind == detail::token_kind::symbol && sql[t.begin] == '(') continue;  // (SELECT ...)
+    break;
+  }
+  if (t.kind != detail::token_kind::word) return false;
+  const std::string_view first = sql.substr(t.begin, t.end - t.begin);
+  return detail::iequals(first, "select") || detail::iequals(first, "with") || detail::iequals(first, "values") ||
+         detail::iequals(first, "table");
+}
+
 bool is_insert(std::string_view sql) noexcept {
   detail::lexer lex(sql);
   detail::token t{};
@@ -334,12 +347,11 @@ std::optional<std::string> ctas_parquet_select(std::string_view sql) {
   };
   const auto is_close = [&](std::size_t i) { return symbol(i, ')') || symbol(i, ']'); };
 
-  // CREATE TABLE [IF NOT EXISTS] name[.name...] [COMMENT '...']
+  // CREATE TABLE name[.name...] [COMMENT '...']. IF NOT EXISTS is refused:
+  // when the table existed, the statement wrote nothing, and its success
+  // says nothing about the SELECT.
   std::size_t i = 2;
-  if (word(i, "if")) {
-    if (!word(i + 1, "not") || !word(i + 2, "exists")) return std::nullopt;
-    i += 3;
-  }
+  if (word(i, "if")) return std::nullopt;
   if (!name(i)) return std::nullopt;
   ++i;
   while (symbol(i, '.')) {

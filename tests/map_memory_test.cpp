@@ -324,6 +324,45 @@ TEST(map_memory, freed_versions_go_only_to_versions_of_their_own_size) {
 // Move assignment copies the hash before freeing anything: a hash whose copy
 // throws leaves both maps as they were.
 namespace {
+// A key whose copies can be made to throw after a count: the tombstones
+// clear() makes copy their key.
+struct countdown_key {
+  static inline int copies_left = -1;  // -1: never throw
+  explicit countdown_key(std::uint64_t v) : value(v) {}
+  countdown_key(const countdown_key& other) : value(other.value) {
+    if (copies_left == 0) throw std::runtime_error("key copy failed");
+    if (copies_left > 0) --copies_left;
+  }
+  countdown_key& operator=(const countdown_key&) = delete;
+  bool operator==(const countdown_key& other) const noexcept { return value == other.value; }
+  std::uint64_t value;
+};
+struct countdown_key_hash {
+  std::size_t operator()(const countdown_key& k) const noexcept { return std::hash<std::uint64_t>{}(k.value); }
+};
+
+// Issue 20: clear() states the basic guarantee, per key; this is it.
+TEST(map_exceptions, clear_that_throws_midway_leaves_the_keys_it_erased_erased_and_the_rest_intact) {
+  snapcache::hash_map<countdown_key, std::uint64_t, countdown_key_hash> m;
+  for (std::uint64_t k = 0; k < 1000; ++k) m.insert(countdown_key(k), k);
+  countdown_key::copies_left = 500;  // the 501st copy throws
+  EXPECT_THROW(m.clear(), std::runtime_error);
+  countdown_key::copies_left = -1;
+  std::size_t held = 0;
+  for (std::uint64_t k = 0; k < 1000; ++k) {
+    if (const auto v = m.find(countdown_key(k))) {
+      EXPECT_EQ(*v, k) << "a key clear() did not reach changed its value";
+      ++held;
+    }
+  }
+  EXPECT_EQ(held, 500u) << "the 500 keys erased before the throw stay erased; the other 500 stay";
+  EXPECT_EQ(m.size(), 500u);
+  m.clear();  // the map is still usable
+  EXPECT_EQ(m.size(), 0u);
+  m.insert(countdown_key(7), 7);
+  EXPECT_EQ(m.find(countdown_key(7)), std::optional<std::uint64_t>(7));
+}
+
 struct throwing_copy_hash {
   static inline bool throw_on_copy = false;
   std::string name = "a hash with state";
@@ -493,6 +532,52 @@ TEST(map_stats, report_snapshots_their_age_heap_bytes_and_pending_reclamation) {
   }
   d.synchronize();
   EXPECT_EQ(m.stats().retired_unfreed, 0u);
+}
+
+}  // namespace
+
+namespace {
+
+// Issue 20: clear() and erase_if(pred) iterated a snapshot of their own, so
+// every value they erased was kept for it and the cleanup migrations they
+// triggered could drop nothing: after clear() of 1,000,000 keys the empty map
+// held 2,097,152 slots, and refilled it doubled. A map emptied by clear()
+// must shrink like one emptied key by key.
+TEST(map_memory, a_map_emptied_by_clear_shrinks_like_one_emptied_key_by_key) {
+#if defined(NDEBUG) && !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
+  const std::uint64_t n = 1'000'000;
+#else
+  const std::uint64_t n = 100'000;
+#endif
+  snapcache::hash_map<std::uint64_t, std::uint64_t> cleared, erased, fresh;
+  for (std::uint64_t k = 0; k < n; ++k) {
+    cleared.insert(k, k);
+    erased.insert(k, k);
+  }
+  cleared.clear();
+  for (std::uint64_t k = 0; k < n; ++k) erased.erase(k);
+  EXPECT_EQ(cleared.size(), 0u);
+  for (std::uint64_t i = 0; i < 10'000; ++i) {  // insert/erase pairs
+    cleared.insert(n + i, i);
+    cleared.erase(n + i);
+    erased.insert(n + i, i);
+    erased.erase(n + i);
+  }
+  EXPECT_LE(cleared.bucket_count(), 2 * erased.bucket_count() + 64)
+      << "clear() left " << cleared.bucket_count() << " slots, key by key " << erased.bucket_count();
+  for (std::uint64_t k = 0; k < n; ++k) {
+    cleared.insert(k, k);
+    fresh.insert(k, k);
+  }
+  EXPECT_LE(cleared.bucket_count(), fresh.bucket_count()) << "refilled after clear() it outgrew a fresh map";
+  EXPECT_EQ(cleared.erase_if([](std::uint64_t k, std::uint64_t) { return k % 2 == 0; }), n / 2);
+  EXPECT_EQ(cleared.size(), n / 2);
+  for (std::uint64_t k = 1; k < n; k += 2) cleared.erase(k);
+  for (std::uint64_t i = 0; i < 10'000; ++i) {
+    cleared.insert(n + i, i);
+    cleared.erase(n + i);
+  }
+  EXPECT_LE(cleared.bucket_count(), 2 * erased.bucket_count() + 64) << "erase_if kept the full table";
 }
 
 }  // namespace

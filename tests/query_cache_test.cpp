@@ -281,6 +281,29 @@ TYPED_TEST(query_cache_conformance, erase_removes_an_entry_and_reports_whether_i
   }
 }
 
+// Issue 20: contains() copied the entry (490 µs with an 8 MiB query) and
+// could throw std::bad_alloc.
+TYPED_TEST(query_cache_conformance, contains_and_visit_read_the_entry_in_place_without_allocating) {
+  TypeParam cache(10);
+  query_entry big = done("big", 1, 2, "select 1 /*" + std::string(8u << 20, 'x') + "*/");
+  cache.insert(big);
+  (void)cache.contains("big");  // first use: registration and caches warm
+  const std::size_t before = snapcache::test::allocations_by_this_thread();
+  EXPECT_TRUE(cache.contains("big"));
+  EXPECT_FALSE(cache.contains("absent"));
+  std::size_t seen = 0;
+  const std::string* address = nullptr;
+  EXPECT_TRUE(cache.visit("big", [&](const query_entry& e) {
+    seen = e.query.size();
+    address = &e.query;
+  }));
+  EXPECT_FALSE(cache.visit("absent", [&](const query_entry&) { ADD_FAILURE() << "visited an absent id"; }));
+  EXPECT_EQ(snapcache::test::allocations_by_this_thread(), before) << "contains() or visit() allocated";
+  EXPECT_EQ(seen, big.query.size());
+  EXPECT_NE(address, nullptr);
+  static_assert(noexcept(cache.contains("big")), "contains() must not throw");
+}
+
 TYPED_TEST(query_cache_conformance, find_returns_a_copy_of_the_held_entry_with_its_payload) {
   TypeParam cache(2);
   query_entry e = done("a", 1, 2, "SELECT x FROM t");
@@ -410,6 +433,43 @@ TYPED_TEST(query_cache_conformance, lookup_never_answers_with_an_insert) {
   EXPECT_EQ(cache.candidates().size(), 2u);  // still candidates: they count in the walk
 }
 
+// Issue 20: standard mode served writes from the cache (a repeated DELETE
+// did not run again). Only statements that read are served; compat keeps
+// the original's rule (everything but INSERT).
+TYPED_TEST(query_cache_conformance, standard_mode_serves_only_statements_that_read) {
+  const std::vector<std::string> writes = {"DELETE FROM t WHERE a = 1", "UPDATE t SET a = 2",
+                                           "MERGE INTO t USING s ON t.a = s.a WHEN MATCHED THEN DELETE"};
+  TypeParam standard_cache(10);
+  TypeParam compat_cache(10, compat);
+  std::int64_t n = 0;
+  for (const std::string& sql : writes) {
+    standard_cache.insert(done("w" + std::to_string(n), 1 + n, 2 + n, sql));
+    compat_cache.insert(done("w" + std::to_string(n), 1 + n, 2 + n, sql));  // newer each: compat's filter keeps it
+    ++n;
+  }
+  for (const std::string& sql : writes) {
+    EXPECT_FALSE(standard_cache.lookup(sql, 1h, unlimited, at(10))) << "standard mode served a write: " << sql;
+    EXPECT_TRUE(compat_cache.lookup(sql, 1h, unlimited, at(10))) << "compat keeps the original's rule: " << sql;
+  }
+  standard_cache.insert(done("r", 1, 9, "(SELECT a FROM t)"));
+  EXPECT_TRUE(standard_cache.lookup("select a from t", 1h, unlimited, at(10)));
+}
+
+TYPED_TEST(query_cache_conformance, a_ctas_if_not_exists_answers_nothing_in_standard_mode) {
+  TypeParam cache(10);
+  cache.insert(done("c", 1, 2, "CREATE TABLE IF NOT EXISTS t WITH (format = 'PARQUET') AS SELECT 1",
+                    statement_kind::ddl));
+  EXPECT_FALSE(cache.lookup("SELECT 1", 1h, unlimited, at(10))) << "the table may have existed: nothing written";
+}
+
+TYPED_TEST(query_cache_conformance, vertical_tab_and_form_feed_are_not_whitespace_in_standard_mode) {
+  TypeParam cache(10);
+  cache.insert(done("q", 1, 2, "select 1 from t"));
+  EXPECT_FALSE(cache.lookup("select\v1 from t", 1h, unlimited, at(10))) << "an invalid query got a valid one's result";
+  EXPECT_FALSE(cache.lookup("select\f1 from t", 1h, unlimited, at(10)));
+  EXPECT_TRUE(cache.lookup("select\t1\r\nfrom t", 1h, unlimited, at(10)));
+}
+
 TYPED_TEST(query_cache_conformance, lookup_hits_a_parquet_ctas_by_its_inner_select) {
   for (const cache_mode mode : {standard, compat}) {
     TypeParam cache(10, mode);
@@ -451,6 +511,43 @@ TYPED_TEST(query_cache_conformance, lookup_misses_when_the_newest_match_complete
   EXPECT_FALSE(cache.lookup("select 1", 59s, unlimited, at(160)));  // one second more: too old
   EXPECT_FALSE(cache.lookup("select 1", 59s, 5, at(160)));
   EXPECT_TRUE(cache.lookup("select 1", 1s, unlimited, at(50)));  // completed "in the future": fresh
+}
+
+// Issue 20: ages were computed as `now - completed_at` in 64-bit
+// nanoseconds, so a completion more than 292 years before `now`
+// (time_point::min() as "unknown", or 1700) overflowed into a hit.
+TYPED_TEST(query_cache_conformance, ancient_and_far_future_completions_are_aged_without_overflow) {
+  using clock = cache_clock;
+  const auto year_1700 = clock::time_point{} - std::chrono::hours(24 * 365 * 270);
+  for (const cache_mode mode : {standard, compat}) {
+    TypeParam cache(10, mode);
+    query_entry ancient = done("ancient", 1, 2, "select 1");
+    ancient.submitted_at = clock::time_point::min();
+    ancient.completed_at = clock::time_point::min();
+    cache.insert(ancient);
+    EXPECT_FALSE(cache.lookup("select 1", std::chrono::hours(1), unlimited, at(100))) << "time_point::min()";
+    EXPECT_FALSE(cache.lookup("select 1", std::chrono::hours(1), 3, at(100)));
+    EXPECT_FALSE(cache.lookup("select 1", std::chrono::hours(1), unlimited, clock::time_point::max()));
+    EXPECT_TRUE(cache.lookup("select 1", std::chrono::hours(1), unlimited, clock::time_point::min()))
+        << "completed at now: age 0";
+
+    query_entry old = done("old", 3, 4, "select 2");
+    old.completed_at = year_1700;
+    cache.insert(old);
+    EXPECT_FALSE(cache.lookup("select 2", std::chrono::hours(24 * 365), unlimited, at(100))) << "1700";
+    query_entry older_but_covered = done("covered", 7, 8, "select 4");
+    older_but_covered.completed_at = at(100) - std::chrono::hours(24 * 365 * 220);  // 1800
+    cache.insert(older_but_covered);
+    EXPECT_TRUE(cache.lookup("select 4", std::chrono::hours(24 * 365 * 250), unlimited, at(100)))
+        << "250 years of max_age cover 220";
+
+    query_entry future = done("future", 5, 6, "select 3");
+    future.completed_at = clock::time_point::max();
+    cache.insert(future);
+    EXPECT_TRUE(cache.lookup("select 3", std::chrono::hours(1), unlimited, at(100)))
+        << "a completion after now has no age";
+    EXPECT_TRUE(cache.lookup("select 3", std::chrono::hours(1), unlimited, clock::time_point::min()));
+  }
 }
 
 TYPED_TEST(query_cache_conformance, lookup_examines_at_most_max_inspections_candidates) {
@@ -1187,6 +1284,32 @@ TEST(small_vector, a_failed_growth_or_copy_changes_nothing) {
   snapcache::test::sweep_allocation_failures([&] { copy.emplace(v); },
                                              [&](std::size_t) { ASSERT_FALSE(copy.has_value()); });
   EXPECT_EQ(values_of(*copy), (std::vector<int>{1, 2, 3}));
+}
+
+}  // namespace
+
+namespace {
+
+// Issue 20: compat's heap items owned the whole record, payload included, so
+// a compat cache that never held more than one entry kept 40,000 payloads
+// after 20,000 RUNNING -> SUCCEEDED replacements. Heap items now hold what
+// the original's hold: (submitted_at, id).
+TYPED_TEST(query_cache_conformance, compat_replacements_do_not_keep_replaced_payloads_alive) {
+  ASSERT_EQ(payloads_alive.load(), 0);
+  {
+    TypeParam cache(100, compat);
+    for (std::int64_t i = 0; i < 2'000; ++i) {
+      cache.insert(with_payload(running("q", 2 * i)));
+      cache.insert(with_payload(done("q", 2 * i + 1, 2 * i + 2)));
+    }
+    EXPECT_EQ(cache.size(), 1u);
+    snapcache::ebr::domain::global().synchronize();
+    EXPECT_EQ(payloads_alive.load(), 1) << "replaced entries' payloads are kept by stale heap items";
+    EXPECT_TRUE(cache.erase("q"));
+    snapcache::ebr::domain::global().synchronize();
+    EXPECT_EQ(payloads_alive.load(), 0) << "an erased entry's payload is kept by its heap items";
+  }
+  EXPECT_EQ(payloads_alive.load(), 0);
 }
 
 }  // namespace

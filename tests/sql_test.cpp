@@ -175,7 +175,10 @@ TEST(normalize, folds_whitespace_outside_quotes) {
   expect_normal_forms({
       {"  select\t1  ", "select 1"},
       {"select\r\n  *\r\nfrom\tt", "select * from t"},
-      {"select \v\f 1", "select 1"},
+      // \v and \f are not Trino whitespace (the engine rejects them): kept,
+      // so an invalid text never takes a valid one's normal form (issue 20).
+      {"select \v\f 1", "select \v\f 1"},
+      {"select\v1", "select\v1"},
       {"\n\n\n", ""},
       {"select\xc2\xa0" "1", "select\xc2\xa0" "1"},  // U+00A0 is not SQL whitespace: kept
       {"select \xe3\x80\x80 1", "select \xe3\x80\x80 1"},
@@ -412,7 +415,6 @@ TEST(ctas_parquet_select, unwraps_parquet_ctas) {
            "partitioned_by = ARRAY['a', 'b'], bucket_count = 4) AS SELECT a, b FROM x",
            "SELECT a, b FROM x"},
           {"CREATE TABLE `db`.`t` WITH (format = 'PARQUET') AS SELECT 1", "SELECT 1"},
-          {"CREATE TABLE IF NOT EXISTS t WITH (format = 'PARQUET') AS SELECT 1", "SELECT 1"},
           {"CREATE TABLE t COMMENT 'x' WITH (format = 'PARQUET') AS SELECT 1", "SELECT 1"},
           {"CREATE TABLE t WITH (\"format\" = 'PARQUET') AS SELECT 1", "SELECT 1"},
           {ctas_head + "WITH x AS (SELECT 1) SELECT * FROM x", "WITH x AS (SELECT 1) SELECT * FROM x"},
@@ -455,6 +457,19 @@ TEST(ctas_parquet_select, skips_comments_anywhere) {
       ctas_parquet_select);
 }
 
+// Issue 20: standard mode serves only statements that read.
+TEST(is_read_query, accepts_queries_and_refuses_writes) {
+  for (const char* read : {"SELECT 1", "select 1", "  /* c */ -- x\n WITH a AS (SELECT 1) SELECT * FROM a",
+                           "((SELECT 1))", "VALUES (1, 2)", "TABLE t", "Select\t1"}) {
+    EXPECT_TRUE(snapcache::is_read_query(read)) << read;
+  }
+  for (const char* write : {"INSERT INTO t SELECT 1", "insert into t values (1)", "DELETE FROM t WHERE a = 1",
+                            "UPDATE t SET a = 1", "MERGE INTO t USING s ON t.a = s.a WHEN MATCHED THEN DELETE",
+                            "CREATE TABLE t AS SELECT 1", "DROP TABLE t", "", "/* unterminated", "(", "1"}) {
+    EXPECT_FALSE(snapcache::is_read_query(write)) << write;
+  }
+}
+
 TEST(ctas_parquet_select, rejects_what_is_not_a_parquet_ctas) {
   expect_ctas(
       {
@@ -464,6 +479,8 @@ TEST(ctas_parquet_select, rejects_what_is_not_a_parquet_ctas) {
           {"CREATE EXTERNAL TABLE t (a int) STORED AS PARQUET", std::nullopt},
           {"CREATE TABLE t (a int)", std::nullopt},
           {"CREATE TABLE t AS SELECT 1", std::nullopt},                                   // no explicit format
+          // If the table existed it succeeded and wrote nothing (issue 20).
+          {"CREATE TABLE IF NOT EXISTS t WITH (format = 'PARQUET') AS SELECT 1", std::nullopt},
           {"CREATE TABLE t WITH (format = 'ORC') AS SELECT 1", std::nullopt},
           {"CREATE TABLE t WITH (format = 'PARQUET', format = 'ORC') AS SELECT 1", std::nullopt},
           {"CREATE TABLE t WITH (format = \"PARQUET\") AS SELECT 1", std::nullopt},

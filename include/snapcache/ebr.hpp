@@ -249,8 +249,9 @@ class [[nodiscard]] guard {
     detail::retire(*record_, object, w);
   }
 
-  // Makes sure the calling thread can retire at least retire_bag::capacity
-  // (60) objects through this guard without allocating: call it before the
+  // Makes sure the calling thread can retire at least min(60, batch)
+  // objects through this guard without allocating (fewer when each weighs
+  // batch_bytes or more: every such retire seals its bag): call it before the
   // step that commits a change whose garbage is then retired, so that a
   // failing allocation throws while nothing has changed yet. Two spare bags:
   // a run of retires fills at most the open bag and two more (a bag is sealed
@@ -308,7 +309,10 @@ class [[nodiscard]] guard {
   // that may run long) while reclamation goes on for everything else. No
   // re-validation is needed: the grace period that ends before the object
   // could be freed includes this guard's unpin, which publishes the hold.
-  // A thread holds at most detail::hold_slots objects at once; beyond that
+  // `object` must be the very pointer the object is (or will be) retired
+  // with: the retirable* of the intrusive retire, the void* of retire_raw
+  // (for a class with a retirable base at an offset, convert first). A
+  // thread holds at most detail::hold_slots objects at once; beyond that
   // hold() returns an empty `held` and the caller must stay pinned instead.
   [[nodiscard]] held hold(const void* object) const noexcept {
     assert(record_ != nullptr && "hold through an empty guard");

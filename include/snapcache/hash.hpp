@@ -1,6 +1,9 @@
 // snapcache::seeded_hash — the maps' default hash: keyed by a per-map seed,
 // so keys crafted to collide under an unseeded hash (hash flooding) do not
-// collide under a map's seed, which an attacker does not know.
+// collide under a map's seed, which an attacker does not know. (A listing of
+// a map shows the order of its keys' hashes under that seed: the map also
+// multiplies each hash by a random salt of each slot table's own before
+// placing it, so keys taken from a listing land apart in the next table.)
 //
 // Integers are mixed with the seed by a bijective 64-bit finaliser; strings
 // (anything convertible to std::basic_string_view of char, wchar_t, char8_t,

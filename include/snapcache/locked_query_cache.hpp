@@ -125,7 +125,13 @@ class locked_query_cache {
   insert_result insert(const query_entry& e);
   std::vector<insert_result> insert(std::span<const query_entry> batch);
   bool erase(std::string_view id);
-  [[nodiscard]] bool contains(std::string_view id) const;
+  [[nodiscard]] bool contains(std::string_view id) const noexcept;
+  // Calls f(const query_entry&) with the entry with this id, in place,
+  // under the shared lock; returns whether one is held.
+  template <class F>
+  bool visit(std::string_view id, F&& f) const {
+    return visit_entry(id, detail::entry_visitor(f));
+  }
   [[nodiscard]] std::optional<query_entry> find(std::string_view id) const;
   [[nodiscard]] std::optional<cache_hit> lookup(std::string_view sql, cache_clock::duration max_age,
                                                 std::size_t max_inspections, cache_clock::time_point now) const;
@@ -137,6 +143,7 @@ class locked_query_cache {
   [[nodiscard]] cache_mode mode() const noexcept { return mode_; }
 
  private:
+  bool visit_entry(std::string_view id, detail::entry_visitor f) const;
   struct string_hash {
     using is_transparent = void;
     std::size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }

@@ -38,8 +38,22 @@ struct map_stats {
   // (Reads the announcement of each snapshot slot ever used.)
   std::uint64_t oldest_snapshot_age = 0;
   // Heap bytes the map holds, approximately: versions and dead keys at their
-  // allocation size, slot arrays, and its share of what reclamation has not
-  // freed yet (counted at a version's size). (From the fields above.)
+  // allocation size, the current slot array, and its share of what
+  // reclamation has not freed yet (counted at a version's size). (From the
+  // fields above.) Not counted, so a real footprint can be well above it:
+  //  * slot tables older than the current one that a snapshot which has
+  //    iterated still holds (each a full slot array, until it closes);
+  //  * the records kept for snapshots (24 bytes per kept version) and the
+  //    snapshot slots;
+  //  * what keys and values own on the heap (strings' buffers, ...): the
+  //    domain's pending_bytes counts it for retired versions only;
+  //  * allocator rounding (versions come from the per-thread block cache in
+  //    exact sizes, but glibc rounds the block cache's own chunks) and the
+  //    per-thread block caches themselves (up to 256 KiB per size class and
+  //    thread, shared by every map and cache);
+  //  * retired tables and versions beyond the estimate above (their exact
+  //    bytes are in ebr::domain_stats::pending_bytes, shared by every user
+  //    of the domain).
   std::size_t heap_bytes = 0;
 };
 

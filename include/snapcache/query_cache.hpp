@@ -151,6 +151,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -267,11 +268,36 @@ bool candidate_before(const query_entry& a, std::uint64_t a_seq, const query_ent
 // A hit on `m` as lookup reports it.
 cache_hit make_hit(const entry_record& m);
 
+// Whether an entry completed at `completed` is older than `max_age` (> 0) at
+// `now`: now - completed > max_age, computed without overflow (a completion
+// centuries before `now`, time_point::min() included, is too old; one after
+// `now` is not).
+bool older_than(cache_clock::time_point completed, cache_clock::time_point now,
+                cache_clock::duration max_age) noexcept;
+
 // Throws std::invalid_argument for 0.
 void check_capacity(std::size_t capacity);
 void check_inspections(std::size_t max_inspections);
 
 struct qc_node;  // a node of the lock-free cache's persistent treaps
+
+// A non-owning reference to a callable taking const query_entry& (the
+// visitor of visit(); it lives for the call only).
+class entry_visitor {
+ public:
+  template <class F>
+    requires(!std::is_same_v<std::remove_cvref_t<F>, entry_visitor>)
+  entry_visitor(F& f) noexcept  // NOLINT(google-explicit-constructor): a reference wrapper
+      : object_(static_cast<const void*>(std::addressof(f))),
+        call_([](const void* object, const query_entry& e) {
+          (*static_cast<F*>(const_cast<void*>(object)))(e);
+        }) {}
+  void operator()(const query_entry& e) const { call_(object_, e); }
+
+ private:
+  const void* object_;
+  void (*call_)(const void*, const query_entry&);
+};
 
 // Reference counting of the candidate order's nodes (lib/query_cache.cpp).
 // release() frees what it held the last reference to, iteratively.
@@ -378,7 +404,16 @@ class query_cache {
   // Removes the entry; returns whether it was present. (compat: the heap
   // keeps its item, as after an overwrite.)
   bool erase(std::string_view id);
-  [[nodiscard]] bool contains(std::string_view id) const;
+  // Whether an entry with this id is held; reads it in place (no copy,
+  // no allocation: never throws).
+  [[nodiscard]] bool contains(std::string_view id) const noexcept;
+  // Calls f(const query_entry&) with the entry with this id, in place, and
+  // returns true; false if none is held. f runs while the state is
+  // protected (pinned): keep it short, and do not let the reference escape.
+  template <class F>
+  bool visit(std::string_view id, F&& f) const {
+    return visit_entry(id, detail::entry_visitor(f));
+  }
   // A copy of the entry with this id.
   [[nodiscard]] std::optional<query_entry> find(std::string_view id) const;
   // max_age <= 0: a miss, nothing examined. max_inspections: a positive
@@ -397,6 +432,7 @@ class query_cache {
   struct impl;  // the implementation (lib/query_cache.cpp); opaque to users
 
  private:
+  bool visit_entry(std::string_view id, detail::entry_visitor f) const;
   cache_mode mode_;
   std::unique_ptr<impl> impl_;
 };

@@ -46,8 +46,9 @@ namespace snapcache {
 //  * drops `--` line comments (ended by CR or LF) and `/* */` block comments
 //    (which do not nest, as in Trino); a comment counts as whitespace, so
 //    `-/**/-` becomes `- -`, never a comment;
-//  * folds each run of ASCII whitespace (space, \t \n \v \f \r) and comments
-//    to one space, and trims both ends;
+//  * folds each run of whitespace (space, \t \n \r: Trino's, and only those;
+//    \v, \f and Unicode spaces, which the engine rejects, stay bytes) and
+//    comments to one space, and trims both ends;
 //  * lower-cases ASCII letters outside quotes; '...' literals, "..." and `...`
 //    identifiers keep their exact bytes, doubled quotes ('' "" ``) included.
 //    A backslash is an ordinary character, as in Trino: 'a\' is complete;
@@ -62,7 +63,7 @@ std::string normalize(std::string_view sql);
 
 // The SELECT a Parquet-writing CTAS answers, or nullopt. Accepts, keywords in
 // any case and with comments anywhere:
-//   CREATE TABLE [IF NOT EXISTS] name [COMMENT '...']
+//   CREATE TABLE name [COMMENT '...']
 //     WITH ( ..., format = 'PARQUET', ... ) AS query [WITH DATA] [;...]
 // where query starts with SELECT or WITH after any `(`. Returns the query's
 // own text (case and inner comments kept; enclosing parentheses, trailing
@@ -70,15 +71,24 @@ std::string normalize(std::string_view sql);
 // anything else, and deliberately for
 //  * no explicit `format = 'parquet'` (any case) property, even though Athena
 //    defaults to Parquet: the cache only trusts what the text states;
+//  * `IF NOT EXISTS`: if the table existed, the statement succeeded without
+//    writing anything, so it answers nothing;
 //  * a column alias list `name (a, b)`: the table's columns are then not the
 //    SELECT's, so its data does not answer the SELECT;
 //  * `WITH NO DATA`: the table is empty;
 //  * malformed text, unbalanced brackets, or more than one statement.
 std::optional<std::string> ctas_parquet_select(std::string_view sql);
 
-// True when the first word, after ASCII whitespace and comments, is INSERT in
-// any case: a DML candidate that is an INSERT is never a cache hit (its result
-// is a row count, not data). Malformed leading comments give false.
+// True when the statement reads: its first word, after whitespace, comments
+// and opening parentheses, is SELECT, WITH, VALUES or TABLE in any case. In
+// standard mode only such DML candidates are served from the cache: a
+// repeated INSERT, DELETE, UPDATE or MERGE must run again (its result is a
+// row count, and serving it would skip the write). Malformed leading
+// comments give false.
+bool is_read_query(std::string_view sql) noexcept;
+
+// True when the first word, after whitespace and comments, is INSERT in any
+// case. Malformed leading comments give false.
 bool is_insert(std::string_view sql) noexcept;
 
 // ---- compat: the original library's rules --------------------------------

@@ -151,6 +151,90 @@ litmus_result hold_past_unpin(const ebr_orders& o, const order_table& t) {
   return from_exploration("hold_past_unpin", explore(p));
 }
 
+// Slot reuse: the holder releases X (H2) and holds another object Y in the
+// same slot (H1). A collector that reads Y frees X.
+litmus_result hold_slot_reused(const ebr_orders& o, const order_table& t) {
+  program p;
+  const domain d = make_domain(p);
+  const location hold = p.add_location("hold", no_node);
+  const value other = 2;
+  const std::memory_order publish_hold = t["H1"], release_hold = t["H2"], scan_hold = t["H3"];
+  p.add_thread([=](thread_context& c) {
+    const value e = c.load(d.epoch, o.read_epoch);
+    c.exchange(d.announcement, (e << 1) | pinned_bit, o.pin_announce);
+    if (c.load(d.head, seq_cst) != node) {
+      c.store(d.announcement, 0, o.unpin);
+      return;
+    }
+    c.store(hold, node, publish_hold);     // hold X (H1)
+    c.store(d.announcement, 0, o.unpin);   // (E2)
+    c.check(c.read_nonatomic(d.payload) == 1, "the holder read the node after its free");
+    c.store(hold, no_node, release_hold);  // release X (H2)
+    c.store(hold, other, publish_hold);    // hold Y in the same slot (H1)
+  });
+  p.add_thread([=](thread_context& c) {
+    const value tag = unlink_and_retire(c, d, o);
+    try_advance(c, d, o);
+    try_advance(c, d, o);
+    if (c.load(d.epoch, o.read_epoch) >= tag + 2 && c.load(hold, scan_hold) == other) {  // reads Y: X not held
+      c.write_nonatomic(d.payload, 0);  // the free of X
+    }
+  });
+  return from_exploration("hold_slot_reused", explore(p));
+}
+
+// synchronize() step 2 against a collector's take_parked(): the collector
+// counts itself in transit, takes the shelf (acquire), pushes, uncounts;
+// synchronize takes the shelf (empty), waits for in_transit == 0, takes
+// incoming. Must synchronize see the collector's push?
+litmus_result transit_counter(std::memory_order take_shelf) {
+  program p;
+  const location shelf = p.add_location("shelf", 1), in_transit = p.add_location("in_transit", 0),
+                 incoming = p.add_location("incoming", 0);
+  p.add_thread([=](thread_context& c) {
+    c.fetch_add(in_transit, 1, seq_cst);
+    if (c.exchange(shelf, 0, take_shelf) == 1) c.store(incoming, 1, std::memory_order_release);
+    c.fetch_add(in_transit, static_cast<value>(-1), seq_cst);
+  });
+  p.add_thread([=](thread_context& c) {
+    if (c.exchange(shelf, 0, take_shelf) == 1) return;  // took it itself
+    if (c.load(in_transit, seq_cst) != 0) return;       // would wait
+    c.check(c.load(incoming, std::memory_order_acquire) == 1, "synchronize missed a bag in transit");
+  });
+  return from_exploration("transit_counter", explore(p));
+}
+
+// A thread registering (pushing its record, E8) while another advances
+// twice: the advancer's registry load (E9) may miss the new record.
+litmus_result register_during_advance(const ebr_orders& o, std::memory_order publish, std::memory_order load_reg) {
+  program p;
+  const domain d = make_domain(p);
+  const location registry = p.add_location("registry", 0);
+  p.add_thread([=](thread_context& c) {
+    c.store(registry, 1, publish);                                          // (E8)
+    const value e = c.load(d.epoch, o.read_epoch);                          // (E4)
+    c.exchange(d.announcement, (e << 1) | pinned_bit, o.pin_announce);      // (E1)
+    if (c.load(d.head, seq_cst) == node) {
+      c.check(c.read_nonatomic(d.payload) == 1, "the reader read the node after its free");
+    }
+    c.store(d.announcement, 0, o.unpin);
+  });
+  p.add_thread([=](thread_context& c) {
+    const value tag = unlink_and_retire(c, d, o);
+    for (int i = 0; i < 2; ++i) {
+      const value e = c.load(d.epoch, o.read_epoch);
+      if (c.load(registry, load_reg) == 1) {
+        const value announced = c.load(d.announcement, o.scan_announcement);
+        if ((announced & pinned_bit) != 0 && (announced >> 1) != e) continue;
+      }
+      value expected = e;
+      c.compare_exchange(d.epoch, expected, e + 1, o.advance_epoch, o.advance_epoch_failure);
+    }
+    collect(c, d, o, tag);
+  });
+  return from_exploration("register_during_advance", explore(p));
+}
+
 }  // namespace
 
 std::vector<litmus_result> run_ebr_litmus(const order_table& table) {
@@ -160,6 +244,9 @@ std::vector<litmus_result> run_ebr_litmus(const order_table& table) {
       [&] { return reclaim_by_advancer(orders); },
       [&] { return cache_root_cycle(orders, table["Q1"], table["Q2"]); },
       [&] { return hold_past_unpin(orders, table); },
+      [&] { return hold_slot_reused(orders, table); },
+      [&] { return register_during_advance(orders, table["E8"], table["E9"]); },
+      [&] { return transit_counter(table["E13"]); },
   });
 }
 

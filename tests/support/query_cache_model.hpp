@@ -78,7 +78,12 @@ class query_cache_model {
     const std::string key = standard ? normalize(sql) : normalize_compat(sql);
     std::size_t inspected = 0;
     for (const query_entry& c : candidates()) {
-      if (now - *c.completed_at > max_age) return std::nullopt;
+      // Ages exactly, in 128 bits (a completion centuries ago is too old).
+      __extension__ using wide = __int128;
+      if (wide{now.time_since_epoch().count()} - wide{c.completed_at->time_since_epoch().count()} >
+          wide{max_age.count()}) {
+        return std::nullopt;
+      }
       if (const auto text = match(c); text && *text == key) return c.id;
       ++inspected;
       if (inspected >= max_inspections) return std::nullopt;
@@ -95,7 +100,7 @@ class query_cache_model {
         if (auto inner = ctas_parquet_select(c.query)) return normalize(*inner);
         return std::nullopt;
       }
-      if (is_insert(c.query)) return std::nullopt;
+      if (!is_read_query(c.query)) return std::nullopt;  // writes run again: never served
       return normalize(c.query);
     }
     if (c.statement_type == statement_kind::ddl) {

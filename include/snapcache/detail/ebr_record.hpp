@@ -163,6 +163,8 @@ void add_spare_bag(ebr_record& record);  // may throw std::bad_alloc
 bool try_add_spare_bag(ebr_record& record) noexcept;
 void periodic_step(ebr_record& record) noexcept;
 void after_unpin(ebr_record& record) noexcept;
+void park_open_bag(ebr_record& record) noexcept;
+void free_all_ready(domain_state& state, ebr_record* own) noexcept;  // synchronize()'s drain
 int take_hold_slot(ebr_record& record, const void* object) noexcept;  // -1: none free
 
 SNAPCACHE_ALWAYS_INLINE void enter(ebr_record& record) noexcept {
@@ -182,8 +184,11 @@ SNAPCACHE_ALWAYS_INLINE void enter(ebr_record& record) noexcept {
 
 SNAPCACHE_ALWAYS_INLINE void leave(ebr_record& record) noexcept {
   if (--record.nesting != 0) return;
+  // The open bag is parked before the unpin: a synchronize() that sees this
+  // thread unpinned (E2, read by its scan E3) then finds the bag on the shelf.
+  if (record.open != nullptr) [[unlikely]] park_open_bag(record);
   record.announcement.store(0, orders::unpin);
-  if (record.open != nullptr || record.owes_step || record.release_at_unpin) [[unlikely]] after_unpin(record);
+  if (record.owes_step || record.release_at_unpin) [[unlikely]] after_unpin(record);
 }
 
 }  // namespace snapcache::detail

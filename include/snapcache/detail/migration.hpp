@@ -224,6 +224,7 @@ class migration {
       to.refs.fetch_add(1, std::memory_order_relaxed);  // `from` holds one already: no race to zero
       map.on_installed(to);
       map.on_migrated();
+      (void)g.try_reserve();  // without memory, retire allocates its bag or stops loudly
       g.retire(&from, &slot_table::release_retired, ebr::weight{1, from.bytes()});
     }
   }

@@ -141,12 +141,16 @@ inline constexpr std::memory_order claim_record = entry("E6", std::memory_order_
 // (E7) record release at thread exit or after adoption: pairs with claim (E6).
 inline constexpr std::memory_order release_record = entry("E7", std::memory_order_release);  // (E7) pairs with (E6)
 
-// (E8) registry publication: a new record is pushed with a release CAS that
-// pairs with the acquire load of the registry head (E9).
-inline constexpr std::memory_order publish_record = entry("E8", std::memory_order_release);  // (E8) pairs with (E9)
+// (E8) registry publication: a new record is pushed with a seq_cst CAS.
+// Release (for the record's fields) is not enough: an advancer's registry
+// load must not miss a record whose thread registered and pinned before the
+// advancer's two advances; with release/acquire the C++ model lets it (the
+// RC11 litmus register_during_advance), with seq_cst on both sides the
+// push precedes the pin, which precedes the scan, in the total order.
+inline constexpr std::memory_order publish_record = entry("E8", std::memory_order_seq_cst);  // (E8) with (E9), (E1)
 
-// (E9) registry traversal: pairs with (E8).
-inline constexpr std::memory_order load_registry = entry("E9", std::memory_order_acquire);  // (E9) pairs with (E8)
+// (E9) registry traversal: seq_cst, with (E8); a plain load on x86.
+inline constexpr std::memory_order load_registry = entry("E9", std::memory_order_seq_cst);  // (E9) with (E8)
 
 // (E10) a sealed bag (or a partly freed one) is pushed on the domain's
 // incoming (returned) stack with a release CAS: its contents, and everything
@@ -163,8 +167,11 @@ inline constexpr std::memory_order take_bags = entry("E11", std::memory_order_ac
 inline constexpr std::memory_order park_bag = entry("E12", std::memory_order_release);  // (E12) pairs with (E13)
 
 // (E13) the owner (retaking it) or a collector (taking it off an idle
-// thread) exchanges the shelf with null: acquire, pairs with (E12).
-inline constexpr std::memory_order take_shelf = entry("E13", std::memory_order_acquire);  // (E13) pairs with (E12)
+// thread) exchanges the shelf with null: acquire, pairs with (E12); and
+// release, so that synchronize()'s own exchange, which reads the null a
+// collector left, sees that collector's in-transit count (RC11 litmus
+// transit_counter).
+inline constexpr std::memory_order take_shelf = entry("E13", std::memory_order_acq_rel);  // (E13) pairs with (E12)
 
 // (E14) the collector token: a try-lock taken with an acquire exchange and
 // given back with a release store, so the queue the token guards passes from
@@ -174,14 +181,14 @@ inline constexpr std::memory_order take_token = entry("E14", std::memory_order_a
 // (E15) giving the token back: pairs with the next take (E14).
 inline constexpr std::memory_order give_token = entry("E15", std::memory_order_release);  // (E15) pairs with (E14)
 
-// (H1) guard::hold: the hold is stored while the holder is pinned. relaxed
-// suffices: an object it holds is freed only after a grace period that ends
-// later than the holder's load of it, so the scan ending that period reads
-// the holder's unpin (E2) or a later pin (E1), both releases sequenced after
-// this store; through the advance (E5) and the collector's epoch read (E4)
-// the store happens-before the collector's scan (H3), which therefore sees
-// it. (The RC11 litmus hold_past_unpin explores this.)
-inline constexpr std::memory_order publish_hold = entry("H1", std::memory_order_relaxed);  // (H1) see above
+// (H1) guard::hold: the hold is stored while the holder is pinned, with a
+// release store. Its first use needs no order (the scan that ends the held
+// object's grace period reads the holder's unpin, E2, or a later pin, E1,
+// both releases sequenced after this store). But a slot is reused: a holder
+// that released X (H2) and holds Y in the same slot must not let a collector
+// that reads Y free X under its last uses — a relaxed store would break the
+// release sequence of H2 (the RC11 litmus hold_slot_reused finds that race).
+inline constexpr std::memory_order publish_hold = entry("H1", std::memory_order_release);  // (H1) pairs with (H3)
 
 // (H2) held::release: release, so the holder's uses happen-before the free
 // of a collector whose scan (H3) reads the cleared slot.

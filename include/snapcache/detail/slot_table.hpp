@@ -28,6 +28,7 @@
 #include <new>
 
 #include "snapcache/ebr.hpp"
+#include "snapcache/hash.hpp"  // make_hash_seed
 
 namespace snapcache::detail {
 
@@ -100,13 +101,20 @@ struct slot_table final : ebr::retirable {
   std::atomic<std::size_t> dead_copied{0};
   std::atomic<std::uint8_t>* block_done;    // per block: copied out (counted once)
   std::atomic<std::uint64_t>* slots;
+  // A random odd multiplier of this table's own: the order of a listing
+  // (slot order) of one table says nothing about where keys land in the
+  // next one, so keys taken from a listing cannot be fed back to flood a
+  // table after a migration (issue 20).
+  std::uint64_t salt = 1;
 
-  // The home slot of a hash: its high bits scaled to the capacity (Lemire's
-  // multiply-shift), so any capacity works and tables need not double past
-  // what the keys need. The tag comes from the low bits (slot_tag_of_hash).
-  [[nodiscard]] std::size_t home(std::uint64_t hash) const noexcept {
+  // The home slot of a hash: the high bits of hash x salt scaled to the
+  // capacity (Lemire's multiply-shift), so any capacity works and tables
+  // need not double past what the keys need. The tag comes from the hash's
+  // low bits (slot_tag_of_hash).
+  [[nodiscard]] std::size_t home(std::uint64_t hash) const noexcept { return home_of(hash, salt, capacity); }
+  static std::size_t home_of(std::uint64_t hash, std::uint64_t salt, std::size_t capacity) noexcept {
     __extension__ using wide = unsigned __int128;
-    return static_cast<std::size_t>((static_cast<wide>(hash) * capacity) >> 64);
+    return static_cast<std::size_t>((static_cast<wide>(hash * salt) * capacity) >> 64);
   }
   [[nodiscard]] std::size_t after(std::size_t i) const noexcept { return i + 1 == capacity ? 0 : i + 1; }
   // How far slot i is from `home` along the probe path.
@@ -152,6 +160,7 @@ inline slot_table* slot_table::create(std::size_t capacity) {
   auto* table = ::new (header) slot_table();
   table->capacity = capacity;
   table->blocks = blocks;
+  table->salt = make_hash_seed() | 1;
   table->slots = ::new (array) std::atomic<std::uint64_t>[capacity];
   table->block_done = ::new (static_cast<unsigned char*>(header) + sizeof(slot_table)) std::atomic<std::uint8_t>[blocks];
   for (std::size_t i = 0; i < capacity; ++i) table->slots[i].store(0, std::memory_order_relaxed);  // before publication
