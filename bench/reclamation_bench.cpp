@@ -21,6 +21,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
 #include <memory>
 #include <string>
 #include <thread>
@@ -50,7 +51,11 @@ query_entry make_entry(std::uint64_t i, std::size_t payload = 0) {
   return e;
 }
 
-double median(std::vector<double> v) {
+// The median over runs of one figure of a run (a member, or a function of the run).
+template <class Run, class Figure>
+double median_of(const std::vector<Run>& runs, Figure figure) {
+  std::vector<double> v;
+  for (const Run& run : runs) v.push_back(std::invoke(figure, run));
   std::sort(v.begin(), v.end());
   return v[v.size() / 2];
 }
@@ -195,27 +200,19 @@ int main(int argc, char** argv) {
   const auto batch = static_cast<std::size_t>(flag(argc, argv, "--batch", 20'000));
   const int repeats = static_cast<int>(flag(argc, argv, "--repeats", 3));
 
-  std::vector<double> worst, writer_worst, p999, over, retired, lookups, before, before_p999;
-  for (int r = 0; r < repeats; ++r) {
-    const lookup_run run = worst_lookup(entries);
-    worst.push_back(run.worst_us);
-    writer_worst.push_back(run.worst_writer_us);
-    p999.push_back(run.p999_us);
-    over.push_back(run.over_1ms);
-    retired.push_back(run.retired);
-    lookups.push_back(run.lookups);
-    before.push_back(run.before_worst_us);
-    before_p999.push_back(run.before_p999_us);
-  }
+  std::vector<lookup_run> runs;
+  for (int r = 0; r < repeats; ++r) runs.push_back(worst_lookup(entries));
   std::printf("worst lookup after set_capacity(1) on %zu entries, another thread pinned (median of %d)\n", entries,
               repeats);
-  std::printf("  slowest lookup, any thread        %10.1f us   (target < 1000 us)\n", median(worst));
-  std::printf("  slowest lookup, the writing thread %9.1f us\n", median(writer_worst));
-  std::printf("  p99.9 of the lookups while freeing %9.1f us\n", median(p999));
-  std::printf("  lookups over 1 ms while freeing  %10.0f\n", median(over));
-  std::printf("  slowest / p99.9 of 20,000 lookups before %.1f / %.1f us\n", median(before), median(before_p999));
-  std::printf("  objects retired by the cut        %10.0f\n", median(retired));
-  std::printf("  lookups the freeing was spread over %8.0f\n", median(lookups));
+  std::printf("  slowest lookup, any thread        %10.1f us   (target < 1000 us)\n",
+              median_of(runs, &lookup_run::worst_us));
+  std::printf("  slowest lookup, the writing thread %9.1f us\n", median_of(runs, &lookup_run::worst_writer_us));
+  std::printf("  p99.9 of the lookups while freeing %9.1f us\n", median_of(runs, &lookup_run::p999_us));
+  std::printf("  lookups over 1 ms while freeing  %10.0f\n", median_of(runs, &lookup_run::over_1ms));
+  std::printf("  slowest / p99.9 of 20,000 lookups before %.1f / %.1f us\n",
+              median_of(runs, &lookup_run::before_worst_us), median_of(runs, &lookup_run::before_p999_us));
+  std::printf("  objects retired by the cut        %10.0f\n", median_of(runs, &lookup_run::retired));
+  std::printf("  lookups the freeing was spread over %8.0f\n", median_of(runs, &lookup_run::lookups));
 
   std::vector<query_entry> batch_entries;
   for (std::uint64_t i = 0; i < batch; ++i) batch_entries.push_back(make_entry(50'000'000 + i));
@@ -231,16 +228,10 @@ int main(int argc, char** argv) {
               repeats);
   std::printf("  %-18s %10s %12s %7s %9s %7s\n", "write", "alone ms", "beside ms", "ratio", "retries*", "helps");
   for (const auto& w : writes) {
-    std::vector<double> alone, beside, ratio, retries, helps;
-    for (const auto& run : w.runs) {
-      alone.push_back(run.alone_ms);
-      beside.push_back(run.beside_ms);
-      ratio.push_back(run.beside_ms / run.alone_ms);
-      retries.push_back(run.retries);
-      helps.push_back(run.helps);
-    }
-    std::printf("  %-18s %10.1f %12.1f %7.2f %9.0f %7.0f\n", w.name, median(alone), median(beside), median(ratio),
-                median(retries), median(helps));
+    std::printf("  %-18s %10.1f %12.1f %7.2f %9.0f %7.0f\n", w.name, median_of(w.runs, &write_run::alone_ms),
+                median_of(w.runs, &write_run::beside_ms),
+                median_of(w.runs, [](const write_run& run) { return run.beside_ms / run.alone_ms; }),
+                median_of(w.runs, &write_run::retries), median_of(w.runs, &write_run::helps));
   }
   return 0;
 }

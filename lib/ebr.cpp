@@ -51,14 +51,18 @@ void bump(std::atomic<std::uint64_t>& counter, std::uint64_t by) noexcept {
 // A thread keeps at most this many empty bags; more are freed.
 constexpr std::size_t max_spare_bags = 4;
 
+void push_spare(ebr_record& record, retire_bag* bag) noexcept {
+  bag->next = record.spare_bags;
+  record.spare_bags = bag;
+  ++record.spare_count;
+}
+
 void recycle_bag(ebr_record* record, retire_bag* bag) noexcept {
   if (record == nullptr || record->spare_count >= max_spare_bags) {
     delete bag;
     return;
   }
-  bag->next = record->spare_bags;
-  record->spare_bags = bag;
-  ++record->spare_count;
+  push_spare(*record, bag);
 }
 
 void free_spare_bags(ebr_record& record) noexcept {
@@ -68,16 +72,13 @@ void free_spare_bags(ebr_record& record) noexcept {
 
 // ---- the domain's stacks (E10, E11) -----------------------------------------
 
-// Pushes the chain first..last (linked through `next`) on `stack`.
-void push_chain(std::atomic<retire_bag*>& stack, retire_bag* first, retire_bag* last) noexcept {
+void push_bag(std::atomic<retire_bag*>& stack, retire_bag* bag) noexcept {
   retire_bag* head = stack.load(std::memory_order_relaxed);  // the CAS below validates
   do {
-    last->next = head;
-  } while (!stack.compare_exchange_weak(head, first, orders::push_bag,  // (E10) pairs with (E11)
+    bag->next = head;
+  } while (!stack.compare_exchange_weak(head, bag, orders::push_bag,  // (E10) pairs with (E11)
                                         std::memory_order_relaxed));   // retry reads head only
 }
-
-void push_bag(std::atomic<retire_bag*>& stack, retire_bag* bag) noexcept { push_chain(stack, bag, bag); }
 
 // Hands a bag to the domain: from here any collector may free it.
 void seal(domain_state& domain, retire_bag* bag) noexcept {
@@ -153,7 +154,9 @@ void after_retire(ebr_record& record, retire_bag& bag, ebr::weight w) noexcept {
 // At unpin: parks the open bag on the shelf, where a collector may take it
 // if this thread goes idle. A bag still parked there from an older epoch
 // (the thread did not take it back) is sealed on the way.
-void park(ebr_record& record) noexcept {
+}  // namespace
+
+void park_open_bag(ebr_record& record) noexcept {
   retire_bag* bag = std::exchange(record.open, nullptr);
   const std::uint64_t epoch = bag->epoch;  // read before parking: from then on a collector may free it
   record.shelf_epoch.store(epoch, std::memory_order_relaxed);  // a hint; the bag's own epoch decides
@@ -172,6 +175,8 @@ void park(ebr_record& record) noexcept {
   }
   record.shelved_epoch = epoch;
 }
+
+namespace {
 
 // Takes a record's parked bag and seals it (an idle thread's garbage).
 void take_parked(domain_state& domain, ebr_record& record) noexcept {
@@ -254,9 +259,9 @@ struct freed_count {
 
 enum class bag_left { nothing, more_work, held_only };
 
-// Frees what `bag` holds, within `budget` objects (raw objects go all at
-// once: at most `capacity`); objects a thread holds stay. What is left stays
-// in the bag: parts of a partial reclaim past the budget, or held objects.
+// Frees what `bag` holds, within `budget` objects (an intrusive object that
+// is not freed in steps goes whole); objects a thread holds stay. What is
+// left stays in the bag: what the budget did not reach, or held objects.
 bag_left free_bag(retire_bag& bag, std::size_t& budget, const hold_set& holds, freed_count& freed) noexcept {
   const bool planted_hold_ignored = is_planted(planted_bug::free_ignoring_holds);
   // Intrusive objects: each its own reclaim, partial ones a budget at a time.
@@ -343,16 +348,6 @@ void count_frees(domain_state& domain, ebr_record* self, const freed_count& free
 // bag behind a younger one waits for it: at most one grace period more).
 // Bags handed back partly freed (`returned`) go in front: freeable now.
 
-void queue_push_back(domain_state& domain, retire_bag* bag) noexcept {
-  bag->next = nullptr;
-  if (domain.queue_tail == nullptr) {
-    domain.queue_head = bag;
-  } else {
-    domain.queue_tail->next = bag;
-  }
-  domain.queue_tail = bag;
-}
-
 retire_bag* queue_pop(domain_state& domain) noexcept {
   retire_bag* bag = domain.queue_head;
   domain.queue_head = bag->next;
@@ -376,8 +371,10 @@ void take_pushed(domain_state& domain) noexcept {
     domain.queue_head = back;
     if (domain.queue_tail == nullptr) domain.queue_tail = last;
   }
-  // The stack holds the newest first: reversed into the queue.
+  // The stack holds the newest first: reversed, then appended to the queue.
   retire_bag* fresh = domain.incoming.exchange(nullptr, orders::take_bags);  // (E11) pairs with (E10)
+  if (fresh == nullptr) return;
+  retire_bag* const last = fresh;  // the newest: last once reversed
   retire_bag* oldest_first = nullptr;
   while (fresh != nullptr) {
     retire_bag* next = fresh->next;
@@ -385,11 +382,12 @@ void take_pushed(domain_state& domain) noexcept {
     oldest_first = fresh;
     fresh = next;
   }
-  while (oldest_first != nullptr) {
-    retire_bag* next = oldest_first->next;
-    queue_push_back(domain, oldest_first);
-    oldest_first = next;
+  if (domain.queue_tail == nullptr) {
+    domain.queue_head = oldest_first;
+  } else {
+    domain.queue_tail->next = oldest_first;
   }
+  domain.queue_tail = last;
 }
 
 // One bounded collection step: queues what was pushed, tries `advances`
@@ -400,16 +398,54 @@ void take_pushed(domain_state& domain) noexcept {
 // caller's record here, or null.
 enum class step_result { done, backlog, busy };
 
+// Up to `n` advances; stops at the first that fails.
+void advance_up_to(domain_state& domain, int n) noexcept {
+  for (int i = 0; i < n && try_advance(domain); ++i) {
+  }
+}
+
+// Frees a detached list (linked through `next`) within `budget` objects and
+// counts what it freed. What is left goes back: bags the budget did not
+// reach, and partial reclaims, on `returned` (any thread goes on with them
+// at its next step); bags of held objects on `incoming`, retagged with
+// `epoch`, to be looked at again after another grace period. Returns
+// whether anything went back on `returned`.
+bool free_detached(domain_state& domain, ebr_record* self, retire_bag* detached, std::size_t budget,
+                   std::uint64_t epoch) noexcept {
+  hold_set holds;
+  holds.gather(domain);
+  freed_count freed;
+  bool left_over = false;
+  while (detached != nullptr) {
+    retire_bag* bag = std::exchange(detached, detached->next);
+    bag->next = nullptr;
+    const bag_left left = budget == 0 ? bag_left::more_work : free_bag(*bag, budget, holds, freed);
+    switch (left) {
+      case bag_left::nothing:
+        recycle_bag(self, bag);
+        break;
+      case bag_left::more_work:
+        push_bag(domain.returned, bag);
+        left_over = true;
+        break;
+      case bag_left::held_only:
+        bag->epoch = epoch;
+        seal(domain, bag);
+        break;
+    }
+  }
+  count_frees(domain, self, freed);
+  return left_over;
+}
+
 step_result collect_step(domain_state& domain, ebr_record* self, int advances, std::size_t extra_objects = 0,
                          std::size_t extra_bytes = 0) noexcept {
   if (domain.collecting.exchange(true, orders::take_token)) {  // (E14): someone else collects
-    for (int i = 0; i < advances && try_advance(domain); ++i) {
-    }
+    advance_up_to(domain, advances);
     return step_result::busy;
   }
   take_pushed(domain);
-  for (int i = 0; i < advances && try_advance(domain); ++i) {
-  }
+  advance_up_to(domain, advances);
   const std::uint64_t epoch = domain.epoch.load(orders::read_epoch);  // (E4) pairs with (E5)
   retire_bag* detached = nullptr;  // in queue order: a partly freed bag first, with the whole budget
   retire_bag** detached_tail = &detached;
@@ -429,34 +465,7 @@ step_result collect_step(domain_state& domain, ebr_record* self, int advances, s
   domain.collecting.store(false, orders::give_token);  // (E15) pairs with (E14)
   if (detached == nullptr) return backlog ? step_result::backlog : step_result::done;
 
-  hold_set holds;
-  holds.gather(domain);
-  std::size_t budget = budget_objects;
-  freed_count freed;
-  bool left_over = false;
-  while (detached != nullptr) {
-    retire_bag* bag = std::exchange(detached, detached->next);
-    bag->next = nullptr;
-    if (budget == 0) {  // the step is spent: the rest goes on at the next one
-      push_bag(domain.returned, bag);
-      left_over = true;
-      continue;
-    }
-    switch (free_bag(*bag, budget, holds, freed)) {
-      case bag_left::nothing:
-        recycle_bag(self, bag);
-        break;
-      case bag_left::more_work:  // a partial reclaim goes on at the next step, on any thread
-        push_bag(domain.returned, bag);
-        left_over = true;
-        break;
-      case bag_left::held_only:  // checked again after another grace period
-        bag->epoch = epoch;
-        seal(domain, bag);
-        break;
-    }
-  }
-  count_frees(domain, self, freed);
+  const bool left_over = free_detached(domain, self, detached, budget_objects, epoch);
   domain.freeing.fetch_sub(1, std::memory_order_seq_cst);  // see fetch_add
   return backlog || left_over ? step_result::backlog : step_result::done;
 }
@@ -477,8 +486,7 @@ void run_step(ebr_record& record, int advances) noexcept {
     record.pin_objects = 0;
     record.pin_bytes = 0;
     // Freeable garbage left over: collect at every pin until it is gone.
-    record.pins_until_step =
-        r == step_result::backlog ? 1 : (domain.pins_per_step ? domain.pins_per_step : static_cast<std::size_t>(-1));
+    record.pins_until_step = r == step_result::backlog ? 1 : domain.pins_between_steps;
   }
   record.in_collection = false;
 }
@@ -536,8 +544,7 @@ ebr_record* claim_or_create(domain_state& domain) {
         record->in_collection = false;
         record->pin_objects = 0;
         record->pin_bytes = 0;
-        record->pins_until_step =
-            domain.pins_per_step ? domain.pins_per_step : static_cast<std::size_t>(-1);
+        record->pins_until_step = domain.pins_between_steps;
         return record;
       }
     }
@@ -653,18 +660,13 @@ void retire_raw(ebr_record& record, void* object, ebr::raw_reclaim_fn reclaim, s
 }
 
 void add_spare_bag(ebr_record& record) {
-  auto* bag = new retire_bag;  // may throw: nothing changed
-  bag->next = record.spare_bags;
-  record.spare_bags = bag;
-  ++record.spare_count;
+  push_spare(record, new retire_bag);  // may throw: nothing changed
 }
 
 bool try_add_spare_bag(ebr_record& record) noexcept {
   auto* bag = new (std::nothrow) retire_bag;
   if (bag == nullptr) return false;
-  bag->next = record.spare_bags;
-  record.spare_bags = bag;
-  ++record.spare_count;
+  push_spare(record, bag);
   return true;
 }
 
@@ -681,7 +683,6 @@ int take_hold_slot(ebr_record& record, const void* object) noexcept {
 
 void periodic_step(ebr_record& record) noexcept { run_step(record, 1); }
 
-void park_open_bag(ebr_record& record) noexcept { park(record); }
 
 // synchronize()'s drain: with the token (waited for), the whole queue; every
 // bag two epochs old is freed without a budget (partial reclaims finished),
@@ -690,35 +691,24 @@ void free_all_ready(domain_state& state, ebr_record* own) noexcept {
   while (state.collecting.exchange(true, orders::take_token)) std::this_thread::yield();  // (E14)
   take_pushed(state);
   const std::uint64_t now = state.epoch.load(orders::read_epoch);  // (E4) pairs with (E5)
-  retire_bag* all = nullptr;
+  retire_bag* ready = nullptr;
   while (state.queue_head != nullptr) {
     retire_bag* bag = queue_pop(state);
-    bag->next = all;
-    all = bag;
+    if (bag->epoch + 2 > now) {
+      seal(state, bag);  // younger: not this call's to wait for
+    } else {
+      bag->next = ready;
+      ready = bag;
+    }
   }
   state.freeing.fetch_add(1, std::memory_order_seq_cst);  // as a collector's
   state.collecting.store(false, orders::give_token);      // (E15)
-  hold_set holds;
-  holds.gather(state);
-  freed_count freed;
-  while (all != nullptr) {
-    retire_bag* bag = std::exchange(all, all->next);
-    bag->next = nullptr;
-    std::size_t budget = static_cast<std::size_t>(-1);  // no bound here
-    if (bag->epoch + 2 > now) {
-      seal(state, bag);
-    } else if (free_bag(*bag, budget, holds, freed) == bag_left::nothing) {
-      recycle_bag(own, bag);
-    } else {
-      seal(state, bag);  // held objects only
-    }
-  }
-  count_frees(state, own, freed);
+  free_detached(state, own, ready, static_cast<std::size_t>(-1), now);  // no bound here
   state.freeing.fetch_sub(1, std::memory_order_seq_cst);  // see fetch_add
 }
 
 void after_unpin(ebr_record& record) noexcept {
-  if (record.open != nullptr) park(record);  // a late retire from a reclaim function's own pin
+  if (record.open != nullptr) park_open_bag(record);  // a late retire from a reclaim function's own pin
   if (record.owes_step || record.pin_objects >= record.domain->batch) {
     // Unpinned, this thread no longer holds the epoch back: two successful
     // advances make what it sealed freeable, unless another thread is pinned.

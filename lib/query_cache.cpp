@@ -508,21 +508,18 @@ struct garbage final : ebr::retirable, from_block_cache<garbage> {
   std::size_t bytes = 0;          // the objects' footprints, for the byte bound
   static bool reclaim_some(ebr::retirable* r, std::size_t& budget) noexcept {
     auto* bag = static_cast<garbage*>(r);
-    while (budget > 0) {
+    while (bag->dead != nullptr || !bag->objects.empty()) {
+      if (budget == 0) return false;
+      --budget;
       if (bag->dead != nullptr) {
         free_one_dead(bag->dead);
-      } else if (!bag->objects.empty()) {
-        qc_obj* o = bag->objects.back();
-        bag->objects.pop_back();
-        o->drop_counted(bag->dead);
-        delete o;
-      } else {
-        delete bag;
-        return true;
+        continue;
       }
-      --budget;
+      qc_obj* o = bag->objects.back();
+      bag->objects.pop_back();
+      o->drop_counted(bag->dead);
+      delete o;
     }
-    if (bag->dead != nullptr || !bag->objects.empty()) return false;
     delete bag;
     return true;
   }
@@ -938,16 +935,21 @@ class txn {
 
 // Applies the write a state announced (helping, docs/design.md): its results
 // go into the new state for its announcer. May throw std::bad_alloc.
-void apply_pending(txn& t) {
-  const helped_write* w = t.pending;
-  auto results = w->apply(t);
-  results_obj* r = t.objects.make<results_obj>();
-  r->results = std::move(results);
-  if (t.applied_results != nullptr) t.objects.drop_published(t.applied_results);  // the base's
-  t.applied_results = r;
-  t.applied_id = w->id;
+// Marks the pending write resolved in t: applied with `results`, or, with
+// null, withdrawn by its announcer. The base's results go with the base.
+void resolve_pending(txn& t, results_obj* results) {
+  if (t.applied_results != nullptr) t.objects.drop_published(t.applied_results);
+  t.applied_results = results;
+  t.applied_id = t.pending->id;
   t.pending = nullptr;
   t.changed = true;
+}
+
+void apply_pending(txn& t) {
+  auto results = t.pending->apply(t);
+  results_obj* r = t.objects.make<results_obj>();
+  r->results = std::move(results);
+  resolve_pending(t, r);
 }
 
 // A write that lost this many races announces itself for others to help.
@@ -1013,11 +1015,7 @@ withdrawal withdraw(impl_type& cache, std::unique_ptr<helped_write>& mine) {
       qc_state* base = cache.root.load(detail::orders::load_root);  // (Q2)
       if (base->applied_id == mine->id) return withdrawal::applied;  // results in the root; not claimed here
       txn t(cache, *base);  // t.pending == mine
-      if (t.applied_results != nullptr) t.objects.drop_published(t.applied_results);  // the base's
-      t.applied_results = nullptr;
-      t.applied_id = mine->id;
-      t.pending = nullptr;
-      t.changed = true;
+      resolve_pending(t, nullptr);
       if (publish(cache, g, base, t)) {
         claim(cache, g, mine);
         return withdrawal::taken_back;

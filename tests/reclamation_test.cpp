@@ -93,6 +93,33 @@ void wait_for(const std::atomic<bool>& flag) {
   while (!flag.load()) std::this_thread::yield();
 }
 
+// A thread that runs `work`, then goes idle (blocked on a gate, holding no
+// guard) until the object is destroyed. The constructor returns once the
+// work is done.
+class idle_thread {
+ public:
+  template <class Work>
+  explicit idle_thread(Work work)
+      : thread_([this, work] {
+          work();
+          idle_ = true;
+          wake_.wait();
+        }) {
+    wait_for(idle_);
+  }
+  ~idle_thread() {
+    wake_.open();
+    thread_.join();
+  }
+  idle_thread(const idle_thread&) = delete;
+  idle_thread& operator=(const idle_thread&) = delete;
+
+ private:
+  gate wake_;
+  std::atomic<bool> idle_{false};
+  std::thread thread_;
+};
+
 // 1. User code that builds a value runs unpinned: a writer stalled inside
 // T's copy constructor holds nothing back.
 TEST_F(reclamation, a_writer_stalled_in_a_value_copy_does_not_stop_reclamation) {
@@ -177,37 +204,25 @@ TEST_F(reclamation, garbage_of_an_idle_thread_is_freed_by_other_threads_operatio
   domain d(service_config);
   snapcache::hash_map<int, resource> big(d, 0);
   snapcache::hash_map<int, int> other(d, 0);
-  gate wake;
-  std::atomic<bool> idle{false};
-  std::thread owner([&] {
+  const idle_thread owner([&] {
     big.insert_or_assign(2, resource(64u << 20));
     big.insert_or_assign(2, resource(1));  // retires 64 MiB: sealed for any thread to free at once
     big.insert_or_assign(1, resource(1));
     big.insert_or_assign(1, resource(1));  // retires a small value: it waits in the thread's bag
-    idle = true;
-    wake.wait();
   });
-  wait_for(idle);
   EXPECT_GE(resource::live.load(), 3) << "the small overwritten value was freed before its grace period";
   for (int i = 0; i < 2'000; ++i) other.insert_or_assign(i % 100, i);  // 2,000 operations of another thread
   EXPECT_EQ(resource::live.load(), 2) << "the idle thread's garbage was stranded";
   EXPECT_LT(d.stats().pending_bytes, 1u << 20);
-  wake.open();
-  owner.join();
 }
 
 TEST_F(reclamation, an_idle_threads_bag_is_freed_within_three_steps_of_a_thread_that_only_reads) {
   domain d(service_config);
   snapcache::hash_map<int, resource> m(d, 0);
-  gate wake;
-  std::atomic<bool> idle{false};
-  std::thread owner([&] {
+  const idle_thread owner([&] {
     m.insert_or_assign(1, resource(1));
     m.insert_or_assign(1, resource(1));  // one small value retired: parked with the thread
-    idle = true;
-    wake.wait();
   });
-  wait_for(idle);
   ASSERT_EQ(resource::live.load(), 2);
   std::size_t reads = 0;
   std::thread([&] {
@@ -218,46 +233,30 @@ TEST_F(reclamation, an_idle_threads_bag_is_freed_within_three_steps_of_a_thread_
   }).join();
   EXPECT_EQ(resource::live.load(), 1);
   EXPECT_LE(reads, 3 * service_config.pins_per_step) << "ebr.hpp promises 3 x pins_per_step pins";
-  wake.open();
-  owner.join();
 }
 
 TEST_F(reclamation, synchronize_on_any_thread_frees_an_idle_threads_garbage) {
   domain d(service_config);
   snapcache::hash_map<int, resource> m(d, 0);
-  gate wake;
-  std::atomic<bool> idle{false};
-  std::thread owner([&] {
+  const idle_thread owner([&] {
     m.insert_or_assign(1, resource(64u << 20));
     m.insert_or_assign(1, resource(1));
-    idle = true;
-    wake.wait();
   });
-  wait_for(idle);
   std::thread([&] { d.synchronize(); }).join();  // a thread that never used the map
   EXPECT_EQ(resource::live.load(), 1);
   EXPECT_EQ(d.stats().pending, 0u);
-  wake.open();
-  owner.join();
 }
 
 TEST_F(reclamation, replaced_slot_arrays_of_an_idle_thread_are_freed_by_others) {
   domain d(service_config);
   snapcache::hash_map<int, int> m(d, 0);
   snapcache::hash_map<int, int> other(d, 0);
-  gate wake;
-  std::atomic<bool> idle{false};
-  std::thread owner([&] {
+  const idle_thread owner([&] {
     m.reserve(500'000);
     m.reserve(1'000'000);  // retires the first table's slot array
-    idle = true;
-    wake.wait();
   });
-  wait_for(idle);
   for (int i = 0; i < 2'000; ++i) other.insert_or_assign(i % 100, i);
   EXPECT_LT(d.stats().pending_bytes, 1u << 20) << "the idle thread kept its replaced slot arrays";
-  wake.open();
-  owner.join();
 }
 
 // Bytes count as well as objects: large values are sealed for freeing at

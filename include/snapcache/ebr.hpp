@@ -234,19 +234,13 @@ class [[nodiscard]] guard {
   // bytes). Never allocates after a reserve(); without one it may allocate a
   // bag with std::nothrow and terminates if that fails.
   void retire(retirable* object, reclaim_fn reclaim, weight w = {}) const noexcept {
-    assert(record_ != nullptr && "retire through an empty guard");
-    assert(w.objects > 0 && "a retired object weighs at least 1");
-    retirable_init(object, reclaim, nullptr, w);
-    detail::retire(*record_, object, w);
+    retire_intrusive(object, reclaim, nullptr, w);
   }
   // The same for an object whose parts can be freed a few at a time: each
   // collection step calls `reclaim(object, budget)` with what is left of its
   // budget, so no single call pays for freeing all w.objects parts.
   void retire_in_steps(retirable* object, partial_reclaim_fn reclaim, weight w) const noexcept {
-    assert(record_ != nullptr && "retire through an empty guard");
-    assert(w.objects > 0 && "a retired object weighs at least 1");
-    retirable_init(object, nullptr, reclaim, w);
-    detail::retire(*record_, object, w);
+    retire_intrusive(object, nullptr, reclaim, w);
   }
 
   // Makes sure the calling thread can retire at least min(60, batch)
@@ -326,11 +320,15 @@ class [[nodiscard]] guard {
   static constexpr std::size_t reserved_bags = 2;  // see reserve()
   explicit guard(detail::ebr_record* record) noexcept : record_(record) {}
 
-  static void retirable_init(retirable* object, reclaim_fn reclaim, partial_reclaim_fn partial, weight w) noexcept {
+  // The two intrusive retires: one of `reclaim` and `partial` is set.
+  void retire_intrusive(retirable* object, reclaim_fn reclaim, partial_reclaim_fn partial, weight w) const noexcept {
+    assert(record_ != nullptr && "retire through an empty guard");
+    assert(w.objects > 0 && "a retired object weighs at least 1");
     retirable_access::reclaim(object) = reclaim;
     retirable_access::partial(object) = partial;
     retirable_access::objects(object) = w.objects;
     retirable_access::bytes(object) = w.bytes;
+    detail::retire(*record_, object, w);
   }
 
   template <class Fn>

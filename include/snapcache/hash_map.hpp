@@ -412,10 +412,10 @@ class hash_map {
 
   // Erases every entry whose value satisfies pred(const Key&, const T&) at
   // the moment it is examined: the live table is walked slot by slot and
-  // each key found is examined against its current value (pred runs
-  // unpinned, on the held version) and erased if it is still that version
-  // (not one instant: keys written meanwhile may be examined or not, and a
-  // key written between its examination and its erase stays). No snapshot
+  // each key found goes through erase_if(key, ...) — examined against its
+  // current value (pred runs unpinned, on the held version) and erased if
+  // that value is still current (not one instant: keys written meanwhile
+  // may be examined or not). No snapshot
   // is held, so the erased values are freed as they go and the migrations
   // the erases trigger shrink the table as key-by-key erases would. Returns
   // how many it erased. Basic guarantee, per key (see the contract).
@@ -880,53 +880,39 @@ class hash_map {
   }
 
   // erase_if(pred) and clear(): walks the current table's slots; each live
-  // head found is held, examined unpinned and erased if it is still the
-  // key's head. A migration that installs a new table restarts the walk in
-  // it (erased keys are gone from it, or tombstones the walk skips).
+  // key found is held (so its key outlives the pin) and erased with
+  // erase_if(key, pred) against its current value. A migration that
+  // installs a new table restarts the walk in it (erased keys are gone from
+  // it, or tombstones the walk skips).
   template <class Pred>
   std::size_t erase_matching(Pred& pred) {
     std::size_t erased = 0;
     const detail::slot_table* walking = nullptr;
     std::size_t next = 0;
-    fresh_ptr fresh;
     for (;;) {
-      const version_type* head = nullptr;
+      const version_type* found = nullptr;
       ebr::held hold;
-      {
-        auto g = domain_->pin();
-        detail::slot_table* t = writable_table(g);  // finishes a migration in flight
-        if (t != walking) {
-          walking = t;
-          next = 0;
-        }
-        for (; next < t->capacity && head == nullptr; ++next) {
-          std::uint64_t w = t->slots[next].load(std::memory_order_seq_cst);
-          if (detail::slot_is_free(w) || (w & detail::slot_dropped) != 0) continue;
-          detail::slot_table* at = t;
-          resolve(at, w);
-          if (!detail::slot_holds_version(w)) continue;
-          version_type* v = detail::slot_version<version_type>(w);
-          stamp(v);
-          if (!v->is_tombstone()) head = v;
-        }
-        if (head == nullptr) return erased;  // the whole table walked
-        hold = g.hold(head);
-        if (!hold.holding()) {
-          // No hold slot left (called from a callable that holds them all):
-          // examine and erase pinned.
-          if (!pred(head->key, head->value())) continue;
-          fresh.reset(version_type::make_tombstone(0, head->key));
-          if (install(hash_of(head), head->key, fresh, [&](const version_type* now) noexcept { return now == head; })) ++erased;
-          fresh.reset();
-          continue;
-        }
+      auto g = domain_->pin();
+      detail::slot_table* t = writable_table(g);  // finishes a migration in flight
+      if (t != walking) {
+        walking = t;
+        next = 0;
       }
-      if (!pred(head->key, head->value())) continue;  // unpinned: user code
-      fresh.reset(version_type::make_tombstone(0, head->key));  // unpinned: Key's copy
-      if (install(hash_of(head), head->key, fresh, [&](const version_type* now) noexcept { return now == head; })) {
-        ++erased;
+      for (; next < t->capacity && found == nullptr; ++next) {
+        std::uint64_t w = t->slots[next].load(std::memory_order_seq_cst);
+        if (detail::slot_is_free(w) || (w & detail::slot_dropped) != 0) continue;
+        detail::slot_table* at = t;
+        resolve(at, w);
+        if (!detail::slot_holds_version(w)) continue;
+        version_type* v = detail::slot_version<version_type>(w);
+        stamp(v);
+        if (!v->is_tombstone()) found = v;
       }
-      fresh.reset();  // a tombstone not installed (the key changed meanwhile): that key stays
+      if (found == nullptr) return erased;  // the whole table walked
+      hold = g.hold(found);
+      if (hold.holding()) g.reset();  // else (every hold slot taken) it stays pinned
+      const Key& k = found->key;
+      erased += erase_if(k, [&](const T& current) { return pred(k, current); }) ? 1 : 0;
     }
   }
 
@@ -945,21 +931,15 @@ class hash_map {
     const auto still_head = [&](const version_type* now) noexcept { return now == head; };
     for (;;) {
       ebr::held hold;
-      {
-        prefetch_slot(h);
-        const auto g = domain_->pin();
-        head = current_head(h, key);
-        if (head == nullptr || head->is_tombstone()) return false;
-        hold = g.hold(head);
-        if (!hold.holding()) {
-          // Every hold slot is taken (rewrites nested in callables): decide
-          // pinned, as an install would.
-          if (decide(*head, fresh) == decision::keep) return false;
-          if (install(h, key, fresh, still_head)) return true;
-          continue;
-        }
-      }
-      if (decide(*head, fresh) == decision::keep) return false;  // unpinned: user code
+      prefetch_slot(h);
+      auto g = domain_->pin();
+      head = current_head(h, key);
+      if (head == nullptr || head->is_tombstone()) return false;
+      hold = g.hold(head);
+      // Held, head outlives the pin: decide unpinned. (With every hold slot
+      // taken, by rewrites nested in callables, decide stays pinned.)
+      if (hold.holding()) g.reset();
+      if (decide(*head, fresh) == decision::keep) return false;  // user code
       if (install(h, key, fresh, still_head)) return true;
       // The head changed (or a write to the key won the CAS): decide again.
     }

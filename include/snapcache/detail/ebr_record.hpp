@@ -110,7 +110,7 @@ struct domain_state {
       : id(domain_id),
         batch(batch_objects),
         batch_bytes(bag_bytes),
-        pins_per_step(pins),
+        pins_between_steps(pins != 0 ? pins : static_cast<std::size_t>(-1)),
         step_objects(2 * batch_objects),
         step_bytes(2 * bag_bytes) {}
 
@@ -121,7 +121,7 @@ struct domain_state {
   const std::uint64_t id;
   const std::size_t batch;
   const std::size_t batch_bytes;
-  const std::size_t pins_per_step;  // 0: never collect on pin
+  const std::size_t pins_between_steps;  // config::pins_per_step, or "never" for 0
   const std::size_t step_objects;  // what one collection step frees at most
   const std::size_t step_bytes;
 
@@ -144,7 +144,7 @@ struct domain_state {
 
 inline ebr_record::ebr_record(domain_state& owner_domain) noexcept
     : domain(&owner_domain),
-      pins_until_step(owner_domain.pins_per_step ? owner_domain.pins_per_step : static_cast<std::size_t>(-1)) {}
+      pins_until_step(owner_domain.pins_between_steps) {}
 
 // The calling thread's most recent (domain id, record) pair, and its record in
 // the global domain. constinit: plain TLS loads, no initialisation check.
