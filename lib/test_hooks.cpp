@@ -26,6 +26,7 @@ constexpr const char* bug_names[] = {
     "cache_read_without_pin",
     "free_ignoring_holds",
     "writer_pinned_across_retries",
+    "closed_slot_freed_at_once",
 };
 
 // Settings are written once at start-up and read on hot paths; relaxed:

@@ -543,7 +543,10 @@ class hash_map {
     s.live_versions = versions > 0 ? static_cast<std::size_t>(versions) : 0;
     s.retired_unfreed = static_cast<std::size_t>(domain_->stats().pending);
     s.live_snapshots = registry_.live();
-    s.oldest_snapshot_age = s.live_snapshots > 0 ? registry_.oldest_age() : 0;
+    if (s.live_snapshots > 0) {
+      const auto g = domain_->try_pin();  // the scan reads slots that closes retire
+      if (g.pinned()) s.oldest_snapshot_age = registry_.oldest_age(g);
+    }
     const auto dead = static_cast<std::size_t>(std::max<std::int64_t>(c.dead, 0));
     std::size_t table_bytes = 0;
     {
@@ -559,7 +562,8 @@ class hash_map {
 
   // Diagnostics (safe to call concurrently, each pinned): the longest probe
   // distance from a key's home slot (O(slots)), the slot count, and the
-  // snapshot slots ever registered (bounded by the peak of live snapshots).
+  // snapshot slots linked now (what one announcement scan walks: the live
+  // snapshots, plus at most 2 x live + 17 closed ones not yet unlinked).
   // A thread that cannot register with the domain (out of memory) gets 0.
   [[nodiscard]] std::size_t longest_chain() const noexcept {
     const auto g = domain_->try_pin();
@@ -582,7 +586,10 @@ class hash_map {
     const detail::slot_table* t = current_.load(std::memory_order_seq_cst);
     return t ? t->capacity : 0;
   }
-  [[nodiscard]] std::size_t snapshot_slots() const noexcept { return registry_.slots(); }
+  [[nodiscard]] std::size_t snapshot_slots() const noexcept {
+    const auto g = domain_->try_pin();  // the scan reads slots that closes retire
+    return g.pinned() ? registry_.slots(g) : 0;
+  }
   // Versions linked under key's current head, the head included (0 if the
   // key never had a slot or its slot was dropped).
   template <class K>
@@ -981,7 +988,7 @@ class hash_map {
     const std::uint64_t from = stamp(old);
     const std::uint64_t to = stamp(fresh);
     if (!reads_nothing(old)) {
-      if (detail::snapshot_slot* reader = registry_.newest_reader(from, to)) {
+      if (detail::snapshot_slot* reader = registry_.newest_reader(from, to, g)) {
         SNAPCACHE_PARK(settle_before_keep);
         mark_kept(old);  // before the record is published: its closer reads the flag
         detail::kept_record* record = detail::take_spare_record();
@@ -989,7 +996,7 @@ class hash_map {
         do {
           if (detail::snapshot_registry::attach(reader, record)) return;
           // That snapshot closed meanwhile: the next newest reader, if any.
-        } while ((reader = registry_.newest_reader(from, to)) != nullptr);
+        } while ((reader = registry_.newest_reader(from, to, g)) != nullptr);
         detail::give_back_record(record);
       }
     }
@@ -1252,7 +1259,7 @@ class hash_map {
     if (!detail::is_marked(v->older.load(std::memory_order_seq_cst)) && !reads_nothing(v)) {
       const std::uint64_t from = stamp(v);
       const std::uint64_t to = stamp(above);
-      while (detail::snapshot_slot* reader = registry_.newest_reader(from, to)) {
+      while (detail::snapshot_slot* reader = registry_.newest_reader(from, to, g)) {
         if (detail::snapshot_registry::attach(reader, record)) return;
       }
     }
@@ -1557,7 +1564,10 @@ class hash_map {
       if (detail::slot_table* t = slot_->table.exchange(nullptr, std::memory_order_acq_rel)) {  // pairs with scan_table
         if (!is_planted(detail::planted_bug::scan_without_table_reference)) detail::slot_table::release(t);
       }
-      map_->registry_.release_slot(slot_);
+      {
+        const auto g = map_->domain_->try_pin();  // for the sweep of closed slots (none if it fails)
+        map_->registry_.release_slot(slot_, g);
+      }
       if (kept != nullptr || map_->orphans_.load(std::memory_order_relaxed) != nullptr) {  // a hint: recheck takes the list
         map_->recheck(kept);
       }

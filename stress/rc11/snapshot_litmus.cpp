@@ -47,7 +47,7 @@ value open(thread_context& c, const registry& r, location slot, const publicatio
   return t;
 }
 
-// snapshot_registry::close(); the slot's hand-over (S6) is not modelled.
+// snapshot_registry::close(); the slot's mark (S6) and unlink (S7) are not modelled.
 void close(thread_context& c, const registry& r, location slot, const publication_orders& o) {
   c.store(slot, no_timestamp, o.withdraw_timestamp);  // (S8)
   c.fetch_sub(r.live, 1, o.count_live);                // (S10)

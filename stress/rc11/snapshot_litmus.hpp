@@ -9,8 +9,8 @@
 // Each scenario mirrors snapshot_registry::open() and collect() operation by
 // operation with the orders of the table (detail/orders.hpp), and the map's
 // head install and stamping (seq_cst, as in hash_map.hpp). Slots are given,
-// not claimed, and no snapshot reads versions: the slot list and hand-over
-// (S6, S7, S12, S13) and the release roles of the withdrawal and the live
+// not pushed, and no snapshot reads versions: the slot list, its marks and
+// unlinks (S6, S7, S12, S13) and the release roles of the withdrawal and the live
 // count's decrement (S8, S10: a closed snapshot's reads before the free) are
 // the Relacy model's.
 //   trim_after_advance:       snapshot A opens; a trimmer collects.

@@ -243,12 +243,14 @@ inline constexpr std::memory_order trim_clock = entry("S4", std::memory_order_se
 // (S1); acquire-or-stronger to see, with (S8), the reads of a closed snapshot.
 inline constexpr std::memory_order scan_timestamp = entry("S5", std::memory_order_seq_cst);  // (S5) with (S1), (S8)
 
-// (S6) slot release at close: hands the slot to its next owner.
-inline constexpr std::memory_order release_slot = entry("S6", std::memory_order_release);  // (S6) pairs with (S7)
+// (S6) close marks its slot's link (logical deletion), after (S8) and the
+// kept list's exchange: a scanner that reads the mark and unlinks and
+// retires the slot sees them done (at least release; seq_cst RMW anyway).
+inline constexpr std::memory_order mark_closed = entry("S6", std::memory_order_seq_cst);  // (S6) with (S13)
 
-// (S7) slot claim CAS: the new owner's announcement (S1) comes
-// after the previous owner's withdrawal (S8) in the timestamp's order.
-inline constexpr std::memory_order claim_slot = entry("S7", std::memory_order_acquire);  // (S7) pairs with (S6)
+// (S7) unlink CAS of a closed slot (the link still names it unmarked):
+// single-slot unlinks, so a frozen link never skips an open slot.
+inline constexpr std::memory_order unlink_slot = entry("S7", std::memory_order_seq_cst);  // (S7) with (S13)
 
 // (S8) withdraw at close: no_timestamp into the slot. At least release: a
 // closed snapshot's unpinned reads of versions happen-before the trimmer's

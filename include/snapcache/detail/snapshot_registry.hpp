@@ -11,17 +11,30 @@
 // A slot is also the snapshot's state while it lives, so that iterators can
 // point at it and stay valid when the snapshot object moves: the list of
 // versions kept for it (detail/kept_record.hpp), the table its scans hold,
-// and its size once counted. Slots live as long as the registry.
+// and its size once counted.
+//
+// The slots form a list that only grows at its head (a Treiber push: taking
+// a snapshot is O(1)). Closing a snapshot marks its slot's `next` (a Harris
+// logical deletion); whoever scans the list, pinned, unlinks the marked
+// slots it passes and retires them to the map's epoch domain, and a close
+// sweeps the whole list once the closed slots outnumber twice the live ones
+// (+16). So a scan costs O(live snapshots) after any burst, the registry
+// gives its memory back, and a close costs O(1) amortised. Single-slot
+// unlinks only, pushes only at the head: a traversal that follows a marked
+// slot's frozen `next` still reaches every slot after it (design.md,
+// "Snapshots").
 #pragma once
 
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <utility>
 
 #include "snapcache/detail/kept_record.hpp"
 #include "snapcache/detail/orders.hpp"
 #include "snapcache/detail/slot_table.hpp"
 #include "snapcache/detail/test_hooks.hpp"
+#include "snapcache/ebr.hpp"
 
 namespace snapcache::detail {
 
@@ -31,8 +44,9 @@ inline constexpr std::uint64_t size_unknown = ~std::uint64_t{0};
 
 struct alignas(64) snapshot_slot {
   std::atomic<std::uint64_t> timestamp{no_timestamp};  // announced t, or none
-  std::atomic<bool> claimed{true};
-  snapshot_slot* next = nullptr;  // written once before publication
+  // The next older slot; bit 0 set once the slot's snapshot has closed
+  // (then frozen: nothing links after a closed slot).
+  std::atomic<std::uintptr_t> next{0};
   // The open snapshot's state (reset by open() before it announces):
   std::atomic<kept_record*> kept{nullptr};      // versions kept for it; closed_list() once closed
   std::atomic<slot_table*> table{nullptr};      // the table its scans read (one reference)
@@ -45,31 +59,22 @@ class snapshot_registry {
   snapshot_registry(const snapshot_registry&) = delete;
   snapshot_registry& operator=(const snapshot_registry&) = delete;
   ~snapshot_registry() {
-    snapshot_slot* slot = slots_.load(std::memory_order_relaxed);  // destruction is single-threaded
-    while (slot != nullptr) delete std::exchange(slot, slot->next);
+    // Destruction is single-threaded; retired slots belong to the domain.
+    auto* slot = reinterpret_cast<snapshot_slot*>(slots_.load(std::memory_order_relaxed));  // single-threaded
+    while (slot != nullptr) delete std::exchange(slot, next_of(slot));
   }
 
   // The clock value writers stamp with.
   [[nodiscard]] std::uint64_t now() const noexcept { return clock_.load(orders::stamp_clock); }  // (S9)
 
-  // Takes a snapshot timestamp: announces it in a slot and advances the
-  // clock past it. May throw std::bad_alloc (no slot free and none can be
-  // made); then nothing is announced.
+  // Takes a snapshot timestamp: announces it in a fresh slot and advances
+  // the clock past it. May throw std::bad_alloc (then nothing is announced).
+  // `steps`: announcements made (1 unless the clock moved meanwhile).
   std::uint64_t open(snapshot_slot*& out_slot, std::size_t& steps) {
     steps = 0;
-    live_.fetch_add(1, orders::count_live);  // (S10) before the clock read: see collect()
-    snapshot_slot* slot = nullptr;
-    try {
-      slot = claim_slot(steps);
-    } catch (...) {
-      live_.fetch_sub(1, orders::count_live);  // (S10)
-      throw;
-    }
-    // The state of this snapshot, before anyone can see it announced: a
-    // writer that reads the announcement (S1) also sees these (S1 releases).
-    slot->kept.store(nullptr, std::memory_order_relaxed);     // published by (S1)
-    slot->table.store(nullptr, std::memory_order_relaxed);    // published by (S1)
-    slot->size.store(size_unknown, std::memory_order_relaxed);  // published by (S1)
+    auto* slot = new snapshot_slot;  // may throw: nothing done yet
+    live_.fetch_add(1, orders::count_live);  // (S10) before the clock read: see newest_reader()
+    push(slot);
     std::uint64_t t = clock_.load(orders::validate_clock);  // (S2)
     for (;;) {
       ++steps;
@@ -94,26 +99,33 @@ class snapshot_registry {
   [[nodiscard]] kept_record* close(snapshot_slot* slot) noexcept {
     slot->timestamp.store(no_timestamp, orders::withdraw_timestamp);  // (S8)
     // acquire: pairs with attach()'s release CAS, so the records' fields are
-    // visible; from here on, attach() to this slot fails until it is reused.
+    // visible; from here on, attach() to this slot fails.
     return slot->kept.exchange(closed_list(), std::memory_order_acquire);  // pairs with attach (release)
   }
-  void release_slot(snapshot_slot* slot) noexcept {
-    slot->claimed.store(false, orders::release_slot);  // (S6) pairs with claim_slot's CAS (S7)
+
+  // Gives the closed slot up: marks it for unlinking (the caller must not
+  // touch it afterwards) and, when closed slots pile up, sweeps them out
+  // under `g` (the map's domain; may be empty: then a later scan does it).
+  void release_slot(snapshot_slot* slot, const ebr::guard& g) noexcept {
+    slot->next.fetch_or(closed_bit, orders::mark_closed);  // (S6) logical deletion
+    closed_.fetch_add(1, std::memory_order_relaxed);  // a sweep trigger only: exact values are not needed
     live_.fetch_sub(1, orders::count_live);  // (S10)
+    if (g.pinned() && closed_.load(std::memory_order_relaxed) > 2 * static_cast<std::int64_t>(live()) + 16) {  // a trigger
+      (void)for_each_slot(g, [](snapshot_slot*) {});
+    }
   }
 
   [[nodiscard]] std::size_t live() const noexcept { return live_.load(orders::read_live); }  // (S11)
 
   // Snapshots taken since the oldest announced one (0 with none): a
   // statistic, read without stopping anyone.
-  [[nodiscard]] std::uint64_t oldest_age() const noexcept {
+  [[nodiscard]] std::uint64_t oldest_age(const ebr::guard& g) const noexcept {
     const std::uint64_t clock = clock_.load(orders::trim_clock);  // (S4) as a trimmer reads it
     std::uint64_t oldest = no_timestamp;
-    for (snapshot_slot* slot = slots_.load(orders::load_slots);  // (S13) pairs with claim_slot's push (S12)
-         slot != nullptr; slot = slot->next) {
+    (void)for_each_slot(g, [&](snapshot_slot* slot) {
       const std::uint64_t t = slot->timestamp.load(orders::scan_timestamp);  // (S5)
       if (t < oldest) oldest = t;
-    }
+    });
     return oldest == no_timestamp || oldest > clock ? 0 : clock - oldest;
   }
 
@@ -127,30 +139,29 @@ class snapshot_registry {
   // The live snapshot with the largest timestamp in [from, to), or null if
   // none reads a version stamped `from` whose next newer version is stamped
   // `to` (the caller read `to` from a stamped version, so any snapshot this
-  // scan misses has t >= the clock read first >= to). O(live snapshots).
-  [[nodiscard]] snapshot_slot* newest_reader(std::uint64_t from, std::uint64_t to) const noexcept {
+  // scan misses has t >= the clock read first >= to). O(live snapshots):
+  // closed slots it passes are unlinked. `g` pins the caller.
+  [[nodiscard]] snapshot_slot* newest_reader(std::uint64_t from, std::uint64_t to,
+                                             const ebr::guard& g) const noexcept {
     (void)clock_.load(orders::trim_clock);  // (S4) before the scan
     // A snapshot whose increment of live_ we miss reads the clock after our
     // read above, so its t >= that value: it reads nothing below `to`.
     if (live_.load(orders::read_live) == 0) return nullptr;  // (S11)
     snapshot_slot* best = nullptr;
     std::uint64_t best_t = 0;
-    for (snapshot_slot* slot = slots_.load(orders::load_slots);  // (S13) pairs with claim_slot's push (S12)
-         slot != nullptr; slot = slot->next) {
+    (void)for_each_slot(g, [&](snapshot_slot* slot) {
       const std::uint64_t t = slot->timestamp.load(orders::scan_timestamp);  // (S5)
-      if (t == no_timestamp || t < from || t >= to) continue;
+      if (t == no_timestamp || t < from || t >= to) return;
       if (best == nullptr || t > best_t) {
         best = slot;
         best_t = t;
       }
-    }
+    });
     return best;
   }
 
   // Adds `record` to the versions kept for the snapshot in `slot`. Fails if
-  // that snapshot has closed (the caller looks for another reader). A record
-  // may land on a later snapshot that reused the slot: it is then rechecked
-  // when that one closes, which only delays freeing the version.
+  // that snapshot has closed (the caller looks for another reader).
   [[nodiscard]] static bool attach(snapshot_slot* slot, kept_record* record) noexcept {
     kept_record* head = slot->kept.load(std::memory_order_relaxed);  // the CAS validates
     do {
@@ -161,41 +172,75 @@ class snapshot_registry {
     return true;
   }
 
-  [[nodiscard]] std::size_t slots() const noexcept {
-    std::size_t n = 0;
-    for (snapshot_slot* slot = slots_.load(orders::load_slots);  // (S13) pairs with claim_slot's push (S12)
-         slot != nullptr; slot = slot->next) {
-      ++n;
-    }
-    return n;
+  // Slots linked now, open and closed: what a scan walks now (a
+  // diagnostic; like any scan, it unlinks the closed ones it passes).
+  [[nodiscard]] std::size_t slots(const ebr::guard& g) const noexcept {
+    return for_each_slot(g, [](snapshot_slot*) {});
   }
 
  private:
-  snapshot_slot* claim_slot(std::size_t& steps) {
-    for (snapshot_slot* slot = slots_.load(orders::load_slots);  // (S13) pairs with the push (S12) below
-         slot != nullptr; slot = slot->next) {
-      ++steps;
-      bool expected = false;
-      if (!slot->claimed.load(std::memory_order_relaxed) &&  // pre-check; the CAS decides
-          slot->claimed.compare_exchange_strong(expected, true,
-                                                orders::claim_slot,           // (S7) pairs with close() (S6)
-                                                std::memory_order_relaxed)) {  // failure reads nothing
-        return slot;
-      }
-    }
-    auto* slot = new snapshot_slot;
-    snapshot_slot* head = slots_.load(std::memory_order_relaxed);  // the CAS validates
+  static constexpr std::uintptr_t closed_bit = 1;
+
+  static snapshot_slot* next_of(const snapshot_slot* slot) noexcept {
+    return reinterpret_cast<snapshot_slot*>(slot->next.load(orders::load_slots) & ~closed_bit);  // (S13)
+  }
+
+  void push(snapshot_slot* slot) noexcept {
+    std::uintptr_t head = slots_.load(std::memory_order_relaxed);  // the CAS validates
     do {
-      slot->next = head;
-    } while (!slots_.compare_exchange_weak(head, slot,
+      slot->next.store(head, std::memory_order_relaxed);  // published by (S12)
+    } while (!slots_.compare_exchange_weak(head, reinterpret_cast<std::uintptr_t>(slot),
                                            orders::publish_slot,         // (S12) pairs with the scans (S13)
                                            std::memory_order_relaxed));  // retry reads head only
-    return slot;
   }
+
+  // Calls visit(slot) for each open slot, unlinking (and retiring) the
+  // closed ones it passes while the guard can retire without allocating;
+  // returns the slots it walked. Pinned by `g`: a slot read under it is not
+  // freed before it unpins (a closed slot reached through a frozen link was
+  // still linked when it froze, after the pin: design.md, "Snapshots").
+  template <class Visit>
+  std::size_t for_each_slot(const ebr::guard& g, Visit&& visit) const noexcept {
+    std::atomic<std::uintptr_t>* link = &slots_;  // the link to curr; null when a neighbour moved
+    auto* curr = reinterpret_cast<snapshot_slot*>(slots_.load(orders::load_slots));  // (S13) pairs with push (S12)
+    std::size_t walked = 0;
+    while (curr != nullptr) {
+      ++walked;
+      SNAPCACHE_PERTURB();  // a window in which another scan may unlink curr
+      const std::uintptr_t next = curr->next.load(orders::load_slots);  // (S13)
+      auto* after = reinterpret_cast<snapshot_slot*>(next & ~closed_bit);
+      if ((next & closed_bit) == 0) {
+        visit(curr);
+        link = &curr->next;
+      } else if (link != nullptr && g.pinned() && g.try_reserve() && unlink(*link, curr, after)) {
+        closed_.fetch_sub(1, std::memory_order_relaxed);  // a sweep trigger only
+        if (is_planted(planted_bug::closed_slot_freed_at_once)) {
+          reclaim_slot(curr);  // the bug: another scan may still be reading it
+        } else {
+          g.retire_raw(curr, &reclaim_slot, sizeof(snapshot_slot));
+        }
+      } else {
+        link = nullptr;  // the link moved (or we cannot retire now): skip without unlinking
+      }
+      curr = after;
+    }
+    return walked;
+  }
+
+  // One unlink CAS: `link`, still naming the closed `curr` unmarked (its
+  // owner is open, or it is the list head), now skips it.
+  static bool unlink(std::atomic<std::uintptr_t>& link, snapshot_slot* curr, snapshot_slot* after) noexcept {
+    std::uintptr_t expected = reinterpret_cast<std::uintptr_t>(curr);
+    return link.compare_exchange_strong(expected, reinterpret_cast<std::uintptr_t>(after),
+                                        orders::unlink_slot);  // (S7)
+  }
+
+  static void reclaim_slot(void* slot) noexcept { delete static_cast<snapshot_slot*>(slot); }
 
   alignas(64) std::atomic<std::uint64_t> clock_{1};
   alignas(64) std::atomic<std::size_t> live_{0};
-  std::atomic<snapshot_slot*> slots_{nullptr};
+  mutable std::atomic<std::uintptr_t> slots_{0};  // the newest slot (never marked)
+  mutable std::atomic<std::int64_t> closed_{0};   // closed slots still linked (about: a trigger)
 };
 
 }  // namespace snapcache::detail

@@ -28,6 +28,7 @@ enum class planted_bug : std::uint8_t {
   cache_read_without_pin,         // a query-cache reader reads the root's state without pinning (R1)
   free_ignoring_holds,            // EBR frees an object a thread holds past its pin (guard::hold)
   writer_pinned_across_retries,   // a write keeps one pin through all its attempts (and user code)
+  closed_slot_freed_at_once,      // a scan frees the closed snapshot slot it unlinks, with no grace period
 };
 
 // Places where a progress test can park a thread indefinitely, to show the
