@@ -27,6 +27,7 @@ constexpr const char* bug_names[] = {
     "free_ignoring_holds",
     "writer_pinned_across_retries",
     "closed_slot_freed_at_once",
+    "recheck_trusts_stale_above",
 };
 
 // Settings are written once at start-up and read on hot paths; relaxed:

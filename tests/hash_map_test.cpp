@@ -499,6 +499,70 @@ TEST(hash_map_registry, a_sliding_window_of_snapshots_keeps_the_registry_short) 
   }
 }
 
+// Issue 20, item 2: a recheck found its version by walking the key's chain
+// from the head, so closing the oldest of a window cost the chain's length
+// per kept version (40-80x the newest). The record now names the version
+// that replaced it, trusted while no version directly above was unlinked.
+TEST(hash_map_registry, closing_the_oldest_of_a_window_walks_no_chain) {
+  map_type m;
+  constexpr std::uint64_t keys = 200;
+  constexpr std::size_t window = 50;
+  for (std::uint64_t k = 0; k < keys; ++k) m.insert(k, 0);
+  std::deque<map_type::snapshot_type> open;
+  std::uint64_t round = 0;
+  auto advance = [&] {
+    open.push_back(m.snapshot());
+    ++round;
+    for (std::uint64_t k = 0; k < keys; ++k) m.insert_or_assign(k, round);
+  };
+  while (open.size() < window) advance();
+  EXPECT_EQ(m.chain_length(std::uint64_t{0}), window + 1);
+  const std::uint64_t rechecks = m.kept_rechecks();
+  for (int i = 0; i < 100; ++i) {
+    advance();
+    open.pop_front();
+  }
+  EXPECT_EQ(m.kept_rechecks() - rechecks, 100 * keys);
+  EXPECT_EQ(m.kept_recheck_walks(), 0u);
+  EXPECT_EQ(m.chain_length(std::uint64_t{0}), window + 1);  // each close unlinked its versions
+  // The oldest still reads its instant; the newest the one before the last writes.
+  EXPECT_EQ(open.front().find(std::uint64_t{3}), std::optional<std::uint64_t>(round - window));
+  EXPECT_EQ(open.back().find(std::uint64_t{3}), std::optional<std::uint64_t>(round - 1));
+}
+
+// When the version that replaced a kept one is itself unlinked (no snapshot
+// read it), the record's neighbour is stale: the recheck walks, and still
+// unlinks the right version.
+TEST(hash_map_registry, a_recheck_whose_neighbour_was_unlinked_walks_the_chain) {
+  map_type m;
+  m.insert(std::uint64_t{1}, std::uint64_t{10});
+  std::optional<map_type::snapshot_type> s(m.snapshot());
+  m.insert_or_assign(std::uint64_t{1}, std::uint64_t{20});  // 10 kept for s, replaced by 20
+  m.insert_or_assign(std::uint64_t{1}, std::uint64_t{30});  // 20 read by nobody: unlinked
+  EXPECT_EQ(m.chain_length(std::uint64_t{1}), 2u);           // 30 -> 10
+  EXPECT_EQ(s->find(std::uint64_t{1}), std::optional<std::uint64_t>(10));
+  s.reset();
+  EXPECT_EQ(m.kept_recheck_walks(), 1u);
+  EXPECT_EQ(m.chain_length(std::uint64_t{1}), 1u);
+  EXPECT_EQ(m.find(std::uint64_t{1}), std::optional<std::uint64_t>(30));
+}
+
+// The same after the unlinked neighbour was freed: the recheck must not
+// read it (ASan's detector for the planted recheck_trusts_stale_above).
+TEST(hash_map_registry, a_recheck_never_reads_a_freed_neighbour) {
+  snapcache::ebr::domain domain;
+  snapcache::hash_map<std::uint64_t, std::uint64_t> m(domain, 0);
+  m.insert(std::uint64_t{1}, std::uint64_t{10});
+  std::optional<decltype(m.snapshot())> s(m.snapshot());
+  m.insert_or_assign(std::uint64_t{1}, std::uint64_t{20});
+  m.insert_or_assign(std::uint64_t{1}, std::uint64_t{30});  // 20 unlinked and retired
+  domain.synchronize();                                      // and freed
+  s.reset();
+  EXPECT_EQ(m.kept_recheck_walks(), 1u);
+  EXPECT_EQ(m.chain_length(std::uint64_t{1}), 1u);
+  EXPECT_EQ(m.find(std::uint64_t{1}), std::optional<std::uint64_t>(30));
+}
+
 // Snapshots opened and closed on several threads while a writer overwrites:
 // the registry's pushes, marks, sweeps and unlinks race (under TSan and ASan
 // in the sanitizer builds), and every snapshot keeps reading its instant.

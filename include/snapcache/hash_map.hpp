@@ -48,7 +48,12 @@
 //   the snapshot's instant exactly once, with the value it had then; (b) the
 //   same contents every time, whatever writers do meanwhile, migrations
 //   included; (c) find() and contains() answer for that instant; (d) taking
-//   one is O(1); closing one costs O(1) plus the versions kept for it;
+//   one is O(1); closing one costs O(1) amortised plus, per version kept
+//   for it, one scan of the live snapshots' announcements (O(live
+//   snapshots)) and O(1) to reach it, whatever the number of newer versions
+//   (a chain walk only if the version that replaced it was unlinked since);
+//   iterating or finding in a snapshot walks each key's chain from its head
+//   to the version the snapshot reads: O(1 + newer versions of the key);
 //   (e) writers never wait for a snapshot and a snapshot never waits for a
 //   writer; (f) iterators stay valid when their snapshot object is moved.
 // * Memory ordering: an insert or assignment happens-before any find,
@@ -614,6 +619,12 @@ class hash_map {
   [[nodiscard]] std::uint64_t kept_rechecks() const noexcept {
     return rechecks_.load(std::memory_order_relaxed);  // statistic only
   }
+  // Of those, the ones that walked the key's chain from its head to find
+  // the version's neighbour (the one that replaced it had been unlinked);
+  // the others cost O(1) whatever the number of newer versions.
+  [[nodiscard]] std::uint64_t kept_recheck_walks() const noexcept {
+    return recheck_walks_.load(std::memory_order_relaxed);  // statistic only
+  }
 
  private:
   struct destroyer {
@@ -992,7 +1003,7 @@ class hash_map {
         SNAPCACHE_PARK(settle_before_keep);
         mark_kept(old);  // before the record is published: its closer reads the flag
         detail::kept_record* record = detail::take_spare_record();
-        *record = {h, old, nullptr};
+        *record = {h, old, fresh, nullptr};
         do {
           if (detail::snapshot_registry::attach(reader, record)) return;
           // That snapshot closed meanwhile: the next newest reader, if any.
@@ -1047,6 +1058,13 @@ class hash_map {
   }
 
   void retire_version(version_type* v, const ebr::guard& g) const noexcept {
+    // The version below v (frozen now: v is unlinked) may be kept with a
+    // record naming v as its `above`: flag it before v can be freed (K1).
+    if (version_type* below = detail::strip(v->older.load(std::memory_order_seq_cst))) {
+      if (!is_planted(detail::planted_bug::recheck_trusts_stale_above)) {
+        below->stamp_word.fetch_or(detail::above_unlinked_flag, std::memory_order_seq_cst);  // (K1)
+      }
+    }
     if ((v->stamp_word.load(std::memory_order_relaxed) & detail::kept_flag) != 0) counters_.add_kept(-1);  // relaxed: the flag's fetch_or reaches the retirer through M3/M4 and the seq_cst mark or unlink
     g.retire_raw(v, &version_type::reclaim, v->bytes());
   }
@@ -1249,13 +1267,21 @@ class hash_map {
 
   void recheck_one(detail::kept_record* record, const ebr::guard& g) const noexcept {
     rechecks_.fetch_add(1, std::memory_order_relaxed);  // statistic only
-    version_type* above = nullptr;
-    version_type* head = chain_holding(record->hash, record->version, &above);
-    if (head == nullptr) {  // defensive: only a record's holder unlinks a kept version
-      free_record(record);
-      return;
-    }
     auto* v = const_cast<version_type*>(static_cast<const version_type*>(record->version));
+    version_type* above = nullptr;
+    // v is alive (only its record's holder, this thread now, unlinks it).
+    // If no version directly above it was unlinked since it was kept (K2,
+    // after our pin), the record's `above` is still its neighbour and not
+    // retired: O(1). Otherwise find the neighbour down the chain.
+    if ((v->stamp_word.load(std::memory_order_seq_cst) & detail::above_unlinked_flag) == 0) {  // (K2)
+      above = const_cast<version_type*>(static_cast<const version_type*>(record->above));
+    } else {
+      recheck_walks_.fetch_add(1, std::memory_order_relaxed);  // statistic only
+      if (chain_holding(record->hash, record->version, &above) == nullptr) {
+        free_record(record);  // defensive: only a record's holder unlinks a kept version
+        return;
+      }
+    }
     if (!detail::is_marked(v->older.load(std::memory_order_seq_cst)) && !reads_nothing(v)) {
       const std::uint64_t from = stamp(v);
       const std::uint64_t to = stamp(above);
@@ -1365,6 +1391,7 @@ class hash_map {
   mutable detail::snapshot_registry registry_;
   mutable detail::map_counters counters_;
   mutable std::atomic<std::uint64_t> rechecks_{0};
+  mutable std::atomic<std::uint64_t> recheck_walks_{0};
   mutable std::atomic<std::uint64_t> migrations_{0};
 
  public:

@@ -21,12 +21,17 @@ namespace snapcache::detail {
 struct kept_record {
   std::uint64_t hash;  // of the version's key: where its chain lives
   const void* version;
+  // The version that replaced it, directly above it then. Dereferenced only
+  // while the kept version's above_unlinked flag is clear (see version.hpp):
+  // then it is still directly above and not retired, so a recheck needs no
+  // walk down the chain.
+  const void* above;
   kept_record* next;
 };
 
 // A list head meaning "this snapshot has closed: attach elsewhere".
 [[nodiscard]] inline kept_record* closed_list() noexcept {
-  static kept_record sentinel{0, nullptr, nullptr};
+  static kept_record sentinel{0, nullptr, nullptr, nullptr};
   return &sentinel;
 }
 

@@ -29,6 +29,7 @@ enum class planted_bug : std::uint8_t {
   free_ignoring_holds,            // EBR frees an object a thread holds past its pin (guard::hold)
   writer_pinned_across_retries,   // a write keeps one pin through all its attempts (and user code)
   closed_slot_freed_at_once,      // a scan frees the closed snapshot slot it unlinks, with no grace period
+  recheck_trusts_stale_above,     // an unlink does not flag the version below (K1): a recheck uses a freed neighbour
 };
 
 // Places where a progress test can park a thread indefinitely, to show the

@@ -5,7 +5,7 @@
 // allocates a version (key, value, stamp) and installs it over the old head;
 // an erase installs a tombstone (a version without a value). Versions never
 // change after publication except for three atomic words:
-//   * the stamp, set once from "unstamped" to the snapshot clock read after
+//   * the stamp word: the stamp, set once from "unstamped" to the snapshot clock read after
 //     installation (lazy stamping, Wei et al. PPoPP 2021: whoever meets an
 //     unstamped version stamps it first);
 //   * `older`, which only ever skips versions that no snapshot can read
@@ -59,11 +59,14 @@ struct stored_hash<true> {
 
 // Stamp words: the top bit says "tombstone" (fixed at construction), the
 // next one "kept for a snapshot and counted so" (set once, before the
-// version's kept record is published), the rest is the stamp, `unstamped`
-// until the version is stamped.
+// version's kept record is published), the next "a version directly above
+// this one was unlinked" (set before that version is retired: the kept
+// record's `above` may name freed memory from then on), the rest is the
+// stamp, `unstamped` until the version is stamped.
 inline constexpr std::uint64_t tombstone_flag = std::uint64_t{1} << 63;
 inline constexpr std::uint64_t kept_flag = std::uint64_t{1} << 62;
-inline constexpr std::uint64_t unstamped_value_mask = kept_flag - 1;
+inline constexpr std::uint64_t above_unlinked_flag = std::uint64_t{1} << 61;
+inline constexpr std::uint64_t unstamped_value_mask = above_unlinked_flag - 1;
 inline constexpr std::uint64_t unstamped = unstamped_value_mask;
 
 template <class Key, class T, bool StoresHash>
