@@ -920,6 +920,34 @@ TYPED_TEST(map_conformance, move_only_values_work_with_every_operation_that_need
   EXPECT_TRUE(map.empty());
 }
 
+// Issue 20: locked_map's snapshot() did not compile for move-only values.
+// Both maps' snapshots now hold them (shared, never copied) and read them
+// in place: visit(key, f), contains, and iteration with `auto&`.
+TYPED_TEST(map_conformance, snapshots_of_move_only_values_read_them_in_place) {
+  using map_type = typename TypeParam::template rebind<std::uint64_t, move_only>;
+  map_type map;
+  for (std::uint64_t k = 0; k < 10; ++k) map.insert(k, std::make_unique<std::uint64_t>(k * 10));
+  auto snap = map.snapshot();
+  EXPECT_FALSE(map.insert_or_assign(std::uint64_t{3}, std::make_unique<std::uint64_t>(999)));
+  EXPECT_TRUE(map.erase(std::uint64_t{4}));
+  std::uint64_t seen = 0;
+  EXPECT_TRUE(snap.visit(std::uint64_t{3}, [&](const move_only& v) { seen = *v; }));
+  EXPECT_EQ(seen, 30u);
+  EXPECT_TRUE(snap.contains(std::uint64_t{4}));
+  EXPECT_FALSE(snap.visit(std::uint64_t{10}, [](const move_only&) { ADD_FAILURE(); }));
+  std::uint64_t sum = 0, n = 0;
+  for (auto& [k, v] : snap) {
+    EXPECT_EQ(*v, k * 10);
+    sum += *v;
+    ++n;
+  }
+  EXPECT_EQ(n, 10u);
+  EXPECT_EQ(sum, 450u);
+  EXPECT_EQ(snap.size(), 10u);
+  EXPECT_TRUE(map.visit(std::uint64_t{3}, [&](const move_only& v) { seen = *v; }));
+  EXPECT_EQ(seen, 999u);
+}
+
 TYPED_TEST(map_conformance, values_without_a_default_constructor_work) {
   using map_type = typename TypeParam::template rebind<std::uint64_t, no_default>;
   map_type map;

@@ -44,6 +44,13 @@
 //   (c) iterates its entries in an unspecified order that is the same every
 //       time it is iterated;
 //   (d) owns its copy: it keeps nothing of the map alive and may outlive it.
+//       Copyable values are copied; move-only values (std::unique_ptr, a
+//       connection) are shared with the map through a shared pointer to an
+//       immutable value, which writers replace rather than modify, so the
+//       snapshot keeps the values it holds alive (and the last holder,
+//       map or snapshot, destroys them).
+//   (e) iterates (const Key&, const T&) pairs, and serves find (copyable T),
+//       contains and visit(key, f), as hash_map's snapshot does.
 // * Exceptions: the strong guarantee, inherited from std::unordered_map's
 //   single-element operations. If the hash, the key comparison, a copy of a
 //   key or value, an update function or an allocation throws, the exception
@@ -76,6 +83,8 @@
 #include <concepts>
 #include <cstddef>
 #include <functional>
+#include <iterator>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -259,12 +268,41 @@ auto find_entry(Table& table, const K& key) {
   }
 }
 
+// What locked_map stores per key: the value itself when T is copyable (a
+// snapshot copies it), else a shared pointer to an immutable T, so that a
+// snapshot shares the move-only values it holds instead of copying them
+// (writers replace the pointer; the value never changes in place).
+template <class T, bool Shared = !std::is_copy_constructible_v<T>>
+class locked_value {
+ public:
+  template <class... Args>
+  explicit locked_value(std::in_place_t, Args&&... args) : value_(std::forward<Args>(args)...) {}
+  [[nodiscard]] const T& get() const noexcept { return value_; }
+  void assign(T&& next) { value_ = std::move(next); }
+
+ private:
+  T value_;
+};
+template <class T>
+class locked_value<T, true> {
+ public:
+  template <class... Args>
+  explicit locked_value(std::in_place_t, Args&&... args)
+      : value_(std::make_shared<const T>(std::forward<Args>(args)...)) {}
+  [[nodiscard]] const T& get() const noexcept { return *value_; }
+  // Builds the new value's block first: if that throws, nothing changed.
+  void assign(T&& next) { value_ = std::make_shared<const T>(std::move(next)); }
+
+ private:
+  std::shared_ptr<const T> value_;
+};
+
 }  // namespace detail
 
 template <class Key, class T, class Mutex = std::mutex, class Hash = std::hash<Key>,
           class KeyEqual = std::equal_to<Key>>
 class locked_map {
-  using table_type = std::unordered_map<Key, T, detail::lookup_hash<Key, Hash, KeyEqual>,
+  using table_type = std::unordered_map<Key, detail::locked_value<T>, detail::lookup_hash<Key, Hash, KeyEqual>,
                                         detail::lookup_equal<Key, Hash, KeyEqual>>;
 
   template <class K>
@@ -319,7 +357,7 @@ class locked_map {
     requires std::constructible_from<Key, K&&> && std::constructible_from<T, Args&&...>
   bool try_emplace(K&& key, Args&&... args) {
     detail::writer_lock<Mutex> lock(mutex_);
-    return table_.try_emplace(Key(std::forward<K>(key)), std::forward<Args>(args)...).second;
+    return table_.try_emplace(Key(std::forward<K>(key)), std::in_place, std::forward<Args>(args)...).second;
   }
   template <class K, class... Args>
     requires std::constructible_from<Key, K&&> && std::constructible_from<T, Args&&...>
@@ -336,11 +374,11 @@ class locked_map {
     Key k(std::forward<K>(key));
     auto entry = table_.find(k);
     if (entry == table_.end()) {
-      table_.try_emplace(std::move(k), std::forward<V>(value));
+      table_.try_emplace(std::move(k), std::in_place, std::forward<V>(value));
       return true;
     }
     T next(std::forward<V>(value));  // built first: an assignment that throws changes nothing
-    entry->second = std::move(next);
+    entry->second.assign(std::move(next));
     return false;
   }
 
@@ -355,8 +393,8 @@ class locked_map {
     requires std::constructible_from<Key, K&&> && std::constructible_from<T, Args&&...>
   bool try_emplace_or_visit(K&& key, F&& f, Args&&... args) {
     detail::writer_lock<Mutex> lock(mutex_);
-    auto [entry, inserted] = table_.try_emplace(Key(std::forward<K>(key)), std::forward<Args>(args)...);
-    if (!inserted) std::invoke(std::forward<F>(f), std::as_const(entry->second));
+    auto [entry, inserted] = table_.try_emplace(Key(std::forward<K>(key)), std::in_place, std::forward<Args>(args)...);
+    if (!inserted) std::invoke(std::forward<F>(f), entry->second.get());
     return inserted;
   }
 
@@ -367,7 +405,7 @@ class locked_map {
   bool erase_if(const K& key, Pred&& pred) {
     detail::writer_lock<Mutex> lock(mutex_);
     auto entry = detail::find_entry<Key, Hash, KeyEqual>(table_, key);
-    if (entry == table_.end() || !std::invoke(pred, std::as_const(entry->second))) return false;
+    if (entry == table_.end() || !std::invoke(pred, entry->second.get())) return false;
     table_.erase(entry);
     return true;
   }
@@ -378,7 +416,7 @@ class locked_map {
     requires std::is_invocable_r_v<bool, Pred&, const Key&, const T&>
   std::size_t erase_if(Pred pred) {
     detail::writer_lock<Mutex> lock(mutex_);
-    return std::erase_if(table_, [&](const auto& entry) { return pred(entry.first, std::as_const(entry.second)); });
+    return std::erase_if(table_, [&](const auto& entry) { return pred(entry.first, entry.second.get()); });
   }
 
   // Calls f(const Key&, const T&) for every entry, under the lock (shared
@@ -386,7 +424,7 @@ class locked_map {
   template <class F>
   std::size_t visit_all(F&& f) const {
     detail::reader_lock<Mutex> lock(mutex_);
-    for (const auto& [k, v] : table_) f(k, v);
+    for (const auto& [k, v] : table_) f(k, v.get());
     return table_.size();
   }
 
@@ -421,7 +459,7 @@ class locked_map {
     detail::reader_lock<Mutex> lock(mutex_);
     auto entry = detail::find_entry<Key, Hash, KeyEqual>(table_, key);
     if (entry == table_.end()) return std::nullopt;
-    return entry->second;
+    return entry->second.get();
   }
 
   template <class K>
@@ -439,7 +477,7 @@ class locked_map {
     detail::reader_lock<Mutex> lock(mutex_);
     auto entry = detail::find_entry<Key, Hash, KeyEqual>(table_, key);
     if (entry == table_.end()) return false;
-    std::invoke(std::forward<F>(f), std::as_const(entry->second));
+    std::invoke(std::forward<F>(f), entry->second.get());
     return true;
   }
 
@@ -451,8 +489,8 @@ class locked_map {
     detail::writer_lock<Mutex> lock(mutex_);
     auto entry = detail::find_entry<Key, Hash, KeyEqual>(table_, key);
     if (entry == table_.end()) return false;
-    T next = std::invoke(std::forward<F>(f), std::as_const(entry->second));
-    entry->second = std::move(next);
+    T next = std::invoke(std::forward<F>(f), entry->second.get());
+    entry->second.assign(std::move(next));
     return true;
   }
 
@@ -463,8 +501,8 @@ class locked_map {
   bool compare_and_replace(const K& key, const T& expected, T desired) {
     detail::writer_lock<Mutex> lock(mutex_);
     auto entry = detail::find_entry<Key, Hash, KeyEqual>(table_, key);
-    if (entry == table_.end() || !(entry->second == expected)) return false;
-    entry->second = std::move(desired);
+    if (entry == table_.end() || !(entry->second.get() == expected)) return false;
+    entry->second.assign(std::move(desired));
     return true;
   }
 
@@ -501,16 +539,58 @@ class locked_map {
 };
 
 // The contents of a locked_map at one instant. Move-only (like hash_map's);
-// iterates std::pair<const Key, T>, so `for (const auto& [k, v] : snap)`
-// works.
+// iterates (const Key&, const T&) pairs as hash_map's snapshot does, so
+// `for (auto& [k, v] : snap)` works. Copyable values are copied into it;
+// move-only ones are shared with the map (see detail::locked_value).
 template <class Key, class T, class Mutex, class Hash, class KeyEqual>
 class locked_map<Key, T, Mutex, Hash, KeyEqual>::snapshot_type {
  public:
   using key_type = Key;
   using mapped_type = T;
-  using value_type = std::pair<const Key, T>;
-  using const_iterator = typename table_type::const_iterator;
-  using iterator = const_iterator;
+
+  // operator* returns a reference to a (key, value) pair of references held
+  // in the iterator, rewritten by the next increment (as in hash_map).
+  class iterator {
+   public:
+    using value_type = std::pair<const Key&, const T&>;
+    using reference = const value_type&;
+    using pointer = const value_type*;
+    using difference_type = std::ptrdiff_t;
+    using iterator_category = std::input_iterator_tag;  // the pair is stashed
+
+    iterator() = default;
+    iterator(const iterator& other) : entry_(other.entry_) {}
+    iterator& operator=(const iterator& other) {
+      entry_ = other.entry_;
+      current_.reset();
+      return *this;
+    }
+
+    reference operator*() const {
+      current_.emplace(entry_->first, entry_->second.get());
+      return *current_;
+    }
+    pointer operator->() const { return &**this; }
+    iterator& operator++() {
+      ++entry_;
+      return *this;
+    }
+    iterator operator++(int) {
+      iterator before = *this;
+      ++entry_;
+      return before;
+    }
+    friend bool operator==(const iterator& a, const iterator& b) noexcept { return a.entry_ == b.entry_; }
+
+   private:
+    friend class snapshot_type;
+    explicit iterator(typename table_type::const_iterator entry) : entry_(entry) {}
+
+    typename table_type::const_iterator entry_{};
+    mutable std::optional<value_type> current_;
+  };
+  using const_iterator = iterator;
+  using value_type = typename iterator::value_type;
 
   snapshot_type(snapshot_type&&) = default;
   snapshot_type& operator=(snapshot_type&&) = default;
@@ -518,23 +598,35 @@ class locked_map<Key, T, Mutex, Hash, KeyEqual>::snapshot_type {
   snapshot_type& operator=(const snapshot_type&) = delete;
   ~snapshot_type() = default;
 
-  [[nodiscard]] const_iterator begin() const noexcept { return table_.begin(); }
-  [[nodiscard]] const_iterator end() const noexcept { return table_.end(); }
+  [[nodiscard]] iterator begin() const noexcept { return iterator(table_.begin()); }
+  [[nodiscard]] iterator end() const noexcept { return iterator(table_.end()); }
   [[nodiscard]] std::size_t size() const noexcept { return table_.size(); }
   [[nodiscard]] bool empty() const noexcept { return table_.empty(); }
 
+  // A copy of key's value then (copyable T only: visit() serves the others).
   template <class K>
-    requires lookup_key<K>
+    requires lookup_key<K> && std::copy_constructible<T>
   [[nodiscard]] std::optional<T> find(const K& key) const {
     auto entry = detail::find_entry<Key, Hash, KeyEqual>(table_, key);
     if (entry == table_.end()) return std::nullopt;
-    return entry->second;
+    return entry->second.get();
   }
 
   template <class K>
     requires lookup_key<K>
   [[nodiscard]] bool contains(const K& key) const {
     return detail::find_entry<Key, Hash, KeyEqual>(table_, key) != table_.end();
+  }
+
+  // Calls f(const T&) with key's value then, in place, and returns true;
+  // false if key was absent then.
+  template <class K, class F>
+    requires lookup_key<K> && std::invocable<F, const T&>
+  bool visit(const K& key, F&& f) const {
+    auto entry = detail::find_entry<Key, Hash, KeyEqual>(table_, key);
+    if (entry == table_.end()) return false;
+    std::invoke(std::forward<F>(f), entry->second.get());
+    return true;
   }
 
  private:
