@@ -530,6 +530,47 @@ TEST(hash_map_registry, closing_the_oldest_of_a_window_walks_no_chain) {
   EXPECT_EQ(open.back().find(std::uint64_t{3}), std::optional<std::uint64_t>(round - 1));
 }
 
+// An old snapshot's iteration walks a window's chains together (down to
+// 40 versions deep here, through tombstones and re-inserts): every held
+// snapshot still lists exactly its instant, in the same order every time.
+TEST(hash_map_registry, old_snapshots_over_deep_chains_list_their_instants) {
+  map_type m;
+  constexpr std::uint64_t keys = 300;
+  std::map<std::uint64_t, std::uint64_t> model;
+  std::vector<map_type::snapshot_type> held;
+  std::vector<std::map<std::uint64_t, std::uint64_t>> expected;
+  std::mt19937_64 rng(7);
+  for (std::uint64_t round = 1; round <= 40; ++round) {
+    held.push_back(m.snapshot());
+    expected.push_back(model);
+    for (std::uint64_t k = 0; k < keys; ++k) {
+      switch (rng() % 4) {
+        case 0:
+          m.erase(k);
+          model.erase(k);
+          break;
+        case 1:
+          break;  // untouched: an older snapshot shares the version
+        default:
+          m.insert_or_assign(k, round * 1000 + k);
+          model[k] = round * 1000 + k;
+      }
+    }
+  }
+  for (std::size_t i = 0; i < held.size(); ++i) {
+    std::map<std::uint64_t, std::uint64_t> listed;
+    std::vector<std::uint64_t> order;
+    for (auto& [k, v] : held[i]) {
+      EXPECT_TRUE(listed.emplace(k, v).second) << "key " << k << " twice in snapshot " << i;
+      order.push_back(k);
+    }
+    EXPECT_EQ(listed, expected[i]) << "snapshot " << i;
+    std::vector<std::uint64_t> again;
+    for (auto& [k, v] : held[i]) again.push_back(k);
+    EXPECT_EQ(order, again);
+  }
+}
+
 // When the version that replaced a kept one is itself unlinked (no snapshot
 // read it), the record's neighbour is stale: the recheck walks, and still
 // unlinks the right version.

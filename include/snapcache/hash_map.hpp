@@ -1472,8 +1472,10 @@ class hash_map {
     // diagnostic for the O(1) claim; independent of the map's size.
     [[nodiscard]] std::size_t steps() const noexcept { return steps_; }
 
-    // Iterates the snapshot's table in slot order, a batch of up to 64 keys
-    // at a time under one short epoch guard (the versions a snapshot reads
+    // Iterates the snapshot's table in slot order, a batch of 64 to 95 keys
+    // (whole windows of 32 slots) at a time under one short epoch guard; an
+    // old snapshot's walks down deep chains go down a window's chains
+    // together, so their misses overlap (the versions a snapshot reads
     // are never unlinked while it lives, so the batch stays valid unpinned).
     // Points at the snapshot's slot, not at the snapshot object: moving the
     // snapshot leaves it valid.
@@ -1532,8 +1534,10 @@ class hash_map {
         SNAPCACHE_PARK(iterate_while_pinned);
         const std::size_t capacity = table_->capacity;
         while (position_ < capacity && count_ < batch_size) {
-          // Read a window of slot words, prefetch the versions they name,
-          // then walk them: the misses overlap instead of queueing.
+          // Read a window of slot words (each yields at most one entry: the
+          // batch has room for a whole window past batch_size), prefetch
+          // the versions they name, then walk them: the misses overlap
+          // instead of queueing.
           const std::size_t end = std::min(capacity, position_ + lookahead);
           std::uint64_t words[lookahead];
           std::size_t n = 0;
@@ -1542,18 +1546,71 @@ class hash_map {
             words[n++] = w;
             if (detail::slot_holds_version(w)) __builtin_prefetch(detail::slot_version<version_type>(w));
           }
-          std::size_t used = 0;
-          for (; used < n && count_ < batch_size; ++used) {
-            std::uint64_t w = words[used];
-            if ((w & detail::slot_moved) != 0) {
-              detail::slot_table* at = table_;
-              resolve(at, w);
-            }
-            if (!detail::slot_holds_version(w)) continue;
-            const version_type* v = map_->visible_at(detail::slot_version<version_type>(w), timestamp_);
-            if (v != nullptr) batch_[count_++] = v;
+          walk_window(words, n);
+          position_ += n;
+        }
+      }
+
+      // Finds the version each of the n slot words shows the snapshot and
+      // appends the visible ones in slot order. A head newer than the
+      // snapshot sends its walk down the chain; the walks of the window go
+      // down together, one step each per round with the next version
+      // prefetched, so an old snapshot's deep chains cost overlapping misses
+      // rather than one queue of them.
+      SNAPCACHE_ALWAYS_INLINE void walk_window(const std::uint64_t* words, std::size_t n) {
+        // Until the first walk starts, entries go straight to the batch;
+        // from then on they wait in `found`, to keep slot order.
+        const version_type* found[lookahead];
+        const version_type* cursor[lookahead];
+        std::size_t walking = 0, first_walk = n;
+        for (std::size_t i = 0; i < n; ++i) {
+          if (walking > 0) {  // only the slots from the first walk on are read back
+            found[i] = nullptr;
+            cursor[i] = nullptr;
           }
-          position_ += used;
+          std::uint64_t w = words[i];
+          if ((w & detail::slot_moved) != 0) {
+            detail::slot_table* at = table_;
+            resolve(at, w);
+          }
+          if (!detail::slot_holds_version(w)) continue;
+          version_type* head = detail::slot_version<version_type>(w);
+          const version_type* v = nullptr;
+          if (is_planted(detail::planted_bug::snapshot_reads_live_value)) {
+            v = map_->visible_at(head, timestamp_);
+          } else if (map_->stamp(head) <= timestamp_) {
+            v = head->is_tombstone() ? nullptr : head;
+          } else if (version_type* older = detail::strip(head->older.load(std::memory_order_seq_cst))) {
+            __builtin_prefetch(older);
+            if (walking++ == 0) first_walk = i;
+            found[i] = nullptr;
+            cursor[i] = older;
+            continue;
+          }
+          if (v == nullptr) continue;
+          if (walking == 0) {
+            batch_[count_++] = v;
+          } else {
+            found[i] = v;
+          }
+        }
+        while (walking > 0) {
+          for (std::size_t i = first_walk; i < n; ++i) {
+            const version_type* v = cursor[i];
+            if (v == nullptr) continue;
+            // Below a head: stamped before it was linked under it.
+            if (stamp_value(v->stamp_word.load(std::memory_order_seq_cst)) <= timestamp_) {
+              found[i] = v->is_tombstone() ? nullptr : v;
+              cursor[i] = nullptr;
+            } else if ((cursor[i] = detail::strip(v->older.load(std::memory_order_seq_cst))) != nullptr) {
+              __builtin_prefetch(cursor[i]);
+              continue;
+            }
+            --walking;
+          }
+        }
+        for (std::size_t i = first_walk; i < n; ++i) {
+          if (found[i] != nullptr) batch_[count_++] = found[i];
         }
       }
 
@@ -1561,7 +1618,7 @@ class hash_map {
       detail::slot_table* table_ = nullptr;
       std::uint64_t timestamp_ = 0;
       std::size_t position_ = 0;
-      const version_type* batch_[batch_size];
+      const version_type* batch_[batch_size + lookahead];
       std::size_t count_ = 0;
       std::size_t index_ = 0;
       mutable std::optional<value_type> current_;  // what operator* returns a reference to
