@@ -864,38 +864,7 @@ class hash_map {
   // short. Returns whether `fresh` was installed: false if accept declined
   // or another write to the key won the CAS (the caller decides again).
   template <class K, class Accept>
-  bool install(std::uint64_t h, const K& key, fresh_ptr& fresh, Accept&& accept) {
-    prefetch_slot(h);
-    auto g = domain_->pin();
-    // A write from a thread_local destructor after the thread's own cleanup
-    // ran frees the spare record it may have refilled, whatever it returns.
-    struct late_spare_drop {
-      ~late_spare_drop() {
-        if (detail::tl_spare_exited) detail::drop_spare_record_after_exit();
-      }
-    } const late_spare;
-    for (;;) {
-      detail::slot_table* t = writable_table(g);
-      position p;
-      const located where = locate(t, h, key, p);
-      if (where == located::migrating) continue;
-      if (where == located::full) {
-        grow(t, true);
-        continue;
-      }
-      if (p.head != nullptr) stamp(p.head);  // stamps never decrease along a chain
-      if (!accept(static_cast<const version_type*>(p.head))) return false;
-      if (p.head == nullptr && should_grow(*t, p.probes)) {
-        grow(t, false);
-        continue;
-      }
-      // What the commit needs must not be allocated after it; made sure of
-      // after accept, which may run user code (that may write to a map).
-      g.reserve();
-      if (detail::tl_spare_record == nullptr) detail::refill_spare_record();
-      return commit(p, h, fresh, g);
-    }
-  }
+  bool install(std::uint64_t h, const K& key, fresh_ptr& fresh, Accept&& accept);
 
   // erase_if(pred) and clear(): walks the current table's slots; each live
   // key found is held (so its key outlives the pin) and erased with
@@ -903,36 +872,7 @@ class hash_map {
   // installs a new table restarts the walk in it (erased keys are gone from
   // it, or tombstones the walk skips).
   template <class Pred>
-  std::size_t erase_matching(Pred& pred) {
-    std::size_t erased = 0;
-    const detail::slot_table* walking = nullptr;
-    std::size_t next = 0;
-    for (;;) {
-      const version_type* found = nullptr;
-      ebr::held hold;
-      auto g = domain_->pin();
-      detail::slot_table* t = writable_table(g);  // finishes a migration in flight
-      if (t != walking) {
-        walking = t;
-        next = 0;
-      }
-      for (; next < t->capacity && found == nullptr; ++next) {
-        std::uint64_t w = t->slots[next].load(std::memory_order_seq_cst);
-        if (detail::slot_is_free(w) || (w & detail::slot_dropped) != 0) continue;
-        detail::slot_table* at = t;
-        resolve(at, w);
-        if (!detail::slot_holds_version(w)) continue;
-        version_type* v = detail::slot_version<version_type>(w);
-        stamp(v);
-        if (!v->is_tombstone()) found = v;
-      }
-      if (found == nullptr) return erased;  // the whole table walked
-      hold = g.hold(found);
-      if (hold.holding()) g.reset();  // else (every hold slot taken) it stays pinned
-      const Key& k = found->key;
-      erased += erase_if(k, [&](const T& current) { return pred(k, current); }) ? 1 : 0;
-    }
-  }
+  std::size_t erase_matching(Pred& pred);
 
   // A write whose new version depends on the present one. `decide(head,
   // fresh)` sees the key's live head (it is not called for an absent key)
@@ -941,192 +881,39 @@ class hash_map {
   // the install succeeds only if it is still the head. Returns whether it
   // wrote.
   template <class K, class Decide>
-  bool rewrite(const K& key, Decide&& decide) {
-    const std::uint64_t h = hash_key(key);
-    const ebr::guard outer = planted_outer_guard();
-    fresh_ptr fresh;
-    const version_type* head = nullptr;
-    const auto still_head = [&](const version_type* now) noexcept { return now == head; };
-    for (;;) {
-      ebr::held hold;
-      prefetch_slot(h);
-      auto g = domain_->pin();
-      head = current_head(h, key);
-      if (head == nullptr || head->is_tombstone()) return false;
-      hold = g.hold(head);
-      // Held, head outlives the pin: decide unpinned. (With every hold slot
-      // taken, by rewrites nested in callables, decide stays pinned.)
-      if (hold.holding()) g.reset();
-      if (decide(*head, fresh) == decision::keep) return false;  // user code
-      if (install(h, key, fresh, still_head)) return true;
-      // The head changed (or a write to the key won the CAS): decide again.
-    }
-  }
+  bool rewrite(const K& key, Decide&& decide);
 
   // Installs `fresh` at p by CAS. On success the write has happened: stamps
   // it, counts it and settles the version it replaced. Never throws.
-  bool commit(const position& p, std::uint64_t h, fresh_ptr& fresh, const ebr::guard& g) noexcept {
-    version_type* v = fresh.get();
-    if constexpr (stores_hash) v->hash.value = h;
-    v->older.store(p.head, std::memory_order_relaxed);  // published by the CAS below
-    const std::uint64_t desired = detail::claimed_word(detail::slot_tag_of_hash(h), v);
-    std::uint64_t expected = p.word;
-    SNAPCACHE_PERTURB();
-    SNAPCACHE_PARK(insert_before_link);
-    if (is_planted(detail::planted_bug::insert_check_then_act)) {
-      p.table->slots[p.index].store(desired, std::memory_order_seq_cst);  // the bug: no CAS
-    } else if (!p.table->slots[p.index].compare_exchange_strong(expected, desired, std::memory_order_seq_cst)) {
-      return false;
-    }
-    fresh.release();
-    SNAPCACHE_PARK(write_before_stamp);
-    stamp(v);
-    const bool new_value = !v->is_tombstone();
-    if (p.head == nullptr) {
-      counters_.add_keys(1, 0);
-    } else if (p.head->is_tombstone() != !new_value) {
-      counters_.add_keys(new_value ? 1 : -1, new_value ? -1 : 1);
-    }
-    if (p.head != nullptr) settle(v, p.head, h, g);
-    if (!new_value && p.head != nullptr) maybe_clean(*p.table, g);
-    return true;
-  }
+  bool commit(const position& p, std::uint64_t h, fresh_ptr& fresh, const ebr::guard& g) noexcept;
 
   // Decides the fate of `old`, just replaced by `fresh`: unlinked at once if
   // no live snapshot reads it, else kept and recorded for the newest snapshot
   // that does.
-  void settle(version_type* fresh, version_type* old, std::uint64_t h, const ebr::guard& g) const noexcept {
-    const std::uint64_t from = stamp(old);
-    const std::uint64_t to = stamp(fresh);
-    if (!reads_nothing(old)) {
-      if (detail::snapshot_slot* reader = registry_.newest_reader(from, to, g)) {
-        SNAPCACHE_PARK(settle_before_keep);
-        mark_kept(old);  // before the record is published: its closer reads the flag
-        detail::kept_record* record = detail::take_spare_record();
-        *record = {h, old, fresh, nullptr};
-        do {
-          if (detail::snapshot_registry::attach(reader, record)) return;
-          // That snapshot closed meanwhile: the next newest reader, if any.
-        } while ((reader = registry_.newest_reader(from, to, g)) != nullptr);
-        detail::give_back_record(record);
-      }
-    }
-    SNAPCACHE_PERTURB();
-    unlink(fresh, old, h, g);
-  }
+  void settle(version_type* fresh, version_type* old, std::uint64_t h, const ebr::guard& g) const noexcept;
 
   // A tombstone with nothing older reads the same as no version at all.
-  static bool reads_nothing(version_type* v) noexcept {
-    return v->is_tombstone() && v->older.load(std::memory_order_seq_cst) == nullptr;
-  }
+  static bool reads_nothing(version_type* v) noexcept;
 
-  void mark_kept(version_type* v) const noexcept {
-    if (v->is_tombstone()) return;
-    v->stamp_word.fetch_or(detail::kept_flag, std::memory_order_relaxed);  // a count's flag: read by the unlinker after the unlink CAS
-    counters_.add_kept(1);
-  }
+  void mark_kept(version_type* v) const noexcept;
 
   // Removes `old` (whose newer neighbour was `newer` when the caller looked)
   // from its chain and retires it; if a neighbour changed meanwhile, cleans
   // the whole chain instead. Exactly one thread retires each version: the
   // one whose unlink CAS succeeds.
-  void unlink(version_type* newer, version_type* old, std::uint64_t h, const ebr::guard& g) const noexcept {
-    version_type* below = old->older.load(std::memory_order_seq_cst);
-    if (below == nullptr) {
-      // Nothing below `old` (and nothing is ever added below a version), so
-      // no neighbour's unlink can race with ours: no mark needed.
-      version_type* expected = old;
-      if (newer->older.compare_exchange_strong(expected, nullptr, std::memory_order_seq_cst)) {
-        retire_version(old, g);
-        return;
-      }
-      // `newer` is being unlinked itself, or someone unlinked `old`: below.
-    }
-    while (!detail::is_marked(below)) {
-      if (old->older.compare_exchange_weak(below, detail::with_mark(below), std::memory_order_seq_cst)) {
-        below = detail::with_mark(below);
-        break;
-      }
-    }
-    SNAPCACHE_PARK(trim_after_mark);
-    version_type* expected = old;
-    if (newer->older.compare_exchange_strong(expected, detail::strip(below), std::memory_order_seq_cst)) {
-      retire_version(old, g);
-      return;
-    }
-    clean_chain(h, old, g);
-  }
+  void unlink(version_type* newer, version_type* old, std::uint64_t h, const ebr::guard& g) const noexcept;
 
-  void retire_version(version_type* v, const ebr::guard& g) const noexcept {
-    // The version below v (frozen now: v is unlinked) may be kept with a
-    // record naming v as its `above`: flag it before v can be freed (K1).
-    if (version_type* below = detail::strip(v->older.load(std::memory_order_seq_cst))) {
-      if (!is_planted(detail::planted_bug::recheck_trusts_stale_above)) {
-        below->stamp_word.fetch_or(detail::above_unlinked_flag, std::memory_order_seq_cst);  // (K1)
-      }
-    }
-    if ((v->stamp_word.load(std::memory_order_relaxed) & detail::kept_flag) != 0) counters_.add_kept(-1);  // relaxed: the flag's fetch_or reaches the retirer through M3/M4 and the seq_cst mark or unlink
-    g.retire_raw(v, &version_type::reclaim, v->bytes());
-  }
+  void retire_version(version_type* v, const ebr::guard& g) const noexcept;
 
   // Unlinks every marked version of the chain that holds (or held) `target`.
   // Restarts from the chain's current head whenever a neighbour changed
   // under it (someone else unlinked, or a new head superseded ours).
-  void clean_chain(std::uint64_t h, const version_type* target, const ebr::guard& g) const noexcept {
-    for (;;) {
-      version_type* prev = chain_holding(h, target, nullptr);
-      if (prev == nullptr) return;  // gone: whoever removed it cleaned up
-      version_type* curr = detail::strip(prev->older.load(std::memory_order_seq_cst));
-      bool changed = false;
-      while (curr != nullptr) {
-        version_type* next = curr->older.load(std::memory_order_seq_cst);
-        if (detail::is_marked(next)) {
-          // A chain may hold more marked versions than one reservation
-          // covers: without memory, they stay linked for a later clean.
-          if (!g.try_reserve()) return;
-          version_type* expected = curr;
-          if (!prev->older.compare_exchange_strong(expected, detail::strip(next), std::memory_order_seq_cst)) {
-            changed = true;  // prev changed or is being unlinked itself
-            break;
-          }
-          retire_version(curr, g);
-          curr = detail::strip(next);
-          continue;
-        }
-        prev = curr;
-        curr = detail::strip(next);
-      }
-      if (!changed) return;
-    }
-  }
+  void clean_chain(std::uint64_t h, const version_type* target, const ebr::guard& g) const noexcept;
 
   // The head of the chain that links `target` below it (by address only:
   // `target` may be freed), or null. If `above` is given, it receives the
   // version just above `target`. Follows migrations; no user code.
-  version_type* chain_holding(std::uint64_t h, const void* target, version_type** above) const noexcept {
-    detail::slot_table* t = current_.load(std::memory_order_seq_cst);
-    if (t == nullptr) return nullptr;
-    const std::uint64_t tag = detail::slot_tag_of_hash(h);
-    std::size_t i = t->home(h);
-    for (std::size_t probes = 0; probes < t->capacity; ++probes, i = t->after(i)) {
-      std::uint64_t w = t->slots[i].load(std::memory_order_seq_cst);
-      if (detail::slot_is_free(w)) return nullptr;
-      if ((w & detail::slot_dropped) != 0 || detail::slot_tag(w) != tag) continue;
-      detail::slot_table* at = t;
-      resolve(at, w);
-      if (!detail::slot_holds_version(w)) continue;
-      version_type* head = detail::slot_version<version_type>(w);
-      for (version_type* prev = head; prev != nullptr;) {
-        version_type* curr = detail::strip(prev->older.load(std::memory_order_seq_cst));
-        if (curr == target) {
-          if (above != nullptr) *above = prev;
-          return head;
-        }
-        prev = curr;
-      }
-    }
-    return nullptr;
-  }
+  version_type* chain_holding(std::uint64_t h, const void* target, version_type** above) const noexcept;
 
   // ---- growth and cleanup ----------------------------------------------------
 
@@ -1246,73 +1033,15 @@ class hash_map {
   // In batches of 32 under one guard, the reservation checked before each
   // record, on any thread; what cannot be done now (no guard, no memory)
   // waits for the next close.
-  void recheck(detail::kept_record* list) const noexcept {
-    if (detail::kept_record* orphans = orphans_.exchange(nullptr, std::memory_order_acquire)) {  // pairs with orphan()
-      list = splice(list, orphans);
-    }
-    SNAPCACHE_PARK(close_before_recheck);
-    while (list != nullptr) {
-      auto g = domain_->try_pin();
-      if (!g.pinned() || !g.try_reserve()) {
-        orphan(list);
-        return;
-      }
-      for (int n = 0; n < 32 && list != nullptr; ++n) {
-        if (!g.try_reserve()) break;  // the outer loop orphans the rest
-        detail::kept_record* record = std::exchange(list, list->next);
-        recheck_one(record, g);
-      }
-    }
-  }
+  void recheck(detail::kept_record* list) const noexcept;
 
-  void recheck_one(detail::kept_record* record, const ebr::guard& g) const noexcept {
-    rechecks_.fetch_add(1, std::memory_order_relaxed);  // statistic only
-    auto* v = const_cast<version_type*>(static_cast<const version_type*>(record->version));
-    version_type* above = nullptr;
-    // v is alive (only its record's holder, this thread now, unlinks it).
-    // If no version directly above it was unlinked since it was kept (K2,
-    // after our pin), the record's `above` is still its neighbour and not
-    // retired: O(1). Otherwise find the neighbour down the chain.
-    if ((v->stamp_word.load(std::memory_order_seq_cst) & detail::above_unlinked_flag) == 0) {  // (K2)
-      above = const_cast<version_type*>(static_cast<const version_type*>(record->above));
-    } else {
-      recheck_walks_.fetch_add(1, std::memory_order_relaxed);  // statistic only
-      if (chain_holding(record->hash, record->version, &above) == nullptr) {
-        free_record(record);  // defensive: only a record's holder unlinks a kept version
-        return;
-      }
-    }
-    if (!detail::is_marked(v->older.load(std::memory_order_seq_cst)) && !reads_nothing(v)) {
-      const std::uint64_t from = stamp(v);
-      const std::uint64_t to = stamp(above);
-      while (detail::snapshot_slot* reader = registry_.newest_reader(from, to, g)) {
-        if (detail::snapshot_registry::attach(reader, record)) return;
-      }
-    }
-    const std::uint64_t h = record->hash;
-    free_record(record);
-    unlink(above, v, h, g);
-  }
+  void recheck_one(detail::kept_record* record, const ebr::guard& g) const noexcept;
 
   static void free_record(detail::kept_record* record) noexcept { detail::give_back_record(record); }
 
-  static detail::kept_record* splice(detail::kept_record* a, detail::kept_record* b) noexcept {
-    if (a == nullptr) return b;
-    detail::kept_record* tail = a;
-    while (tail->next != nullptr) tail = tail->next;
-    tail->next = b;
-    return a;
-  }
+  static detail::kept_record* splice(detail::kept_record* a, detail::kept_record* b) noexcept;
 
-  void orphan(detail::kept_record* list) const noexcept {
-    detail::kept_record* tail = list;
-    while (tail->next != nullptr) tail = tail->next;
-    detail::kept_record* head = orphans_.load(std::memory_order_relaxed);  // the CAS validates
-    do {
-      tail->next = head;
-    } while (!orphans_.compare_exchange_weak(head, list, std::memory_order_release,  // pairs with recheck (acquire)
-                                             std::memory_order_relaxed));            // retry reads head only
-  }
+  void orphan(detail::kept_record* list) const noexcept;
 
   // ---- teardown ------------------------------------------------------------------
 
@@ -1393,276 +1122,9 @@ class hash_map {
   mutable std::atomic<std::uint64_t> rechecks_{0};
   mutable std::atomic<std::uint64_t> recheck_walks_{0};
   mutable std::atomic<std::uint64_t> migrations_{0};
-
- public:
-  class snapshot_type {
-   public:
-    snapshot_type(snapshot_type&& other) noexcept
-        : map_(std::exchange(other.map_, nullptr)),
-          slot_(std::exchange(other.slot_, nullptr)),
-          timestamp_(other.timestamp_),
-          steps_(other.steps_) {}
-    snapshot_type& operator=(snapshot_type&& other) noexcept {
-      if (this != &other) {
-        close();
-        map_ = std::exchange(other.map_, nullptr);
-        slot_ = std::exchange(other.slot_, nullptr);
-        timestamp_ = other.timestamp_;
-        steps_ = other.steps_;
-      }
-      return *this;
-    }
-    snapshot_type(const snapshot_type&) = delete;
-    snapshot_type& operator=(const snapshot_type&) = delete;
-    ~snapshot_type() { close(); }
-
-    class iterator;
-    // The first call finishes a migration in flight, if any, and holds the
-    // table it will scan until the snapshot closes. May throw std::bad_alloc
-    // (the calling thread's first pin).
-    // May throw std::bad_alloc: on the thread's first pin, or when it must
-    // size a pending shrink before scanning.
-    // A moved-from snapshot is empty.
-    [[nodiscard]] iterator begin() const {
-      if (map_ == nullptr) return end();
-      return iterator(map_, map_->scan_table(*slot_), timestamp_);
-    }
-    [[nodiscard]] iterator end() const noexcept { return iterator(); }
-
-    // Exact. The first call on a snapshot walks it (O(n): about 49 ms at
-    // 1,000,000 entries on the 2-core VM), later calls are O(1) (the count
-    // is remembered); safe from several threads at once. A moved-from
-    // snapshot has size 0.
-    [[nodiscard]] std::size_t size() const {
-      if (slot_ == nullptr) return 0;
-      std::uint64_t n = slot_->size.load(std::memory_order_relaxed);  // the value is all it carries
-      if (n == detail::size_unknown) {
-        n = 0;
-        for (auto it = begin(); it != end(); ++it) ++n;
-        slot_->size.store(n, std::memory_order_relaxed);  // a value only: every thread computes the same
-      }
-      return static_cast<std::size_t>(n);
-    }
-    [[nodiscard]] bool empty() const { return size() == 0; }
-
-    template <class K>
-      requires std::copy_constructible<T>
-    [[nodiscard]] std::optional<T> find(const K& key) const {
-      const version_type* v = visible(key);
-      return v ? std::optional<T>(v->value()) : std::nullopt;
-    }
-    template <class K>
-    [[nodiscard]] bool contains(const K& key) const {
-      return visible(key) != nullptr;
-    }
-    // Calls f(const T&) with key's value at the snapshot's instant, in place
-    // (move-only values included), and returns true; false if key was
-    // absent then. f runs unpinned: the snapshot keeps the value alive.
-    template <class K, class F>
-    bool visit(const K& key, F&& f) const {
-      const version_type* v = visible(key);
-      if (v == nullptr) return false;
-      std::forward<F>(f)(v->value());
-      return true;
-    }
-
-    // The clock value the snapshot reads at.
-    [[nodiscard]] std::uint64_t timestamp() const noexcept { return timestamp_; }
-    // Steps taking it took (slots scanned, announcements made): a test
-    // diagnostic for the O(1) claim; independent of the map's size.
-    [[nodiscard]] std::size_t steps() const noexcept { return steps_; }
-
-    // Iterates the snapshot's table in slot order, a batch of 64 to 95 keys
-    // (whole windows of 32 slots) at a time under one short epoch guard; an
-    // old snapshot's walks down deep chains go down a window's chains
-    // together, so their misses overlap (the versions a snapshot reads
-    // are never unlinked while it lives, so the batch stays valid unpinned).
-    // Points at the snapshot's slot, not at the snapshot object: moving the
-    // snapshot leaves it valid.
-    // operator* returns a reference to a (key, value) pair of references held
-    // in the iterator, so `for (auto& [k, v] : snap)` works as it does over
-    // a const std::map; the pair is rewritten by the next increment (the
-    // key and value it refers to stay valid while the snapshot lives).
-    class iterator {
-     public:
-      using value_type = std::pair<const Key&, const T&>;
-      using reference = const value_type&;
-      using pointer = const value_type*;
-      using difference_type = std::ptrdiff_t;
-      using iterator_category = std::input_iterator_tag;  // the pair is stashed: see above
-
-      iterator() noexcept = default;
-
-      reference operator*() const noexcept {
-        const version_type* v = batch_[index_];
-        current_.emplace(v->key, v->value());
-        return *current_;
-      }
-      pointer operator->() const noexcept { return &**this; }
-
-      iterator& operator++() {
-        if (++index_ == count_) fill();
-        return *this;
-      }
-      iterator operator++(int) {
-        iterator before = *this;
-        ++*this;
-        return before;
-      }
-      friend bool operator==(const iterator& a, const iterator& b) noexcept {
-        const bool a_end = a.count_ == 0, b_end = b.count_ == 0;
-        if (a_end || b_end) return a_end == b_end;
-        return a.batch_[a.index_] == b.batch_[b.index_];
-      }
-
-     private:
-      friend class snapshot_type;
-      static constexpr std::size_t batch_size = 64;
-      static constexpr std::size_t lookahead = 32;  // slots whose versions are prefetched ahead
-
-      iterator(const hash_map* map, detail::slot_table* table, std::uint64_t t)
-          : map_(map), table_(table), timestamp_(t) {
-        fill();
-      }
-
-      // Collects the next batch of visible entries, from position_ on.
-      void fill() {
-        count_ = 0;
-        index_ = 0;
-        if (table_ == nullptr || position_ >= table_->capacity) return;
-        const auto g = map_->domain_->pin();
-        SNAPCACHE_PARK(iterate_while_pinned);
-        const std::size_t capacity = table_->capacity;
-        while (position_ < capacity && count_ < batch_size) {
-          // Read a window of slot words (each yields at most one entry: the
-          // batch has room for a whole window past batch_size), prefetch
-          // the versions they name, then walk them: the misses overlap
-          // instead of queueing.
-          const std::size_t end = std::min(capacity, position_ + lookahead);
-          std::uint64_t words[lookahead];
-          std::size_t n = 0;
-          for (std::size_t i = position_; i < end; ++i) {
-            const std::uint64_t w = table_->slots[i].load(std::memory_order_seq_cst);
-            words[n++] = w;
-            if (detail::slot_holds_version(w)) __builtin_prefetch(detail::slot_version<version_type>(w));
-          }
-          walk_window(words, n);
-          position_ += n;
-        }
-      }
-
-      // Finds the version each of the n slot words shows the snapshot and
-      // appends the visible ones in slot order. A head newer than the
-      // snapshot sends its walk down the chain; the walks of the window go
-      // down together, one step each per round with the next version
-      // prefetched, so an old snapshot's deep chains cost overlapping misses
-      // rather than one queue of them.
-      SNAPCACHE_ALWAYS_INLINE void walk_window(const std::uint64_t* words, std::size_t n) {
-        // Until the first walk starts, entries go straight to the batch;
-        // from then on they wait in `found`, to keep slot order.
-        const version_type* found[lookahead];
-        const version_type* cursor[lookahead];
-        std::size_t walking = 0, first_walk = n;
-        for (std::size_t i = 0; i < n; ++i) {
-          if (walking > 0) {  // only the slots from the first walk on are read back
-            found[i] = nullptr;
-            cursor[i] = nullptr;
-          }
-          std::uint64_t w = words[i];
-          if ((w & detail::slot_moved) != 0) {
-            detail::slot_table* at = table_;
-            resolve(at, w);
-          }
-          if (!detail::slot_holds_version(w)) continue;
-          version_type* head = detail::slot_version<version_type>(w);
-          const version_type* v = nullptr;
-          if (is_planted(detail::planted_bug::snapshot_reads_live_value)) {
-            v = map_->visible_at(head, timestamp_);
-          } else if (map_->stamp(head) <= timestamp_) {
-            v = head->is_tombstone() ? nullptr : head;
-          } else if (version_type* older = detail::strip(head->older.load(std::memory_order_seq_cst))) {
-            __builtin_prefetch(older);
-            if (walking++ == 0) first_walk = i;
-            found[i] = nullptr;
-            cursor[i] = older;
-            continue;
-          }
-          if (v == nullptr) continue;
-          if (walking == 0) {
-            batch_[count_++] = v;
-          } else {
-            found[i] = v;
-          }
-        }
-        while (walking > 0) {
-          for (std::size_t i = first_walk; i < n; ++i) {
-            const version_type* v = cursor[i];
-            if (v == nullptr) continue;
-            // Below a head: stamped before it was linked under it.
-            if (stamp_value(v->stamp_word.load(std::memory_order_seq_cst)) <= timestamp_) {
-              found[i] = v->is_tombstone() ? nullptr : v;
-              cursor[i] = nullptr;
-            } else if ((cursor[i] = detail::strip(v->older.load(std::memory_order_seq_cst))) != nullptr) {
-              __builtin_prefetch(cursor[i]);
-              continue;
-            }
-            --walking;
-          }
-        }
-        for (std::size_t i = first_walk; i < n; ++i) {
-          if (found[i] != nullptr) batch_[count_++] = found[i];
-        }
-      }
-
-      const hash_map* map_ = nullptr;
-      detail::slot_table* table_ = nullptr;
-      std::uint64_t timestamp_ = 0;
-      std::size_t position_ = 0;
-      const version_type* batch_[batch_size + lookahead];
-      std::size_t count_ = 0;
-      std::size_t index_ = 0;
-      mutable std::optional<value_type> current_;  // what operator* returns a reference to
-    };
-
-   private:
-    friend class hash_map;
-    // The version of key this snapshot reads (it stays valid while the
-    // snapshot lives), or null.
-    template <class K>
-    const version_type* visible(const K& key) const {
-      if (map_ == nullptr) return nullptr;  // moved from: empty
-      return map_->with_key(key, [&](const auto& k) -> const version_type* {
-        const std::uint64_t h = map_->hash_key(k);
-        const auto g = map_->domain_->pin();
-        version_type* head = map_->head_of(h, k);
-        return head ? map_->visible_at(head, timestamp_) : nullptr;
-      });
-    }
-
-    explicit snapshot_type(const hash_map& map) : map_(&map) {
-      timestamp_ = map.registry_.open(slot_, steps_);
-    }
-    void close() noexcept {
-      if (map_ == nullptr) return;
-      detail::kept_record* kept = map_->registry_.close(slot_);
-      if (detail::slot_table* t = slot_->table.exchange(nullptr, std::memory_order_acq_rel)) {  // pairs with scan_table
-        if (!is_planted(detail::planted_bug::scan_without_table_reference)) detail::slot_table::release(t);
-      }
-      {
-        const auto g = map_->domain_->try_pin();  // for the sweep of closed slots (none if it fails)
-        map_->registry_.release_slot(slot_, g);
-      }
-      if (kept != nullptr || map_->orphans_.load(std::memory_order_relaxed) != nullptr) {  // a hint: recheck takes the list
-        map_->recheck(kept);
-      }
-      map_ = nullptr;
-    }
-
-    const hash_map* map_ = nullptr;
-    detail::snapshot_slot* slot_ = nullptr;
-    std::uint64_t timestamp_ = 0;
-    std::size_t steps_ = 0;
-  };
 };
 
 }  // namespace snapcache
+
+#include "snapcache/detail/hash_map_snapshot.hpp"
+#include "snapcache/detail/hash_map_writes.hpp"

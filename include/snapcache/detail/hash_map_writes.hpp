@@ -1,0 +1,341 @@
+// snapcache::hash_map's write protocol: installing a version with one CAS,
+// stamping and counting it, settling the version it replaced (unlinked at
+// once, or kept for the newest snapshot that reads it), the Harris unlink of
+// a version from its chain, the whole-map erase, and the recheck of the
+// versions kept for a snapshot when it closes. Definitions of members
+// declared (and documented) in hash_map.hpp; the protocol is argued in
+// docs/design.md ("Versions and snapshots", "Settling a replaced version").
+// Included by hash_map.hpp only, after the class.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <utility>
+
+#include "snapcache/hash_map.hpp"
+
+namespace snapcache {
+
+template <class Key, class T, class Hash, class KeyEqual>
+template <class K, class Accept>
+auto hash_map<Key, T, Hash, KeyEqual>::install(std::uint64_t h, const K& key, fresh_ptr& fresh, Accept&& accept) -> bool {
+  prefetch_slot(h);
+  auto g = domain_->pin();
+  // A write from a thread_local destructor after the thread's own cleanup
+  // ran frees the spare record it may have refilled, whatever it returns.
+  struct late_spare_drop {
+    ~late_spare_drop() {
+      if (detail::tl_spare_exited) detail::drop_spare_record_after_exit();
+    }
+  } const late_spare;
+  for (;;) {
+    detail::slot_table* t = writable_table(g);
+    position p;
+    const located where = locate(t, h, key, p);
+    if (where == located::migrating) continue;
+    if (where == located::full) {
+      grow(t, true);
+      continue;
+    }
+    if (p.head != nullptr) stamp(p.head);  // stamps never decrease along a chain
+    if (!accept(static_cast<const version_type*>(p.head))) return false;
+    if (p.head == nullptr && should_grow(*t, p.probes)) {
+      grow(t, false);
+      continue;
+    }
+    // What the commit needs must not be allocated after it; made sure of
+    // after accept, which may run user code (that may write to a map).
+    g.reserve();
+    if (detail::tl_spare_record == nullptr) detail::refill_spare_record();
+    return commit(p, h, fresh, g);
+  }
+}
+
+template <class Key, class T, class Hash, class KeyEqual>
+template <class Pred>
+auto hash_map<Key, T, Hash, KeyEqual>::erase_matching(Pred& pred) -> std::size_t {
+  std::size_t erased = 0;
+  const detail::slot_table* walking = nullptr;
+  std::size_t next = 0;
+  for (;;) {
+    const version_type* found = nullptr;
+    ebr::held hold;
+    auto g = domain_->pin();
+    detail::slot_table* t = writable_table(g);  // finishes a migration in flight
+    if (t != walking) {
+      walking = t;
+      next = 0;
+    }
+    for (; next < t->capacity && found == nullptr; ++next) {
+      std::uint64_t w = t->slots[next].load(std::memory_order_seq_cst);
+      if (detail::slot_is_free(w) || (w & detail::slot_dropped) != 0) continue;
+      detail::slot_table* at = t;
+      resolve(at, w);
+      if (!detail::slot_holds_version(w)) continue;
+      version_type* v = detail::slot_version<version_type>(w);
+      stamp(v);
+      if (!v->is_tombstone()) found = v;
+    }
+    if (found == nullptr) return erased;  // the whole table walked
+    hold = g.hold(found);
+    if (hold.holding()) g.reset();  // else (every hold slot taken) it stays pinned
+    const Key& k = found->key;
+    erased += erase_if(k, [&](const T& current) { return pred(k, current); }) ? 1 : 0;
+  }
+}
+
+template <class Key, class T, class Hash, class KeyEqual>
+template <class K, class Decide>
+auto hash_map<Key, T, Hash, KeyEqual>::rewrite(const K& key, Decide&& decide) -> bool {
+  const std::uint64_t h = hash_key(key);
+  const ebr::guard outer = planted_outer_guard();
+  fresh_ptr fresh;
+  const version_type* head = nullptr;
+  const auto still_head = [&](const version_type* now) noexcept { return now == head; };
+  for (;;) {
+    ebr::held hold;
+    prefetch_slot(h);
+    auto g = domain_->pin();
+    head = current_head(h, key);
+    if (head == nullptr || head->is_tombstone()) return false;
+    hold = g.hold(head);
+    // Held, head outlives the pin: decide unpinned. (With every hold slot
+    // taken, by rewrites nested in callables, decide stays pinned.)
+    if (hold.holding()) g.reset();
+    if (decide(*head, fresh) == decision::keep) return false;  // user code
+    if (install(h, key, fresh, still_head)) return true;
+    // The head changed (or a write to the key won the CAS): decide again.
+  }
+}
+
+template <class Key, class T, class Hash, class KeyEqual>
+auto hash_map<Key, T, Hash, KeyEqual>::commit(const position& p, std::uint64_t h, fresh_ptr& fresh, const ebr::guard& g) noexcept -> bool {
+  version_type* v = fresh.get();
+  if constexpr (stores_hash) v->hash.value = h;
+  v->older.store(p.head, std::memory_order_relaxed);  // published by the CAS below
+  const std::uint64_t desired = detail::claimed_word(detail::slot_tag_of_hash(h), v);
+  std::uint64_t expected = p.word;
+  SNAPCACHE_PERTURB();
+  SNAPCACHE_PARK(insert_before_link);
+  if (is_planted(detail::planted_bug::insert_check_then_act)) {
+    p.table->slots[p.index].store(desired, std::memory_order_seq_cst);  // the bug: no CAS
+  } else if (!p.table->slots[p.index].compare_exchange_strong(expected, desired, std::memory_order_seq_cst)) {
+    return false;
+  }
+  fresh.release();
+  SNAPCACHE_PARK(write_before_stamp);
+  stamp(v);
+  const bool new_value = !v->is_tombstone();
+  if (p.head == nullptr) {
+    counters_.add_keys(1, 0);
+  } else if (p.head->is_tombstone() != !new_value) {
+    counters_.add_keys(new_value ? 1 : -1, new_value ? -1 : 1);
+  }
+  if (p.head != nullptr) settle(v, p.head, h, g);
+  if (!new_value && p.head != nullptr) maybe_clean(*p.table, g);
+  return true;
+}
+
+template <class Key, class T, class Hash, class KeyEqual>
+auto hash_map<Key, T, Hash, KeyEqual>::settle(version_type* fresh, version_type* old, std::uint64_t h, const ebr::guard& g) const noexcept -> void {
+  const std::uint64_t from = stamp(old);
+  const std::uint64_t to = stamp(fresh);
+  if (!reads_nothing(old)) {
+    if (detail::snapshot_slot* reader = registry_.newest_reader(from, to, g)) {
+      SNAPCACHE_PARK(settle_before_keep);
+      mark_kept(old);  // before the record is published: its closer reads the flag
+      detail::kept_record* record = detail::take_spare_record();
+      *record = {h, old, fresh, nullptr};
+      do {
+        if (detail::snapshot_registry::attach(reader, record)) return;
+        // That snapshot closed meanwhile: the next newest reader, if any.
+      } while ((reader = registry_.newest_reader(from, to, g)) != nullptr);
+      detail::give_back_record(record);
+    }
+  }
+  SNAPCACHE_PERTURB();
+  unlink(fresh, old, h, g);
+}
+
+template <class Key, class T, class Hash, class KeyEqual>
+auto hash_map<Key, T, Hash, KeyEqual>::reads_nothing(version_type* v) noexcept -> bool {
+  return v->is_tombstone() && v->older.load(std::memory_order_seq_cst) == nullptr;
+}
+
+template <class Key, class T, class Hash, class KeyEqual>
+auto hash_map<Key, T, Hash, KeyEqual>::mark_kept(version_type* v) const noexcept -> void {
+  if (v->is_tombstone()) return;
+  v->stamp_word.fetch_or(detail::kept_flag, std::memory_order_relaxed);  // a count's flag: read by the unlinker after the unlink CAS
+  counters_.add_kept(1);
+}
+
+template <class Key, class T, class Hash, class KeyEqual>
+auto hash_map<Key, T, Hash, KeyEqual>::unlink(version_type* newer, version_type* old, std::uint64_t h, const ebr::guard& g) const noexcept -> void {
+  version_type* below = old->older.load(std::memory_order_seq_cst);
+  if (below == nullptr) {
+    // Nothing below `old` (and nothing is ever added below a version), so
+    // no neighbour's unlink can race with ours: no mark needed.
+    version_type* expected = old;
+    if (newer->older.compare_exchange_strong(expected, nullptr, std::memory_order_seq_cst)) {
+      retire_version(old, g);
+      return;
+    }
+    // `newer` is being unlinked itself, or someone unlinked `old`: below.
+  }
+  while (!detail::is_marked(below)) {
+    if (old->older.compare_exchange_weak(below, detail::with_mark(below), std::memory_order_seq_cst)) {
+      below = detail::with_mark(below);
+      break;
+    }
+  }
+  SNAPCACHE_PARK(trim_after_mark);
+  version_type* expected = old;
+  if (newer->older.compare_exchange_strong(expected, detail::strip(below), std::memory_order_seq_cst)) {
+    retire_version(old, g);
+    return;
+  }
+  clean_chain(h, old, g);
+}
+
+template <class Key, class T, class Hash, class KeyEqual>
+auto hash_map<Key, T, Hash, KeyEqual>::retire_version(version_type* v, const ebr::guard& g) const noexcept -> void {
+  // The version below v (frozen now: v is unlinked) may be kept with a
+  // record naming v as its `above`: flag it before v can be freed (K1).
+  if (version_type* below = detail::strip(v->older.load(std::memory_order_seq_cst))) {
+    if (!is_planted(detail::planted_bug::recheck_trusts_stale_above)) {
+      below->stamp_word.fetch_or(detail::above_unlinked_flag, std::memory_order_seq_cst);  // (K1)
+    }
+  }
+  if ((v->stamp_word.load(std::memory_order_relaxed) & detail::kept_flag) != 0) counters_.add_kept(-1);  // relaxed: the flag's fetch_or reaches the retirer through M3/M4 and the seq_cst mark or unlink
+  g.retire_raw(v, &version_type::reclaim, v->bytes());
+}
+
+template <class Key, class T, class Hash, class KeyEqual>
+auto hash_map<Key, T, Hash, KeyEqual>::clean_chain(std::uint64_t h, const version_type* target, const ebr::guard& g) const noexcept -> void {
+  for (;;) {
+    version_type* prev = chain_holding(h, target, nullptr);
+    if (prev == nullptr) return;  // gone: whoever removed it cleaned up
+    version_type* curr = detail::strip(prev->older.load(std::memory_order_seq_cst));
+    bool changed = false;
+    while (curr != nullptr) {
+      version_type* next = curr->older.load(std::memory_order_seq_cst);
+      if (detail::is_marked(next)) {
+        // A chain may hold more marked versions than one reservation
+        // covers: without memory, they stay linked for a later clean.
+        if (!g.try_reserve()) return;
+        version_type* expected = curr;
+        if (!prev->older.compare_exchange_strong(expected, detail::strip(next), std::memory_order_seq_cst)) {
+          changed = true;  // prev changed or is being unlinked itself
+          break;
+        }
+        retire_version(curr, g);
+        curr = detail::strip(next);
+        continue;
+      }
+      prev = curr;
+      curr = detail::strip(next);
+    }
+    if (!changed) return;
+  }
+}
+
+template <class Key, class T, class Hash, class KeyEqual>
+auto hash_map<Key, T, Hash, KeyEqual>::chain_holding(std::uint64_t h, const void* target, version_type** above) const noexcept -> version_type* {
+  detail::slot_table* t = current_.load(std::memory_order_seq_cst);
+  if (t == nullptr) return nullptr;
+  const std::uint64_t tag = detail::slot_tag_of_hash(h);
+  std::size_t i = t->home(h);
+  for (std::size_t probes = 0; probes < t->capacity; ++probes, i = t->after(i)) {
+    std::uint64_t w = t->slots[i].load(std::memory_order_seq_cst);
+    if (detail::slot_is_free(w)) return nullptr;
+    if ((w & detail::slot_dropped) != 0 || detail::slot_tag(w) != tag) continue;
+    detail::slot_table* at = t;
+    resolve(at, w);
+    if (!detail::slot_holds_version(w)) continue;
+    version_type* head = detail::slot_version<version_type>(w);
+    for (version_type* prev = head; prev != nullptr;) {
+      version_type* curr = detail::strip(prev->older.load(std::memory_order_seq_cst));
+      if (curr == target) {
+        if (above != nullptr) *above = prev;
+        return head;
+      }
+      prev = curr;
+    }
+  }
+  return nullptr;
+}
+
+// ---- kept versions: the recheck at a snapshot's close ----
+
+template <class Key, class T, class Hash, class KeyEqual>
+auto hash_map<Key, T, Hash, KeyEqual>::recheck(detail::kept_record* list) const noexcept -> void {
+  if (detail::kept_record* orphans = orphans_.exchange(nullptr, std::memory_order_acquire)) {  // pairs with orphan()
+    list = splice(list, orphans);
+  }
+  SNAPCACHE_PARK(close_before_recheck);
+  while (list != nullptr) {
+    auto g = domain_->try_pin();
+    if (!g.pinned() || !g.try_reserve()) {
+      orphan(list);
+      return;
+    }
+    for (int n = 0; n < 32 && list != nullptr; ++n) {
+      if (!g.try_reserve()) break;  // the outer loop orphans the rest
+      detail::kept_record* record = std::exchange(list, list->next);
+      recheck_one(record, g);
+    }
+  }
+}
+
+template <class Key, class T, class Hash, class KeyEqual>
+auto hash_map<Key, T, Hash, KeyEqual>::recheck_one(detail::kept_record* record, const ebr::guard& g) const noexcept -> void {
+  rechecks_.fetch_add(1, std::memory_order_relaxed);  // statistic only
+  auto* v = const_cast<version_type*>(static_cast<const version_type*>(record->version));
+  version_type* above = nullptr;
+  // v is alive (only its record's holder, this thread now, unlinks it).
+  // If no version directly above it was unlinked since it was kept (K2,
+  // after our pin), the record's `above` is still its neighbour and not
+  // retired: O(1). Otherwise find the neighbour down the chain.
+  if ((v->stamp_word.load(std::memory_order_seq_cst) & detail::above_unlinked_flag) == 0) {  // (K2)
+    above = const_cast<version_type*>(static_cast<const version_type*>(record->above));
+  } else {
+    recheck_walks_.fetch_add(1, std::memory_order_relaxed);  // statistic only
+    if (chain_holding(record->hash, record->version, &above) == nullptr) {
+      free_record(record);  // defensive: only a record's holder unlinks a kept version
+      return;
+    }
+  }
+  if (!detail::is_marked(v->older.load(std::memory_order_seq_cst)) && !reads_nothing(v)) {
+    const std::uint64_t from = stamp(v);
+    const std::uint64_t to = stamp(above);
+    while (detail::snapshot_slot* reader = registry_.newest_reader(from, to, g)) {
+      if (detail::snapshot_registry::attach(reader, record)) return;
+    }
+  }
+  const std::uint64_t h = record->hash;
+  free_record(record);
+  unlink(above, v, h, g);
+}
+
+template <class Key, class T, class Hash, class KeyEqual>
+auto hash_map<Key, T, Hash, KeyEqual>::splice(detail::kept_record* a, detail::kept_record* b) noexcept -> detail::kept_record* {
+  if (a == nullptr) return b;
+  detail::kept_record* tail = a;
+  while (tail->next != nullptr) tail = tail->next;
+  tail->next = b;
+  return a;
+}
+
+template <class Key, class T, class Hash, class KeyEqual>
+auto hash_map<Key, T, Hash, KeyEqual>::orphan(detail::kept_record* list) const noexcept -> void {
+  detail::kept_record* tail = list;
+  while (tail->next != nullptr) tail = tail->next;
+  detail::kept_record* head = orphans_.load(std::memory_order_relaxed);  // the CAS validates
+  do {
+    tail->next = head;
+  } while (!orphans_.compare_exchange_weak(head, list, std::memory_order_release,  // pairs with recheck (acquire)
+                                           std::memory_order_relaxed));            // retry reads head only
+}
+
+}  // namespace snapcache
