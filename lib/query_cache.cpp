@@ -259,49 +259,88 @@ tptr node(const qc_item& v, tptr l, tptr r, std::uint64_t p) {
   return tptr::adopt(new qc_node(v, std::move(l), std::move(r), p));
 }
 
-// (items < key, items >= key)
-template <class Less>
-std::pair<tptr, tptr> tsplit(const tptr& t, const qc_item& key, const Less& less) {
-  if (!t) return {};
-  if (less(t->value, key)) {
-    auto [l, r] = tsplit(t->right, key, less);
-    return {node(t->value, t->left, std::move(l), t->priority), std::move(r)};
-  }
-  auto [l, r] = tsplit(t->left, key, less);
-  return {std::move(l), node(t->value, std::move(r), t->right, t->priority)};
-}
+// The treap's algorithms, once, over an ownership policy: the counted
+// candidate order (nodes shared by reference counts, every change a copy)
+// and the EBR-owned trees below (nodes the write's arena made are changed
+// in place, others copied and dropped). A Policy provides
+//   link                     a tree: tptr, or a raw enode*
+//   make(v, l, r, priority)  a new node
+//   rebuild(t, l, r)         t's item and priority over children l and r
+//   drop(t)                  t left the tree (erase)
+// Keys are unique in every tree, so erase finds exactly the item it is
+// given; a subtree that erase leaves unchanged is returned as it was.
+template <class Policy>
+struct treap {
+  using link = typename Policy::link;
+  // Raw links by value (no reload after each in-place change), counted
+  // ones by reference (no count traffic).
+  using in = std::conditional_t<std::is_pointer_v<link>, link, const link&>;
+  Policy policy;
 
-// Every item of a precedes every item of b.
-tptr tmerge(const tptr& a, const tptr& b) {
-  if (!a) return b;
-  if (!b) return a;
-  if (a->priority > b->priority) return node(a->value, a->left, tmerge(a->right, b), a->priority);
-  return node(b->value, tmerge(a, b->left), b->right, b->priority);
-}
+  // (items < key, items >= key)
+  template <class Key, class Less>
+  std::pair<link, link> split(in t, const Key& key, const Less& less) {
+    if (!t) return {};
+    if (less(t->value, key)) {
+      auto [l, r] = split(t->right, key, less);
+      return {policy.rebuild(t, t->left, std::move(l)), std::move(r)};
+    }
+    auto [l, r] = split(t->left, key, less);
+    return {std::move(l), policy.rebuild(t, std::move(r), t->right)};
+  }
+
+  // Every item of a precedes every item of b.
+  link merge(in a, in b) {
+    if (!a) return b;
+    if (!b) return a;
+    if (a->priority > b->priority) return policy.rebuild(a, a->left, merge(a->right, b));
+    return policy.rebuild(b, merge(a, b->left), b->right);
+  }
+
+  template <class Item, class Less>
+  link insert(in t, const Item& v, std::uint64_t priority, const Less& less) {
+    if (!t || priority > t->priority) {
+      auto [l, r] = split(t, v, less);
+      return policy.make(v, std::move(l), std::move(r), priority);
+    }
+    if (less(v, t->value)) return policy.rebuild(t, insert(t->left, v, priority, less), t->right);
+    return policy.rebuild(t, t->left, insert(t->right, v, priority, less));
+  }
+
+  // t without the item whose key equals v's (t itself if there is none).
+  template <class Key, class Less>
+  link erase(in t, const Key& v, const Less& less) {
+    if (!t) return t;
+    if (less(v, t->value)) {
+      link l = erase(t->left, v, less);
+      return l == t->left ? t : policy.rebuild(t, std::move(l), t->right);
+    }
+    if (less(t->value, v)) {
+      link r = erase(t->right, v, less);
+      return r == t->right ? t : policy.rebuild(t, t->left, std::move(r));
+    }
+    link merged = merge(t->left, t->right);
+    policy.drop(t);
+    return merged;
+  }
+};
+
+// The candidate order: every change copies the path (nodes are shared).
+struct counted_policy {
+  using link = tptr;
+  static tptr make(const qc_item& v, tptr l, tptr r, std::uint64_t priority) { return node(v, std::move(l), std::move(r), priority); }
+  static tptr rebuild(const tptr& t, tptr l, tptr r) { return node(t->value, std::move(l), std::move(r), t->priority); }
+  static void drop(const tptr&) noexcept {}  // its references go with the last holder
+};
 
 template <class Less>
 tptr tinsert(const tptr& t, const qc_item& v, std::uint64_t p, const Less& less) {
-  if (!t || p > t->priority) {
-    auto [l, r] = tsplit(t, v, less);
-    return node(v, std::move(l), std::move(r), p);
-  }
-  if (less(v, t->value)) return node(t->value, tinsert(t->left, v, p, less), t->right, t->priority);
-  return node(t->value, t->left, tinsert(t->right, v, p, less), t->priority);
+  return treap<counted_policy>{}.insert(t, v, p, less);
 }
 
-// t without the item whose key equals v's (t itself if there is none).
 template <class Key, class Less>
 tptr terase(const tptr& t, const Key& v, const Less& less) {
-  if (!t) return t;
-  if (less(v, t->value)) {
-    tptr l = terase(t->left, v, less);
-    return l == t->left ? t : node(t->value, std::move(l), t->right, t->priority);
-  }
-  if (less(t->value, v)) {
-    tptr r = terase(t->right, v, less);
-    return r == t->right ? t : node(t->value, t->left, std::move(r), t->priority);
-  }
-  return tmerge(t->left, t->right);
+  return treap<counted_policy>{}.erase(t, v, less);
 }
 
 // ---- EBR-owned objects (P1) ------------------------------------------------
@@ -706,8 +745,8 @@ class arena {
 };
 
 // ---- EBR-owned persistent treaps -------------------------------------------
-// The same algorithms as the counted treap above, over raw links: a node the
-// arena made is changed in place, any other is copied and dropped (P2).
+// The same treap<> as the candidate order, over raw links: a node the arena
+// made is changed in place, any other is copied and dropped (P2).
 
 template <class Item>
 using eptr = enode<Item>*;
@@ -721,57 +760,26 @@ eptr<Item> with_children(arena& a, eptr<Item> t, eptr<Item> l, eptr<Item> r) {
   return t;
 }
 
-// (items < key, items >= key)
-template <class Item, class Less>
-std::pair<eptr<Item>, eptr<Item>> esplit(arena& a, eptr<Item> t, const Item& key, const Less& less) {
-  if (t == nullptr) return {nullptr, nullptr};
-  if (less(t->value, key)) {
-    auto [l, r] = esplit(a, t->right, key, less);
-    return {with_children(a, t, t->left, l), r};
-  }
-  auto [l, r] = esplit(a, t->left, key, less);
-  return {l, with_children(a, t, r, t->right)};
-}
-
+// The EBR-owned trees' policy: the arena's own nodes change in place.
 template <class Item>
-eptr<Item> emerge(arena& a, eptr<Item> l, eptr<Item> r) {
-  if (l == nullptr) return r;
-  if (r == nullptr) return l;
-  if (l->priority > r->priority) return with_children(a, l, l->left, emerge(a, l->right, r));
-  return with_children(a, r, emerge(a, l, r->left), r->right);
-}
-
-template <class Item, class Less>
-eptr<Item> einsert(arena& a, eptr<Item> t, const Item& v, std::uint64_t p, const Less& less) {
-  if (t == nullptr || p > t->priority) {
-    auto [l, r] = esplit(a, t, v, less);
-    return a.make<enode<Item>>(v, l, r, p);
+struct arena_policy {
+  using link = eptr<Item>;
+  arena& a;
+  eptr<Item> make(const Item& v, eptr<Item> l, eptr<Item> r, std::uint64_t priority) {
+    return a.make<enode<Item>>(v, l, r, priority);
   }
-  if (less(v, t->value)) return with_children(a, t, einsert(a, t->left, v, p, less), t->right);
-  return with_children(a, t, t->left, einsert(a, t->right, v, p, less));
-}
+  eptr<Item> rebuild(eptr<Item> t, eptr<Item> l, eptr<Item> r) { return with_children(a, t, l, r); }
+  void drop(eptr<Item> t) { a.drop(t); }
+};
 
 template <class Item, class Less>
 eptr<Item> einsert(arena& a, eptr<Item> t, const Item& v, const Less& less) {
-  return einsert(a, t, v, priority_of(v), less);
+  return treap<arena_policy<Item>>{{a}}.insert(t, v, priority_of(v), less);
 }
 
-// t without the item whose key equals v's. A node whose child pointer stays
-// the same is returned as is (its child may have changed in place: fresh).
-template <class Item, class Less>
-eptr<Item> eerase(arena& a, eptr<Item> t, const Item& v, const Less& less) {
-  if (t == nullptr) return t;
-  if (less(v, t->value)) {
-    eptr<Item> l = eerase(a, t->left, v, less);
-    return l == t->left ? t : with_children(a, t, l, t->right);
-  }
-  if (less(t->value, v)) {
-    eptr<Item> r = eerase(a, t->right, v, less);
-    return r == t->right ? t : with_children(a, t, t->left, r);
-  }
-  eptr<Item> merged = emerge(a, t->left, t->right);
-  a.drop(t);
-  return merged;
+template <class Item, class Key, class Less>
+eptr<Item> eerase(arena& a, eptr<Item> t, const Key& v, const Less& less) {
+  return treap<arena_policy<Item>>{{a}}.erase(t, v, less);
 }
 
 template <class Item>
