@@ -14,7 +14,11 @@
 //    version, oldest-first, against closing the newest of the window; and
 //    iterating the oldest against the newest, per item.
 //
-// Usage: snapshot_bench [--burst N] [--window N] [--keys N] [--closes N] [--repeats N]
+// --writes N overwrites each key N times between snapshots (default 1): with
+// N > 1 the version that replaced a kept one is unlinked, and its recheck
+// walks the chain (the case design.md leaves open).
+//
+// Usage: snapshot_bench [--burst N] [--window N] [--keys N] [--closes N] [--writes N] [--repeats N]
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
@@ -38,6 +42,7 @@ struct options {
   std::size_t window = 300;
   std::uint64_t keys = 1'000;
   std::size_t closes = 100;
+  int writes = 1;  // overwrites of each key between consecutive snapshots
   int repeats = 5;
 };
 
@@ -113,7 +118,9 @@ window_result sliding_window(const options& o) {
   auto advance = [&] {
     open.push_back(m.snapshot());
     ++round;
-    for (std::uint64_t k = 0; k < o.keys; ++k) m.insert_or_assign(k, round);
+    for (int w = 0; w < o.writes; ++w) {
+      for (std::uint64_t k = 0; k < o.keys; ++k) m.insert_or_assign(k, round);
+    }
   };
   while (open.size() < o.window) advance();
   window_result r;
@@ -144,14 +151,16 @@ int main(int argc, char** argv) {
     else if (std::strcmp(argv[i], "--window") == 0) o.window = parse(argv[i + 1]);
     else if (std::strcmp(argv[i], "--keys") == 0) o.keys = parse(argv[i + 1]);
     else if (std::strcmp(argv[i], "--closes") == 0) o.closes = parse(argv[i + 1]);
+    else if (std::strcmp(argv[i], "--writes") == 0) o.writes = static_cast<int>(parse(argv[i + 1]));
     else if (std::strcmp(argv[i], "--repeats") == 0) o.repeats = static_cast<int>(parse(argv[i + 1]));
     else {
-      std::fprintf(stderr, "usage: snapshot_bench [--burst N] [--window N] [--keys N] [--closes N] [--repeats N]\n");
+      std::fprintf(stderr,
+                   "usage: snapshot_bench [--burst N] [--window N] [--keys N] [--closes N] [--writes N] [--repeats N]\n");
       return 2;
     }
   }
-  if (o.repeats < 1 || o.window < 2 || o.keys < 1) {
-    std::fprintf(stderr, "snapshot_bench: --repeats >= 1, --window >= 2, --keys >= 1\n");
+  if (o.repeats < 1 || o.window < 2 || o.keys < 1 || o.writes < 1) {
+    std::fprintf(stderr, "snapshot_bench: --repeats >= 1, --window >= 2, --keys >= 1, --writes >= 1\n");
     return 2;
   }
   std::printf("snapshot_bench: medians of %d runs, 1 thread\n\n", o.repeats);
@@ -173,8 +182,8 @@ int main(int argc, char** argv) {
     std::sort(v.begin(), v.end());
     return v[v.size() / 2];
   };
-  std::printf("sliding window: %zu held, %llu keys overwritten between snapshots, %zu closes\n\n", o.window,
-              static_cast<unsigned long long>(o.keys), o.closes);
+  std::printf("sliding window: %zu held, %llu keys overwritten %d time(s) between snapshots, %zu closes\n\n",
+              o.window, static_cast<unsigned long long>(o.keys), o.writes, o.closes);
   std::printf("| measurement | oldest | newest | ratio |\n|---|---|---|---|\n");
   const double oc = median(&window_result::oldest_close_ns), nc = median(&window_result::newest_close_ns);
   std::printf("| close, per kept version | %.0f ns | %.0f ns | %.1f |\n", oc, nc, oc / nc);
