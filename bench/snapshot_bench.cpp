@@ -27,7 +27,6 @@
 #include <cstring>
 #include <deque>
 #include <functional>
-#include <optional>
 #include <vector>
 
 #include "snapcache/hash_map.hpp"
@@ -84,10 +83,10 @@ double close_us(std::size_t burst) {
   for (std::uint64_t k = 0; k < kept; ++k) m.insert(k, 0);
   if (burst > 0) burst_of_snapshots(m, burst);
   const auto older = m.snapshot();
-  std::optional<map_type::snapshot_type> snap(m.snapshot());
+  auto snap = m.snapshot();
   for (std::uint64_t k = 0; k < kept; ++k) m.insert_or_assign(k, 1);
   const auto start = clock_type::now();
-  snap.reset();
+  { const auto closing = std::move(snap); }  // closes here
   return seconds_since(start) * 1e6;
 }
 

@@ -109,6 +109,21 @@ retire_bag* fresh_bag(ebr_record& record, std::uint64_t epoch) noexcept {
   return bag;
 }
 
+// Makes this pin's unpin take the slow path (unpin_slow), keeping the
+// periodic countdown aside.
+void force_slow_unpin(ebr_record& record) noexcept {
+  if (record.unpin_forced) return;
+  record.unpin_forced = true;
+  record.periodic_left = record.pins_until_step;
+  record.pins_until_step = 1;
+}
+
+// A sealed bag is owed a collection step at this pin's unpin.
+void owe_step(ebr_record& record) noexcept {
+  record.owes_step = true;
+  force_slow_unpin(record);
+}
+
 // The bag an object retired now joins: the open one if it is of this epoch;
 // else the bag parked at the last unpin, if it is of this epoch and still on
 // the shelf; else a fresh one. A bag of an older epoch is sealed: every bag
@@ -116,10 +131,11 @@ retire_bag* fresh_bag(ebr_record& record, std::uint64_t epoch) noexcept {
 retire_bag& open_bag(ebr_record& record) noexcept {
   // (E4): read after the caller's unlink; the tag must not predate it.
   const std::uint64_t epoch = record.domain->epoch.load(orders::read_epoch);
+  force_slow_unpin(record);  // the bag returned is open: parked at the unpin
   if (record.open != nullptr) {
     if (record.open->epoch == epoch) return *record.open;
     seal(*record.domain, std::exchange(record.open, nullptr));
-    record.owes_step = true;
+    owe_step(record);
   } else if (record.shelved_epoch == epoch) {
     record.shelved_epoch = no_epoch;
     // A collector may have taken it meanwhile: then a fresh bag.
@@ -147,15 +163,13 @@ void after_retire(ebr_record& record, retire_bag& bag, ebr::weight w) noexcept {
   const domain_state& domain = *record.domain;
   if (bag.objects >= domain.batch || bag.bytes >= domain.batch_bytes || bag.count == retire_bag::capacity) {
     seal(*record.domain, std::exchange(record.open, nullptr));
-    record.owes_step = true;
+    owe_step(record);
   }
 }
 
 // At unpin: parks the open bag on the shelf, where a collector may take it
 // if this thread goes idle. A bag still parked there from an older epoch
 // (the thread did not take it back) is sealed on the way.
-}  // namespace
-
 void park_open_bag(ebr_record& record) noexcept {
   retire_bag* bag = std::exchange(record.open, nullptr);
   const std::uint64_t epoch = bag->epoch;  // read before parking: from then on a collector may free it
@@ -175,8 +189,6 @@ void park_open_bag(ebr_record& record) noexcept {
   }
   record.shelved_epoch = epoch;
 }
-
-namespace {
 
 // Takes a record's parked bag and seals it (an idle thread's garbage).
 void take_parked(domain_state& domain, ebr_record& record) noexcept {
@@ -480,12 +492,12 @@ void run_step(ebr_record& record, int advances) noexcept {
   const step_result r = collect_step(domain, &record, advances, 2 * record.pin_objects, 2 * record.pin_bytes);
   if (r == step_result::busy) {
     // Another thread holds the token: what this thread owes is not dropped;
-    // it collects at its next pin instead (pin_objects carries the debt).
+    // it collects at its next unpin instead (pin_objects carries the debt).
     record.pins_until_step = 1;
   } else {
     record.pin_objects = 0;
     record.pin_bytes = 0;
-    // Freeable garbage left over: collect at every pin until it is gone.
+    // Freeable garbage left over: collect at every unpin until it is gone.
     record.pins_until_step = r == step_result::backlog ? 1 : domain.pins_between_steps;
   }
   record.in_collection = false;
@@ -511,7 +523,7 @@ struct thread_registrations {
   ~thread_registrations() {
     for (auto [domain, record] : entries) {
       // A guard must not outlive its thread.
-      assert(record->nesting == 0 && "a guard outlived its thread");
+      assert(!is_pinned(*record) && "a guard outlived its thread");
       // The thread's garbage goes to the domain's queue (any thread frees
       // it) and the record to the next thread that registers. A domain
       // destroyed meanwhile is never touched but for its reference count.
@@ -538,13 +550,13 @@ ebr_record* claim_or_create(domain_state& domain) {
     if (!record->owned.load(std::memory_order_relaxed)) {  // pre-check; the CAS (E6) decides
       if (record->owned.compare_exchange_strong(expected, true, orders::claim_record,  // (E6)
                                                 std::memory_order_relaxed)) {  // failed claim reads nothing
-        record->nesting = 0;
         record->release_at_unpin = false;
         record->owes_step = false;
         record->in_collection = false;
         record->pin_objects = 0;
         record->pin_bytes = 0;
         record->pins_until_step = domain.pins_between_steps;
+        record->unpin_forced = false;
         return record;
       }
     }
@@ -611,6 +623,7 @@ ebr_record* register_late(domain_state& domain) {
   ebr_record* record = claim_or_create(domain);  // may throw: nothing changed yet
   domain.references.fetch_add(1, std::memory_order_relaxed);  // the caller already holds one
   record->release_at_unpin = true;
+  force_slow_unpin(*record);  // released by unpin_slow() at its last unpin
   tl_record_cache = {domain.id, record};
   if (is_global(domain)) tl_global_record = record;
   return record;
@@ -645,7 +658,7 @@ ebr_record* register_thread(domain_state& domain) {
 }
 
 void retire(ebr_record& record, ebr::retirable* object, ebr::weight w) noexcept {
-  assert(record.nesting > 0 && "retire needs a pinned guard");
+  assert(is_pinned(record) && "retire needs a pinned guard");
   retire_bag& bag = open_bag(record);
   retirable_access::next(object) = bag.intrusive;
   bag.intrusive = object;
@@ -653,7 +666,7 @@ void retire(ebr_record& record, ebr::retirable* object, ebr::weight w) noexcept 
 }
 
 void retire_raw(ebr_record& record, void* object, ebr::raw_reclaim_fn reclaim, std::size_t bytes) noexcept {
-  assert(record.nesting > 0 && "retire needs a pinned guard");
+  assert(is_pinned(record) && "retire needs a pinned guard");
   retire_bag& bag = open_bag(record);
   bag.items[bag.count++] = {object, reclaim};
   after_retire(record, bag, {1, bytes});
@@ -681,8 +694,6 @@ int take_hold_slot(ebr_record& record, const void* object) noexcept {
   return -1;
 }
 
-void periodic_step(ebr_record& record) noexcept { run_step(record, 1); }
-
 
 // synchronize()'s drain: with the token (waited for), the whole queue; every
 // bag two epochs old is freed without a budget (partial reclaims finished),
@@ -707,14 +718,28 @@ void free_all_ready(domain_state& state, ebr_record* own) noexcept {
   state.freeing.fetch_sub(1, std::memory_order_seq_cst);  // see fetch_add
 }
 
-void after_unpin(ebr_record& record) noexcept {
-  if (record.open != nullptr) park_open_bag(record);  // a late retire from a reclaim function's own pin
+void unpin_slow(ebr_record& record) noexcept {
+  // The open bag is parked before the unpin: a synchronize() that sees this
+  // thread unpinned (E2, read by its scan E3) then finds the bag on the shelf.
+  if (record.open != nullptr) park_open_bag(record);
+  record.announcement.store(0, orders::unpin);  // (E2)
+  bool periodic_due = true;  // the countdown ran out, or a busy step is retried
+  if (record.unpin_forced) {
+    record.unpin_forced = false;
+    periodic_due = --record.periodic_left == 0;
+    record.pins_until_step = record.periodic_left;
+  }
   if (record.owes_step || record.pin_objects >= record.domain->batch) {
     // Unpinned, this thread no longer holds the epoch back: two successful
     // advances make what it sealed freeable, unless another thread is pinned.
     record.owes_step = false;
     run_step(record, 2);
+  } else if (periodic_due) {
+    run_step(record, 1);
   }
+  // run_step() sets the countdown again, unless it did not run (a reclaim
+  // function's own pin, inside this thread's collection): slow at the next unpin.
+  if (record.pins_until_step == 0) record.pins_until_step = 1;
   if (record.release_at_unpin) [[unlikely]] {
     domain_state& domain = *record.domain;
     seal_all(record);
@@ -781,7 +806,7 @@ void domain::synchronize() {
       if (known == state_) own = record;
     }
   }
-  assert((own == nullptr || own->nesting == 0) && "synchronize() while pinned would wait forever");
+  assert((own == nullptr || !is_pinned(*own)) && "synchronize() while pinned would wait forever");
 
   // 1. A grace period: every thread pinned at the call has unpinned since,
   // so every bag holding an object retired before the call is parked on a

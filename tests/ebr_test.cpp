@@ -56,6 +56,30 @@ TEST_F(ebr_test, guards_nest_and_only_the_outermost_unpins) {
   EXPECT_EQ(d.stats().pinned, 0u);
 }
 
+// The unpin's fast path is one decrement and a store; a retire must force
+// the slow one (which parks the open bag) even when it happens in a nested
+// guard and the periodic countdown is far from zero.
+TEST_F(ebr_test, a_retire_in_a_nested_guard_is_parked_at_the_outermost_unpin) {
+  domain d(config{.batch = 64, .pins_per_step = 1000});
+  {
+    guard outer = d.pin();
+    {
+      guard inner = d.pin();
+      inner.retire(new counted, &counted::reclaim);
+    }
+    EXPECT_EQ(d.stats().pinned, 1u);
+  }
+  EXPECT_EQ(d.stats().pinned, 0u);
+  d.synchronize();  // frees what is parked on the shelves, not what a thread keeps open
+  EXPECT_EQ(counted::reclaimed.load(), 1) << "the open bag was not parked at the unpin";
+  // The periodic countdown survives the forced slow unpin: later pins that
+  // retire nothing take the fast path and leave nothing behind.
+  for (int i = 0; i < 10; ++i) {
+    guard g = d.pin();
+  }
+  EXPECT_EQ(d.stats().pinned, 0u);
+}
+
 TEST_F(ebr_test, moved_from_guard_does_not_unpin) {
   domain d(eager);
   guard a = d.pin();

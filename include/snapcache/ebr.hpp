@@ -17,7 +17,7 @@
 // where other threads can take it, so a thread that goes idle strands
 // nothing. Sealed bags wait in the domain's queue and any thread frees them,
 // a bounded collection step at a time: the thread that sealed one, at its
-// unpin, and every thread every `pins_per_step` pins (every pin while freeable
+// unpin, and every thread every `pins_per_step` unpins (every unpin while freeable
 // garbage is left over). Collection runs unpinned, so reclaim functions
 // (users' destructors) hold nothing back. Threads register on their first
 // pin in a domain and unregister at thread exit; no init ritual.
@@ -117,10 +117,10 @@ struct config {
   // batch_bytes bytes, or when the epoch moves. > 0 each.
   std::size_t batch = 64;
   std::size_t batch_bytes = std::size_t{1} << 20;
-  // Every `pins_per_step` outermost pins a thread first tries to advance the
-  // epoch and runs one collection step (0 disables this; a thread that seals
-  // a bag still collects at its unpin). While freeable garbage is left over,
-  // a thread collects at every pin until it is gone.
+  // Every `pins_per_step` outermost pins a thread, once unpinned, tries to
+  // advance the epoch and runs one collection step (0 disables this; a
+  // thread that seals a bag still collects at its unpin). While freeable
+  // garbage is left over, a thread collects at every unpin until it is gone.
   std::size_t pins_per_step = 128;
   // One collection step frees at most 2 x batch objects and 2 x batch_bytes
   // bytes (at least one bag; a single object larger than that is freed
@@ -209,11 +209,13 @@ class domain;
 class [[nodiscard]] guard {
  public:
   guard() noexcept = default;
-  guard(guard&& other) noexcept : record_(std::exchange(other.record_, nullptr)) {}
+  guard(guard&& other) noexcept
+      : record_(std::exchange(other.record_, nullptr)), outermost_(std::exchange(other.outermost_, false)) {}
   guard& operator=(guard&& other) noexcept {
     if (this != &other) {
       reset();
       record_ = std::exchange(other.record_, nullptr);
+      outermost_ = std::exchange(other.outermost_, false);
     }
     return *this;
   }
@@ -223,7 +225,8 @@ class [[nodiscard]] guard {
 
   // Unpins now (idempotent); the guard becomes empty.
   SNAPCACHE_ALWAYS_INLINE void reset() noexcept {
-    if (record_ != nullptr) detail::leave(*std::exchange(record_, nullptr));
+    detail::ebr_record* record = std::exchange(record_, nullptr);
+    if (std::exchange(outermost_, false)) detail::leave(*record);
   }
   [[nodiscard]] bool pinned() const noexcept { return record_ != nullptr; }
 
@@ -318,7 +321,7 @@ class [[nodiscard]] guard {
   friend class domain;
   friend guard pin();
   static constexpr std::size_t reserved_bags = 2;  // see reserve()
-  explicit guard(detail::ebr_record* record) noexcept : record_(record) {}
+  guard(detail::ebr_record* record, bool outermost) noexcept : record_(record), outermost_(outermost) {}
 
   // The two intrusive retires: one of `reclaim` and `partial` is set.
   void retire_intrusive(retirable* object, reclaim_fn reclaim, partial_reclaim_fn partial, weight w) const noexcept {
@@ -344,6 +347,7 @@ class [[nodiscard]] guard {
   };
 
   detail::ebr_record* record_ = nullptr;
+  bool outermost_ = false;  // this guard's unpin ends the thread's pin (not nested)
 };
 
 // An independent reclamation domain: its own epoch, registry and garbage.
@@ -369,8 +373,7 @@ class domain {
   [[nodiscard]] SNAPCACHE_ALWAYS_INLINE guard pin() {
     detail::ebr_record* record = known_record();
     if (record == nullptr) record = detail::register_thread(*state_);
-    detail::enter(*record);
-    return guard(record);
+    return guard(record, detail::enter(*record));
   }
 
   // pin() for paths that must not throw (a destructor, a noexcept close):
@@ -385,8 +388,7 @@ class domain {
         return guard();
       }
     }
-    detail::enter(*record);
-    return guard(record);
+    return guard(record, detail::enter(*record));
   }
 
   // Frees everything retired (by any thread, live, idle or exited) before
@@ -421,8 +423,7 @@ class domain {
 [[nodiscard]] SNAPCACHE_ALWAYS_INLINE guard pin() {
   detail::ebr_record* record = detail::tl_global_record;
   if (record == nullptr) record = detail::register_thread(*domain::global().state_);
-  detail::enter(*record);
-  return guard(record);
+  return guard(record, detail::enter(*record));
 }
 
 // Loads a pointer that a guard protects (see the protection rule above).

@@ -70,15 +70,22 @@ struct alignas(64) ebr_record {
   explicit ebr_record(domain_state& owner_domain) noexcept;
 
   // The pin's line: the announcement and what the owner touches per pin.
+  // The announcement is also the nesting state: non-zero while pinned, and
+  // only the owner writes it, so a pin that finds it non-zero is nested.
   std::atomic<std::uint64_t> announcement{0};
   domain_state* const domain;
-  unsigned nesting = 0;
+  // Counts outermost unpins down to the next slow unpin (unpin_slow()): the
+  // periodic step, or — forced to 1 — work owed at this pin's unpin: an
+  // open bag to park, a step owed by a seal, the release of a late record.
+  // One decrement on the unpin path carries every reason to leave it.
+  std::size_t pins_until_step = 0;
+  std::size_t periodic_left = 0;  // the periodic countdown while forced
+  bool unpin_forced = false;
   // Claimed by a pin from a thread_local destructor that ran after the
   // thread's registrations were released: released again when unpinned.
   bool release_at_unpin = false;
   bool owes_step = false;   // sealed a bag during this pin: collect at unpin
   bool in_collection = false;  // a reclaim run by this thread pins: no nested collection
-  std::size_t pins_until_step = 0;
   retire_bag* open = nullptr;  // the owner's bag of this pin (owner only)
   // What this pin retired: its unpin's collection step frees up to twice
   // that (plus the base step), so a thread frees as fast as it retires.
@@ -161,34 +168,35 @@ void retire(ebr_record& record, ebr::retirable* object, ebr::weight w) noexcept;
 void retire_raw(ebr_record& record, void* object, ebr::raw_reclaim_fn reclaim, std::size_t bytes) noexcept;
 void add_spare_bag(ebr_record& record);  // may throw std::bad_alloc
 bool try_add_spare_bag(ebr_record& record) noexcept;
-void periodic_step(ebr_record& record) noexcept;
-void after_unpin(ebr_record& record) noexcept;
-void park_open_bag(ebr_record& record) noexcept;
+void unpin_slow(ebr_record& record) noexcept;  // leave() when the countdown reached 0
 void free_all_ready(domain_state& state, ebr_record* own) noexcept;  // synchronize()'s drain
 int take_hold_slot(ebr_record& record, const void* object) noexcept;  // -1: none free
 
-SNAPCACHE_ALWAYS_INLINE void enter(ebr_record& record) noexcept {
-  if (record.nesting != 0) {
-    ++record.nesting;
-    return;
-  }
-  // Collection runs before the announcement: unpinned, this thread holds
-  // nothing back while reclaim functions (users' destructors) run.
-  if (--record.pins_until_step == 0) [[unlikely]] periodic_step(record);
-  record.nesting = 1;
-  domain_state& domain = *record.domain;
-  const std::uint64_t epoch = domain.epoch.load(orders::read_epoch);
-  SNAPCACHE_PERTURB();  // widens the window in which the epoch may move under us
-  record.announcement.exchange((epoch << 1) | pinned_bit, orders::pin_announce);
+// Whether the calling thread (the record's owner) is pinned.
+[[nodiscard]] inline bool is_pinned(const ebr_record& record) noexcept {
+  return record.announcement.load(std::memory_order_relaxed) != 0;  // the owner's own word: no pairing, coherence suffices
 }
 
+// Pins: reads the epoch and announces it. Returns false, changing nothing,
+// for a nested pin: only the outermost guard of a nest unpins.
+SNAPCACHE_ALWAYS_INLINE bool enter(ebr_record& record) noexcept {
+  if (is_pinned(record)) return false;
+  const std::uint64_t epoch = record.domain->epoch.load(orders::read_epoch);
+  SNAPCACHE_PERTURB();  // widens the window in which the epoch may move under us
+  record.announcement.exchange((epoch << 1) | pinned_bit, orders::pin_announce);
+  return true;
+}
+
+// Unpins (the outermost guard): a decrement and a store, unless the
+// countdown says work is due; unpin_slow() parks the open bag, unpins, and
+// collects and advances the epoch unpinned, so this thread holds nothing
+// back while reclaim functions (users' destructors) run.
 SNAPCACHE_ALWAYS_INLINE void leave(ebr_record& record) noexcept {
-  if (--record.nesting != 0) return;
-  // The open bag is parked before the unpin: a synchronize() that sees this
-  // thread unpinned (E2, read by its scan E3) then finds the bag on the shelf.
-  if (record.open != nullptr) [[unlikely]] park_open_bag(record);
+  if (--record.pins_until_step == 0) [[unlikely]] {
+    unpin_slow(record);
+    return;
+  }
   record.announcement.store(0, orders::unpin);
-  if (record.owes_step || record.release_at_unpin) [[unlikely]] after_unpin(record);
 }
 
 }  // namespace snapcache::detail
