@@ -37,7 +37,7 @@ constexpr variant missing(std::string_view name, std::string_view reason) {
   return v;
 }
 
-const std::array<variant, 8> registry = {
+const std::array<variant, 9> registry = {
     entry<snapcache_adapter>(),
     entry<locked_adapter<std::mutex>>(),
     entry<locked_adapter<std::shared_mutex>>(),
@@ -45,6 +45,11 @@ const std::array<variant, 8> registry = {
     entry<cuckoo_adapter>(),
 #else
     missing("libcuckoo", "built without SNAPCACHE_BENCH_CUCKOO"),
+#endif
+#if SNAPCACHE_BENCH_PARLAY
+    entry<parlay_adapter>(),
+#else
+    missing("parlayhash", "built without SNAPCACHE_BENCH_PARLAY"),
 #endif
 #if SNAPCACHE_BENCH_TBB
     entry<tbb_adapter>(),

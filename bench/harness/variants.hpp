@@ -27,7 +27,8 @@
 // pointers to them, so nothing is type-erased inside a measured loop. Every peer's adapter is
 // compiled only under its own macro: SNAPCACHE_BENCH_CUCKOO (libcuckoo),
 // SNAPCACHE_BENCH_TBB (oneTBB), SNAPCACHE_BENCH_CDS (libcds, link -lcds, build
-// with -mcx16), SNAPCACHE_BENCH_XENIUM (xenium); the registry still lists an
+// with -mcx16), SNAPCACHE_BENCH_XENIUM (xenium), SNAPCACHE_BENCH_PARLAY
+// (parlayhash, vendored under bench/third_party); the registry still lists an
 // uncompiled variant, as unavailable, with the macro it needs.
 //
 // Configuration choices, made in each peer's favour where its documentation
@@ -90,6 +91,10 @@
 #include <cds/gc/hp.h>
 #include <cds/init.h>
 #pragma GCC diagnostic pop
+#endif
+
+#if SNAPCACHE_BENCH_PARLAY
+#include <parlay_hash/unordered_map.h>  // vendored: bench/third_party/parlayhash (a system include: not our warnings)
 #endif
 
 #if SNAPCACHE_BENCH_XENIUM
@@ -235,6 +240,48 @@ class cuckoo_adapter {
 
  private:
   libcuckoo::cuckoohash_map<u64, u64> map_;
+};
+#endif
+
+// ---- parlayhash -----------------------------------------------------------------------
+
+#if SNAPCACHE_BENCH_PARLAY
+// parlayhash (cmuparlay, MIT; vendored): buckets read under a sequence lock,
+// its own epoch reclamation. Its for_each visits every bucket under one
+// epoch while writers run: weakly consistent (no instant, unlike a
+// snapshot), but safe, so it is the scan compared. Keys and values are
+// trivially copyable: the "direct" layout, entries inline in the buckets.
+class parlay_adapter {
+ public:
+  static constexpr std::string_view name = "parlayhash";
+  static constexpr std::string_view scan_method = "for_each (weakly consistent: no instant; writers keep running)";
+
+  explicit parlay_adapter(std::size_t capacity) : map_(static_cast<long>(capacity)) {}
+  static void thread_attach() {}
+  static void thread_detach() {}
+
+  bool insert(u64 k, u64 v) { return !map_.Insert(k, v).has_value(); }
+  bool insert_or_assign(u64 k, u64 v) {
+    return !map_.Upsert(k, [v](const std::optional<u64>&) { return v; }).has_value();
+  }
+  bool erase(u64 k) { return map_.Remove(k).has_value(); }
+  bool find(u64 k, u64& v) {
+    const std::optional<u64> found = map_.Find(k);
+    if (!found) return false;
+    v = *found;
+    return true;
+  }
+  template <class F>
+  bool scan(F&& f) {
+    bool going = true;  // for_each cannot stop: the rest is skipped
+    map_.m.for_each([&](const auto& entry) {
+      if (going) going = f(entry.get_entry().first, entry.get_entry().second);
+    });
+    return going;
+  }
+
+ private:
+  parlay::parlay_unordered_map<u64, u64> map_;
 };
 #endif
 
