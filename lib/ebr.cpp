@@ -729,7 +729,10 @@ void unpin_slow(ebr_record& record) noexcept {
     periodic_due = --record.periodic_left == 0;
     record.pins_until_step = record.periodic_left;
   }
-  if (record.owes_step || record.pin_objects >= record.domain->batch) {
+  // A late record about to be released pays what it retired, too. (Not every
+  // unpin with a debt: after a busy step, that retries once per unpin with
+  // one advance, the periodic step's way, instead of two advances per unpin.)
+  if (record.owes_step || (record.release_at_unpin && record.pin_objects >= record.domain->batch)) {
     // Unpinned, this thread no longer holds the epoch back: two successful
     // advances make what it sealed freeable, unless another thread is pinned.
     record.owes_step = false;

@@ -689,3 +689,67 @@ TEST(hash_map_snapshot, visit_reads_move_only_values_in_place) {
 }
 
 }  // namespace
+
+namespace {
+
+// What visit(key, f) reports, key by key: the reference for the batch.
+std::vector<std::pair<std::uint64_t, std::uint64_t>> visited_one_by_one(const map_type& m,
+                                                                       const std::vector<std::uint64_t>& keys) {
+  std::vector<std::pair<std::uint64_t, std::uint64_t>> out;
+  for (const std::uint64_t k : keys) m.visit(k, [&](const std::uint64_t& v) { out.emplace_back(k, v); });
+  return out;
+}
+
+}  // namespace
+
+TEST(hash_map, a_batched_visit_finds_what_single_visits_find_in_order) {
+  map_type m;
+  for (std::uint64_t k = 0; k < 3'000; k += 2) m.insert(k, k * 10);
+  for (std::uint64_t k = 0; k < 3'000; k += 6) m.erase(k);  // tombstones: absent
+  std::vector<std::uint64_t> keys;
+  std::mt19937_64 random(7);
+  for (int i = 0; i < 5'003; ++i) keys.push_back(random() % 3'500);  // not a multiple of the group
+  std::vector<std::pair<std::uint64_t, std::uint64_t>> batched;
+  const std::size_t found =
+      m.visit(keys.begin(), keys.end(), [&](const std::uint64_t& k, const std::uint64_t& v) { batched.emplace_back(k, v); });
+  const auto expected = visited_one_by_one(m, keys);
+  EXPECT_EQ(found, expected.size());
+  EXPECT_EQ(batched, expected);
+  EXPECT_GT(found, 0u);
+  EXPECT_LT(found, keys.size());
+  EXPECT_EQ(m.visit(keys.begin(), keys.begin(), [](const std::uint64_t&, const std::uint64_t&) { FAIL(); }), 0u);
+}
+
+TEST(hash_map, a_batched_visit_of_string_keys_takes_string_views) {
+  snapcache::hash_map<std::string, int> m;
+  m.insert("alpha", 1);
+  m.insert("gamma", 3);
+  const std::vector<std::string_view> keys = {"alpha", "beta", "gamma", "alpha"};
+  std::vector<std::pair<std::string, int>> seen;
+  EXPECT_EQ(m.visit(keys.begin(), keys.end(), [&](std::string_view k, int v) { seen.emplace_back(k, v); }), 3u);
+  const std::vector<std::pair<std::string, int>> expected = {{"alpha", 1}, {"gamma", 3}, {"alpha", 1}};
+  EXPECT_EQ(seen, expected);
+}
+
+TEST(hash_map, a_batched_visit_reads_every_key_of_a_migrating_map) {
+  map_type m;
+  std::atomic<bool> done{false};
+  std::thread writer([&] {
+    for (std::uint64_t k = 1'000; k < 200'000; ++k) m.insert(k, k);  // many growths
+    done.store(true, std::memory_order_release);                      // pairs with the reader's acquire
+  });
+  for (std::uint64_t k = 0; k < 1'000; ++k) m.insert(k, k + 1);
+  std::vector<std::uint64_t> keys(1'000);
+  for (std::uint64_t k = 0; k < 1'000; ++k) keys[k] = k;
+  int rounds = 0;
+  while (!done.load(std::memory_order_acquire) || rounds < 3) {  // pairs with the writer's release
+    std::uint64_t wrong = 0;
+    const std::size_t found = m.visit(keys.begin(), keys.end(), [&](const std::uint64_t& k, const std::uint64_t& v) {
+      if (v != k + 1) ++wrong;
+    });
+    ASSERT_EQ(found, keys.size()) << "a present key was missed during a migration";
+    ASSERT_EQ(wrong, 0u);
+    ++rounds;
+  }
+  writer.join();
+}

@@ -487,6 +487,18 @@ class hash_map {
     });
   }
 
+  // A batched visit: calls f(key, const T&) for each key of [first, last)
+  // that is present, in order, and returns how many were. Equivalent to
+  // visit(key, ...) per key (each key's value is read at its own instant),
+  // but it hashes a group of keys and starts fetching their slots and
+  // versions before reading any, so the cache misses of a group overlap
+  // instead of following one another (docs/benchmarks.md, "Batched
+  // lookups"). Keys must be Keys (or string keys of the key's family under
+  // the default hash). f runs pinned, as visit's does: keep it short.
+  // Throws what the hash throws, before any key of its group is visited.
+  template <std::forward_iterator It, std::sentinel_for<It> End, class F>
+  std::size_t visit(It first, End last, F&& f) const;
+
   // Calls f(const Key&, const T&) for every entry of one instant (a
   // snapshot's); returns how many. f runs outside any epoch guard.
   template <class F>
@@ -1126,5 +1138,6 @@ class hash_map {
 
 }  // namespace snapcache
 
+#include "snapcache/detail/hash_map_batch.hpp"
 #include "snapcache/detail/hash_map_snapshot.hpp"
 #include "snapcache/detail/hash_map_writes.hpp"
