@@ -198,10 +198,15 @@ class hash_map<Key, T, Hash, KeyEqual>::snapshot_type {
         if (!detail::slot_holds_version(w)) continue;
         version_type* head = detail::slot_version<version_type>(w);
         const version_type* v = nullptr;
+        // One load of the stamp word answers both questions: its stamp
+        // (stamped first if it is not yet: rare) and the constant tombstone flag.
+        const std::uint64_t word = head->stamp_word.load(std::memory_order_seq_cst);
+        const std::uint64_t stamp =
+            stamp_value(word) != detail::unstamped ? stamp_value(word) : map_->stamp(head);
         if (is_planted(detail::planted_bug::snapshot_reads_live_value)) {
           v = map_->visible_at(head, timestamp_);
-        } else if (map_->stamp(head) <= timestamp_) {
-          v = head->is_tombstone() ? nullptr : head;
+        } else if (stamp <= timestamp_) {
+          v = (word & detail::tombstone_flag) != 0 ? nullptr : head;
         } else if (version_type* older = detail::strip(head->older.load(std::memory_order_seq_cst))) {
           __builtin_prefetch(older);
           if (walking++ == 0) first_walk = i;
