@@ -116,8 +116,13 @@ using u64 = std::uint64_t;
 class snapcache_adapter {
  public:
   static constexpr std::string_view name = "snapcache";
+#if SNAPCACHE_BENCH_UNVERSIONED
+  // map_bench_unversioned: the versioning tax (no stamps, chains or snapshots).
+  static constexpr std::string_view scan_method = "";
+#else
   static constexpr std::string_view scan_method = "snapshot() (O(1), point-in-time), then range-for";
   static constexpr std::string_view view_method = "snapshot()";
+#endif
 
   explicit snapcache_adapter(std::size_t capacity) : map_(capacity) {}
   static void thread_attach() {}
@@ -136,6 +141,7 @@ class snapcache_adapter {
     v = *found;
     return true;
   }
+#if !SNAPCACHE_BENCH_UNVERSIONED
   template <class F>
   bool scan(F&& f) {
     const auto snap = map_.snapshot();
@@ -145,6 +151,12 @@ class snapcache_adapter {
     return true;
   }
   auto take_view() { return map_.snapshot(); }
+#else
+  template <class F>
+  bool scan(F&&) {
+    return false;  // unreachable: scan_method is empty
+  }
+#endif
 
  private:
   snapcache::hash_map<u64, u64> map_;

@@ -156,6 +156,16 @@ namespace snapcache {
 
 namespace detail {
 
+// Benchmark-only: bench/meson.build builds one map_bench with
+// SNAPCACHE_BENCH_UNVERSIONED, where a write replaces its key's version
+// outright (no stamp, no chain, no snapshot can be taken), to measure what
+// versioning costs the other operations. Never defined in a real build.
+#if defined(SNAPCACHE_BENCH_UNVERSIONED)
+inline constexpr bool versioned = false;
+#else
+inline constexpr bool versioned = true;
+#endif
+
 // Hashes whose output is already well mixed say so with `is_avalanching`;
 // others are mixed once more, since the table indexes by the low bits.
 template <class Hash>
@@ -548,7 +558,10 @@ class hash_map {
 
   // A point-in-time view. O(1); may throw std::bad_alloc (registering a
   // snapshot slot), and then nothing changed.
-  [[nodiscard]] snapshot_type snapshot() const { return snapshot_type(*this); }
+  [[nodiscard]] snapshot_type snapshot() const {
+    static_assert(detail::versioned || sizeof(Key) == 0, "snapshots need versions: not in a SNAPCACHE_BENCH_UNVERSIONED build");
+    return snapshot_type(*this);
+  }
 
   // Counts and sizes, read without stopping anyone (map_stats.hpp says what
   // each field costs); exact when quiescent.
@@ -740,6 +753,7 @@ class hash_map {
 
   // The version's stamp, stamping it with the clock first if needed.
   std::uint64_t stamp(version_type* v) const noexcept {
+    if constexpr (!detail::versioned) return 0;  // nothing reads stamps
     std::uint64_t word = v->stamp_word.load(std::memory_order_seq_cst);
     if (stamp_value(word) != detail::unstamped) return stamp_value(word);
     const std::uint64_t now = registry_.now();  // (S9) read after installation

@@ -113,7 +113,7 @@ template <class Key, class T, class Hash, class KeyEqual>
 auto hash_map<Key, T, Hash, KeyEqual>::commit(const position& p, std::uint64_t h, fresh_ptr& fresh, const ebr::guard& g) noexcept -> bool {
   version_type* v = fresh.get();
   if constexpr (stores_hash) v->hash.value = h;
-  v->older.store(p.head, std::memory_order_relaxed);  // published by the CAS below
+  v->older.store(detail::versioned ? p.head : nullptr, std::memory_order_relaxed);  // published by the CAS below
   const std::uint64_t desired = detail::claimed_word(detail::slot_tag_of_hash(h), v);
   std::uint64_t expected = p.word;
   SNAPCACHE_PERTURB();
@@ -132,7 +132,11 @@ auto hash_map<Key, T, Hash, KeyEqual>::commit(const position& p, std::uint64_t h
   } else if (p.head->is_tombstone() != !new_value) {
     counters_.add_keys(new_value ? 1 : -1, new_value ? -1 : 1);
   }
-  if (p.head != nullptr) settle(v, p.head, h, g);
+  if constexpr (detail::versioned) {
+    if (p.head != nullptr) settle(v, p.head, h, g);
+  } else if (p.head != nullptr) {
+    retire_version(p.head, g);  // replaced outright: no snapshot can read it
+  }
   if (!new_value && p.head != nullptr) maybe_clean(*p.table, g);
   return true;
 }
