@@ -792,10 +792,12 @@ class hash_map {
     }
   }
 
-  // The key's newest version (read-only callers: follows migrations without
-  // helping). Pinned.
-  template <class K>
-  SNAPCACHE_ALWAYS_INLINE version_type* head_of(std::uint64_t h, const K& key) const {
+  // Walks hash h's probe path in the current table (read-only callers:
+  // follows migrations without helping) and calls match(head) with the
+  // head of every slot whose tag matches, until it returns non-null; returns
+  // that, or null at the path's end. Pinned.
+  template <class Match>
+  SNAPCACHE_ALWAYS_INLINE version_type* probe_heads(std::uint64_t h, Match&& match) const {
     detail::slot_table* t = current_.load(std::memory_order_seq_cst);
     if (t == nullptr) return nullptr;  // a moved-from map before its next write
     const std::uint64_t tag = detail::slot_tag_of_hash(h);
@@ -809,10 +811,17 @@ class hash_map {
       // A moved key that died in a later table: it was this key (absent) or
       // another; either way this probe goes on.
       if (!detail::slot_holds_version(w)) continue;
-      version_type* v = detail::slot_version<version_type>(w);
-      if (equal_(v->key, key)) return v;
+      if (version_type* found = match(detail::slot_version<version_type>(w))) return found;
     }
     return nullptr;
+  }
+
+  // The key's newest version. Pinned.
+  template <class K>
+  SNAPCACHE_ALWAYS_INLINE version_type* head_of(std::uint64_t h, const K& key) const {
+    return probe_heads(h, [&](version_type* head) {
+      return equal_(head->key, key) ? head : nullptr;
+    });
   }
 
   // The key's current value version, or null if absent (stamps it first:

@@ -14,6 +14,7 @@
 #include <snapcache/version.hpp>
 
 #include <cstdint>
+#include <iterator>
 #include <memory>
 #include <mutex>
 #include <shared_mutex>
@@ -64,6 +65,10 @@ int main() {
     snapcache::hash_map<std::string, std::string> b;
     n += exercise(a) + exercise(b);
     n += b.contains(std::string_view("x")) ? 1 : 0;
+    const std::uint64_t keys[] = {1, 2, 3};
+    n += a.visit(std::begin(keys), std::end(keys), [&](const std::uint64_t& k, const std::uint64_t& v) { n += k + v; });
+    const std::string_view names[] = {"x", "y"};
+    n += b.visit(std::begin(names), std::end(names), [&](std::string_view k, const std::string& v) { n += k.size() + v.size(); });
     snapcache::hash_map<std::uint32_t, std::unique_ptr<int>> moves;
     moves.insert(1u, std::make_unique<int>(1));
     moves.visit(1u, [&](const std::unique_ptr<int>& p) { n += static_cast<std::size_t>(*p); });

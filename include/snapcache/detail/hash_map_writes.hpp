@@ -246,18 +246,7 @@ auto hash_map<Key, T, Hash, KeyEqual>::clean_chain(std::uint64_t h, const versio
 
 template <class Key, class T, class Hash, class KeyEqual>
 auto hash_map<Key, T, Hash, KeyEqual>::chain_holding(std::uint64_t h, const void* target, version_type** above) const noexcept -> version_type* {
-  detail::slot_table* t = current_.load(std::memory_order_seq_cst);
-  if (t == nullptr) return nullptr;
-  const std::uint64_t tag = detail::slot_tag_of_hash(h);
-  std::size_t i = t->home(h);
-  for (std::size_t probes = 0; probes < t->capacity; ++probes, i = t->after(i)) {
-    std::uint64_t w = t->slots[i].load(std::memory_order_seq_cst);
-    if (detail::slot_is_free(w)) return nullptr;
-    if ((w & detail::slot_dropped) != 0 || detail::slot_tag(w) != tag) continue;
-    detail::slot_table* at = t;
-    resolve(at, w);
-    if (!detail::slot_holds_version(w)) continue;
-    version_type* head = detail::slot_version<version_type>(w);
+  return probe_heads(h, [&](version_type* head) noexcept -> version_type* {
     for (version_type* prev = head; prev != nullptr;) {
       version_type* curr = detail::strip(prev->older.load(std::memory_order_seq_cst));
       if (curr == target) {
@@ -266,8 +255,8 @@ auto hash_map<Key, T, Hash, KeyEqual>::chain_holding(std::uint64_t h, const void
       }
       prev = curr;
     }
-  }
-  return nullptr;
+    return nullptr;
+  });
 }
 
 // ---- kept versions: the recheck at a snapshot's close ----

@@ -108,9 +108,9 @@ class snapshot_registry {
   // under `g` (the map's domain; may be empty: then a later scan does it).
   void release_slot(snapshot_slot* slot, const ebr::guard& g) noexcept {
     slot->next.fetch_or(closed_bit, orders::mark_closed);  // (S6) logical deletion
-    closed_.fetch_add(1, std::memory_order_relaxed);  // a sweep trigger only: exact values are not needed
+    const std::int64_t closed = closed_.fetch_add(1, std::memory_order_relaxed) + 1;  // a sweep trigger only: exact values are not needed
     live_.fetch_sub(1, orders::count_live);  // (S10)
-    if (g.pinned() && closed_.load(std::memory_order_relaxed) > 2 * static_cast<std::int64_t>(live()) + 16) {  // a trigger
+    if (g.pinned() && closed > 2 * static_cast<std::int64_t>(live()) + 16) {
       (void)for_each_slot(g, [](snapshot_slot*) {});
     }
   }
