@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
 # Checks that other projects can build against snapcache: installs it into a
 # scratch directory, then builds tests/consumer/project and runs each program:
-#   (a) as a meson subproject (subprojects/snapcache -> SOURCE_DIR),
+#   (a) as a meson subproject (subprojects/snapcache -> SOURCE_DIR), which
+#       must build the library only (no tests, benchmarks or tools of ours),
 #   (b) through pkg-config: a meson dependency() and a plain compiler command,
-#   (c) through CMake's find_package(snapcache) with CMAKE_PREFIX_PATH=<prefix>.
+#   (c) through CMake's find_package(snapcache) with CMAKE_PREFIX_PATH=<prefix>,
+#   (d) through the source tree's CMakeLists.txt: add_subdirectory and
+#       FetchContent from a local path (after checking lib/sources.txt, the
+#       source list meson and CMake share, against lib/*.cpp).
 # (b) and (c) run twice: against an install of BUILD_DIR, and against an
 # install of a library-only build configured as on a machine without
 # dpkg-dev (meson then asks no dpkg-architecture for the multiarch libdir and
@@ -107,7 +111,7 @@ consume() {
   stage "(c) cmake find_package, $label"
   CXX="${cxx[*]}" logged "$scratch/cmake-setup-$label.log" \
     cmake -S "$project" -B "$scratch/cmake-$label" -G Ninja -DCMAKE_BUILD_TYPE=Release \
-    -DCMAKE_PREFIX_PATH="$root" -DSNAPCACHE_VERSION="$version"
+    -DSNAPCACHE_FROM=package -DCMAKE_PREFIX_PATH="$root" -DSNAPCACHE_VERSION="$version"
   # The package found must be the one just installed, not one from the system.
   grep -q "^snapcache_DIR:PATH=$root/" "$scratch/cmake-$label/CMakeCache.txt"
   run cmake --build "$scratch/cmake-$label" -j 2 --verbose
@@ -123,6 +127,42 @@ CXX="${cxx[*]}" logged "$scratch/sub-setup.log" \
   meson setup --buildtype=plain -Dsnapcache_from=subproject "$scratch/sub/build" "$scratch/sub"
 run ninja -C "$scratch/sub/build" -j2
 run "$scratch/sub/build/consumer"
+# As a subproject snapcache builds its library and nothing else: none of its
+# tests, stress suites, benchmarks or tools join the parent's build or its
+# `meson test`.
+extra=$(meson introspect --targets "$scratch/sub/build" | python3 -c '
+import json, sys
+print(" ".join(t["name"] for t in json.load(sys.stdin)
+               if t.get("subproject") == "snapcache" and "library" not in t["type"]))')
+if [[ -n $extra ]]; then
+  echo "the subproject built more than its library: $extra" >&2
+  false
+fi
+if meson test -C "$scratch/sub/build" --list 2>/dev/null | grep -q '^snapcache:'; then
+  echo "the subproject added its tests to the parent's meson test" >&2
+  false
+fi
+
+# The CMake build of the library from source (CMakeLists.txt): the same
+# snapcache::snapcache target, through add_subdirectory and FetchContent from
+# a local path. It reads lib/sources.txt as meson does; every source in lib/
+# must be listed there, or one build would miss it.
+stage "sources: lib/sources.txt lists every lib/*.cpp"
+listed=$(sort "$source/lib/sources.txt")
+present=$(cd "$source/lib" && ls -1 -- *.cpp | sort)
+if [[ $listed != "$present" ]]; then
+  echo "lib/sources.txt and lib/*.cpp differ:" >&2
+  diff <(echo "$listed") <(echo "$present") >&2 || true
+  false
+fi
+for from in subdirectory fetchcontent; do
+  stage "(d) cmake $from from source"
+  CXX="${cxx[*]}" logged "$scratch/cmake-$from.log" \
+    cmake -S "$project" -B "$scratch/cmake-$from" -G Ninja -DCMAKE_BUILD_TYPE=Release \
+    -DSNAPCACHE_FROM=$from -DSNAPCACHE_SOURCE_DIR="$source"
+  run cmake --build "$scratch/cmake-$from" -j 2
+  run "$scratch/cmake-$from/consumer"
+done
 
 stage "install $build"
 root=$(install_build "$build" "$scratch/dest")
@@ -145,4 +185,4 @@ run ninja -C "$scratch/plain-build" -j2 >/dev/null
 plain_root=$(install_build "$scratch/plain-build" "$scratch/plain-dest")
 consume "libdir-$(tr / - <<<"$libdir")" "$scratch/plain-dest" "$plain_root"
 
-echo "consumer-check: the subproject, pkg-config (meson and plain) and cmake consumers built and ran, for this build and for a $libdir install"
+echo "consumer-check: the subproject, cmake from source (add_subdirectory, FetchContent), pkg-config (meson and plain) and cmake find_package consumers built and ran, for this build and for a $libdir install"
