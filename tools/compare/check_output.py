@@ -10,11 +10,18 @@
       requested variant in every requested workload it applies to: cache
       variants in "seed", map variants in each map workload.
 
+      It also checks plots.gp (written even without gnuplot): each variant
+      has one colour in every plot, and no two variants of a plot share one.
+  check_output.py prints TEXT -- PROGRAM ARGS...
+      runs PROGRAM ARGS --out TMPDIR and passes when it exits 0 and its
+      standard output contains TEXT.
+
 No timing is asserted: only that the outputs exist and are complete.
 """
 import csv
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -73,6 +80,9 @@ def check_run(options, command):
             rows = list(csv.DictReader(f))
         with open(os.path.join(out, "results.json")) as f:
             doc = json.load(f)
+        plots = os.path.join(out, "plots.gp")
+        script = open(plots).read() if os.path.isfile(plots) else ""
+    check_colours(script)
 
     wanted = []  # (workload, variant)
     for w in workloads:
@@ -111,6 +121,37 @@ def check_run(options, command):
     print(f"ok: {len(wanted)} workload/variant pairs in results.csv and results.json")
 
 
+def check_colours(script):
+    colour_of = {}
+    for plot in script.split("\nplot ")[1:]:
+        plot = plot.split("\n\n")[0].split("\nunset")[0].split("\nset ")[0]
+        pairs = re.findall(r"lc rgb '([^']+)' title '([^']+)'", plot)
+        if not pairs:
+            fail("a plot in plots.gp gives no variant a colour: " + plot[:200])
+        in_plot = {}
+        for colour, variant in pairs:
+            if colour_of.setdefault(variant, colour) != colour:
+                fail(f"variant {variant} drawn in {colour_of[variant]} and in {colour}")
+            if in_plot.setdefault(colour, variant) != variant:
+                fail(f"variants {in_plot[colour]} and {variant} share colour {colour} in one plot")
+    if script and not colour_of:
+        fail("plots.gp names no variant colour")
+
+
+def check_prints(options, command):
+    if len(options) != 1:
+        fail("prints takes one expected text")
+    with tempfile.TemporaryDirectory(prefix="compare-check-") as out:
+        done = subprocess.run(command + ["--out", out], capture_output=True, text=True)
+    print(done.stdout[-4000:], end="")
+    print(done.stderr[-4000:], end="", file=sys.stderr)
+    if done.returncode != 0:
+        fail(f"exit status {done.returncode}")
+    if options[0] not in done.stdout:
+        fail(f"the output does not say {options[0]!r}")
+    print(f"ok: printed {options[0]!r}")
+
+
 def main():
     if len(sys.argv) < 2:
         fail(__doc__)
@@ -119,6 +160,8 @@ def main():
         check_status(options, command)
     elif sys.argv[1] == "run":
         check_run(options, command)
+    elif sys.argv[1] == "prints":
+        check_prints(options, command)
     else:
         fail("unknown mode " + sys.argv[1])
 

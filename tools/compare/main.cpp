@@ -8,6 +8,8 @@
 // Variants a build lacks (a build without peers) are listed as skipped.
 // See --help for the flags and the cells of the default run, and
 // docs/benchmarks.md for figures and how to read them.
+#include <algorithm>
+#include <array>
 #include <chrono>
 #include <filesystem>
 #include <iostream>
@@ -147,6 +149,10 @@ int main(int argc, char** argv) {
     print_variant_list(std::cout);
     return 0;
   }
+  if (const std::string reason = unwritable_reason(r.opt.out_dir); !reason.empty()) {
+    std::cerr << "snapcache-compare: --out " << r.opt.out_dir << ": " << reason << " (checked before the run)\n";
+    return 2;
+  }
   r.machine = bench::machine_description();
   r.started_utc = utc_timestamp();
   r.load_start = load_average();
@@ -155,6 +161,8 @@ int main(int argc, char** argv) {
   std::cout << "snapcache-compare on " << r.machine << "\n"
             << format("load average at start: %.2f %.2f %.2f (1/5/15 min)\n", r.load_start[0], r.load_start[1],
                       r.load_start[2]);
+  const auto cpus = static_cast<unsigned>(bench::allowed_cpus().size());
+  if (const std::string warning = noise_warning(r.load_start, cpus); !warning.empty()) std::cout << warning << "\n";
   for (const bench::variant_info& v : bench::list_variants()) {
     if (!v.available) std::cout << "skipped variant " << v.name << ": " << v.unavailable_reason << "\n";
   }
@@ -188,6 +196,12 @@ int main(int argc, char** argv) {
   }
   std::cout << format("\nwall %.1f s; load average at end: %.2f %.2f %.2f (1/5/15 min)\n", r.wall_seconds,
                       r.load_end[0], r.load_end[1], r.load_end[2]);
+  // The run itself loads the CPUs it uses: only more than that is noise.
+  const unsigned busiest = r.opt.threads.empty() ? 0 : *std::max_element(r.opt.threads.begin(), r.opt.threads.end());
+  const std::array<double, 3> others{r.load_end[0] - busiest, 0, 0};
+  if (const std::string warning = noise_warning(others, cpus); !warning.empty()) {
+    std::cout << warning << " (at the end, beyond this run's own " << busiest << " threads)\n";
+  }
   if (!write_outputs(r)) return 1;
   if (!ok) {
     std::cerr << "snapcache-compare: some cells failed (see the tables)\n";

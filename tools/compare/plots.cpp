@@ -8,7 +8,9 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <sstream>
+#include <utility>
 
 #include "harness/text.hpp"
 
@@ -35,6 +37,24 @@ std::string file_name_of(const std::string& workload) {
   std::string out;
   for (char c : workload) out += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   return out;
+}
+
+// Each variant keeps one colour in every plot: a fixed palette for the
+// variants the harness knows, a hash of the name for any other.
+std::string colour_of(const std::string& variant) {
+  static const std::pair<const char*, const char*> known[] = {
+      {"query_cache", "#1f77b4"},        {"snapcache", "#1f77b4"},          {"locked_query_cache", "#d62728"},
+      {"locked_mutex", "#d62728"},       {"locked_shared", "#ff7f0e"},      {"libcuckoo", "#2ca02c"},
+      {"parlayhash", "#9467bd"},         {"tbb_chm", "#8c564b"},            {"libcds_michael_hp", "#e377c2"},
+      {"libcds_feldman_hp", "#7f7f7f"},  {"xenium_hm", "#bcbd22"},
+  };
+  for (const auto& [name, colour] : known) {
+    if (variant == name) return colour;
+  }
+  static const char* const spare[] = {"#17becf", "#aec7e8", "#ffbb78", "#98df8a", "#c5b0d5", "#c49c94"};
+  std::size_t h = 0;
+  for (char c : variant) h = h * 31 + static_cast<unsigned char>(c);
+  return spare[h % std::size(spare)];
 }
 
 // One line per variant: threads, median, min, max.
@@ -74,13 +94,14 @@ class script_builder {
         << "set title " << quoted(title) << "\n"
         << "set xlabel " << quoted(xlabel) << "\nset ylabel " << quoted(unit + " (median; bars: min-max over repeats)")
         << "\n"
-        << "set key outside right\nset grid\nset yrange [0:*]\n"
+        << "set key outside right\nset grid\nset yrange [0:*]\n"  // the key beside the plot: it covers no line
         << format("set xrange [%g:%g]\n", threads_.front() - 0.5, threads_.back() + 0.5) << "set xtics (";
     for (std::size_t i = 0; i < threads_.size(); ++i) gp_ << (i ? ", " : "") << threads_[i];
     gp_ << ")\nplot ";
     for (std::size_t i = 0; i < lines.size(); ++i) {
       gp_ << (i ? ", \\\n     " : "") << (i ? "''" : quoted(data.string())) << " index " << i
-          << " using 1:2:3:4 with yerrorlines lw 2 pt 7 title " << quoted(lines[i].variant);
+          << " using 1:2:3:4 with yerrorlines lw 2 pt 7 lc rgb " << quoted(colour_of(lines[i].variant))
+          << " title " << quoted(lines[i].variant);
     }
     gp_ << "\n";
     files_.push_back(png.string());
@@ -98,18 +119,30 @@ class script_builder {
     gp_ << "\nreset\n" << terminal(120 + 480 * drawn.size()) << "set output " << quoted(png.string()) << "\n"
         << format("set multiplot layout 1,%zu title %s\n", drawn.size(), quoted(title).c_str())
         << "set style data histograms\nset style histogram clustered gap 1\nset style fill solid 0.8 border -1\n"
-        << "set logscale y\nset ylabel 'ns (median over repeats)'\nset grid ytics\nset xtics rotate by -35\n"
-        << "set key top left\n";
+        << "set logscale y\nset ylabel 'ns (median over repeats)'\nset grid ytics\n"
+        // Above the panel, never over a bar.
+        << "set key above horizontal\n";
+    static const char* const quantiles[] = {"p50", "p99", "p99.9"};
     for (const latency_panel* p : drawn) {
+      // A cluster per quantile, a bar per variant in the variant's colour.
       const fs::path data = data_ / format("%s-t%u.dat", name.c_str(), p->threads);
       std::ofstream f(data);
-      f << "# variant p50 p99 p99.9 (ns)\n";
-      for (const auto& [variant, q] : p->rows) {
-        f << '"' << variant << "\" " << q[0] << ' ' << q[1] << ' ' << q[2] << '\n';
+      f << "# quantile, then ns per variant:";
+      for (const auto& row : p->rows) f << ' ' << row.first;
+      f << '\n';
+      for (std::size_t q = 0; q < 3; ++q) {
+        f << '"' << quantiles[q] << '"';
+        for (const auto& row : p->rows) f << ' ' << row.second[q];
+        f << '\n';
       }
       gp_ << "set title " << quoted(format("%u %s", p->threads, (p->threads == 1 ? one : many).c_str())) << "\n"
-          << "plot " << quoted(data.string()) << " using 2:xtic(1) title 'p50', '' using 3 title 'p99', "
-          << "'' using 4 title 'p99.9'\n";
+          << "plot ";
+      for (std::size_t i = 0; i < p->rows.size(); ++i) {
+        gp_ << (i ? ", " : "") << (i ? "''" : quoted(data.string())) << format(" using %zu", i + 2)
+            << (i ? "" : ":xtic(1)") << " lc rgb " << quoted(colour_of(p->rows[i].first)) << " title "
+            << quoted(p->rows[i].first);
+      }
+      gp_ << "\n";
     }
     gp_ << "unset multiplot\n";
     files_.push_back(png.string());
