@@ -22,6 +22,7 @@
 #include <mutex>
 #include <optional>
 #include <ostream>
+#include <set>
 #include <shared_mutex>
 #include <string>
 #include <string_view>
@@ -1392,3 +1393,97 @@ TYPED_TEST(map_conformance, allocation_failure_in_snapshot_leaves_the_map_unchan
 }
 
 }  // namespace
+
+// ---------------------------------------------------------------------------
+// The Boost- and std-shaped forms (detail/porting_forms.hpp, docs/porting.md).
+
+TYPED_TEST(map_conformance, boost_shaped_inserts_take_pairs_ranges_and_lists) {
+  using K = typename TypeParam::key_type;
+  using V = typename TypeParam::mapped_type;
+  using value_type = typename TypeParam::value_type;
+  static_assert(std::is_same_v<value_type, std::pair<const K, V>>);
+  TypeParam map;
+  EXPECT_TRUE(map.insert(value_type(make_key<K>(1), make_value<V>(1))));
+  const value_type kv(make_key<K>(2), make_value<V>(2));
+  EXPECT_TRUE(map.insert(kv));
+  EXPECT_FALSE(map.insert({make_key<K>(1), make_value<V>(9)})) << "a present key keeps its value";
+  const std::vector<value_type> more = {{make_key<K>(3), make_value<V>(3)}, {make_key<K>(1), make_value<V>(8)},
+                                        {make_key<K>(4), make_value<V>(4)}};
+  EXPECT_EQ(map.insert(more.begin(), more.end()), 2u);
+  EXPECT_EQ(map.insert({{make_key<K>(5), make_value<V>(5)}, {make_key<K>(2), make_value<V>(7)}}), 1u);
+  EXPECT_EQ(map.size(), 5u);
+  for (int k = 1; k <= 5; ++k) EXPECT_EQ(map.find(make_key<K>(k)), make_value<V>(k));
+}
+
+TYPED_TEST(map_conformance, count_is_one_for_a_present_key_and_zero_otherwise) {
+  using K = typename TypeParam::key_type;
+  using V = typename TypeParam::mapped_type;
+  TypeParam map;
+  map.insert(make_key<K>(1), make_value<V>(1));
+  EXPECT_EQ(map.count(make_key<K>(1)), 1u);
+  EXPECT_EQ(map.count(make_key<K>(2)), 0u);
+}
+
+TYPED_TEST(map_conformance, cvisit_passes_the_element_as_a_pair) {
+  using K = typename TypeParam::key_type;
+  using V = typename TypeParam::mapped_type;
+  TypeParam map;
+  map.insert(make_key<K>(1), make_value<V>(10));
+  std::vector<std::pair<K, V>> seen;
+  EXPECT_TRUE(map.cvisit(make_key<K>(1), [&](const auto& e) { seen.emplace_back(e.first, e.second); }));
+  EXPECT_FALSE(map.cvisit(make_key<K>(2), [&](const auto&) { ADD_FAILURE() << "visited an absent key"; }));
+  // A callable written for Boost's const value_type& still compiles (on a copy).
+  EXPECT_TRUE(map.cvisit(make_key<K>(1), [&](const std::pair<const K, V>& e) { seen.emplace_back(e.first, e.second); }));
+  const std::vector<std::pair<K, V>> expected = {{make_key<K>(1), make_value<V>(10)}, {make_key<K>(1), make_value<V>(10)}};
+  EXPECT_EQ(seen, expected);
+}
+
+TYPED_TEST(map_conformance, bulk_cvisit_visits_the_present_keys_in_order) {
+  using K = typename TypeParam::key_type;
+  using V = typename TypeParam::mapped_type;
+  TypeParam map;
+  for (int k = 0; k < 40; k += 2) map.insert(make_key<K>(k), make_value<V>(k));
+  std::vector<K> keys;
+  for (int k = 39; k >= 0; --k) keys.push_back(make_key<K>(k));
+  std::vector<std::pair<K, V>> seen;
+  EXPECT_EQ(map.cvisit(keys.begin(), keys.end(), [&](const auto& e) { seen.emplace_back(e.first, e.second); }), 20u);
+  std::vector<std::pair<K, V>> expected;
+  for (int k = 38; k >= 0; k -= 2) expected.emplace_back(make_key<K>(k), make_value<V>(k));
+  EXPECT_EQ(seen, expected);
+}
+
+TYPED_TEST(map_conformance, cvisit_while_stops_when_the_callable_says_so) {
+  using K = typename TypeParam::key_type;
+  using V = typename TypeParam::mapped_type;
+  TypeParam map;
+  for (int k = 0; k < 10; ++k) map.insert(make_key<K>(k), make_value<V>(k));
+  std::size_t calls = 0;
+  EXPECT_FALSE(map.cvisit_while([&](const auto&) { return ++calls < 3; }));
+  EXPECT_EQ(calls, 3u);
+  std::set<K> all;
+  EXPECT_TRUE(map.visit_while([&](const auto& e) {
+    all.insert(e.first);
+    return true;
+  }));
+  EXPECT_EQ(all.size(), 10u);
+}
+
+TYPED_TEST(map_conformance, swap_exchanges_the_contents) {
+  using K = typename TypeParam::key_type;
+  using V = typename TypeParam::mapped_type;
+  TypeParam a, b;
+  a.insert(make_key<K>(1), make_value<V>(1));
+  b.insert(make_key<K>(2), make_value<V>(2));
+  b.insert(make_key<K>(3), make_value<V>(3));
+  swap(a, b);
+  EXPECT_EQ(a.size(), 2u);
+  EXPECT_EQ(b.size(), 1u);
+  EXPECT_TRUE(a.contains(make_key<K>(3)));
+  EXPECT_TRUE(b.contains(make_key<K>(1)));
+  a.swap(a);
+  EXPECT_EQ(a.size(), 2u);
+  a.insert(make_key<K>(4), make_value<V>(4));  // both stay usable
+  b.erase(make_key<K>(1));
+  EXPECT_EQ(a.size(), 3u);
+  EXPECT_TRUE(b.empty());
+}

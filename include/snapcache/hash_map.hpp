@@ -144,6 +144,7 @@
 #include "snapcache/detail/kept_record.hpp"
 #include "snapcache/detail/map_counters.hpp"
 #include "snapcache/detail/migration.hpp"
+#include "snapcache/detail/porting_forms.hpp"
 #include "snapcache/detail/slot_table.hpp"
 #include "snapcache/detail/snapshot_registry.hpp"
 #include "snapcache/detail/test_hooks.hpp"
@@ -228,7 +229,8 @@ inline constexpr bool character_pointer_key =
 }  // namespace detail
 
 template <class Key, class T, class Hash = seeded_hash<Key>, class KeyEqual = std::equal_to<>>
-class hash_map {
+class hash_map : public detail::porting_forms<hash_map<Key, T, Hash, KeyEqual>, Key, T> {
+  using porting = detail::porting_forms<hash_map, Key, T>;
   static_assert(!detail::character_pointer_key<Key, Hash>,
                 "snapcache::hash_map: a char* / const char* key would be hashed by its characters but compared by "
                 "address; use std::string or std::string_view keys (or give a Hash that hashes the pointer, such as "
@@ -245,10 +247,17 @@ class hash_map {
  public:
   using key_type = Key;
   using mapped_type = T;
+  using value_type = std::pair<const Key, T>;
+  using element = typename porting::element;  // a (key, value) pair of references
+  using size_type = std::size_t;
   using hasher = Hash;
   using key_equal = KeyEqual;
   template <class K2, class T2>
   using rebind = hash_map<K2, T2>;
+  // The Boost- and std-shaped forms (detail/porting_forms.hpp): insert(kv),
+  // insert(first, last), insert({...}), count, cvisit(key, f),
+  // cvisit(first, last, f), cvisit_while / visit_while(f).
+  using porting::insert;
 
   class snapshot_type;
 
@@ -304,6 +313,16 @@ class hash_map {
     }
     return *this;
   }
+
+  // Exchanges the contents (tables, counters, clocks, hash and equality
+  // objects): the preconditions of a move, for both maps.
+  void swap(hash_map& other) {
+    if (this == &other) return;
+    hash_map held(std::move(other));
+    other = std::move(*this);
+    *this = std::move(held);
+  }
+  friend void swap(hash_map& a, hash_map& b) { a.swap(b); }
 
   // Precondition: no operation runs concurrently. A snapshot still alive
   // would be a use-after-free waiting to happen: checked in every build

@@ -94,6 +94,7 @@
 #include <utility>
 
 #include "snapcache/detail/annotations.hpp"
+#include "snapcache/detail/porting_forms.hpp"
 #include "snapcache/map_stats.hpp"
 
 namespace snapcache {
@@ -301,7 +302,8 @@ class locked_value<T, true> {
 
 template <class Key, class T, class Mutex = std::mutex, class Hash = std::hash<Key>,
           class KeyEqual = std::equal_to<Key>>
-class locked_map {
+class locked_map : public detail::porting_forms<locked_map<Key, T, Mutex, Hash, KeyEqual>, Key, T> {
+  using porting = detail::porting_forms<locked_map, Key, T>;
   using table_type = std::unordered_map<Key, detail::locked_value<T>, detail::lookup_hash<Key, Hash, KeyEqual>,
                                         detail::lookup_equal<Key, Hash, KeyEqual>>;
 
@@ -312,9 +314,15 @@ class locked_map {
   using key_type = Key;
   using mapped_type = T;
   using value_type = std::pair<const Key, T>;
+  using element = typename porting::element;  // a (key, value) pair of references
+  using size_type = std::size_t;
   using hasher = Hash;
   using key_equal = KeyEqual;
   using mutex_type = Mutex;
+  // The Boost- and std-shaped forms (detail/porting_forms.hpp): insert(kv),
+  // insert(first, last), insert({...}), count, cvisit(key, f),
+  // cvisit(first, last, f), cvisit_while / visit_while(f).
+  using porting::insert;
   // The same kind of map for other key and value types (std::hash and
   // std::equal_to for them). hash_map provides the same alias.
   template <class K2, class T2>
@@ -343,6 +351,9 @@ class locked_map {
     }
     return *this;
   }
+  // Exchanges the contents; the same precondition as a move.
+  void swap(locked_map& other) noexcept SNAPCACHE_NO_THREAD_SAFETY_ANALYSIS { table_.swap(other.table_); }
+  friend void swap(locked_map& a, locked_map& b) noexcept { a.swap(b); }
 
   // Adds (key, value) if key is absent. Returns true if it was added; a
   // present key keeps its value (and an rvalue value is not moved from).

@@ -41,6 +41,16 @@ std::size_t exercise(Map& map) {
   n += map.erase_if([](const K&, const V&) { return false; });
   n += map.visit_all([](const K&, const V&) {});
   map.reserve(16);
+  n += map.insert(typename Map::value_type(K{}, V{})) ? 1 : 0;
+  n += map.insert({{K{}, V{}}});
+  n += map.count(K{});
+  n += map.cvisit(K{}, [&](const auto& e) { n += sizeof(e.second); }) ? 1 : 0;
+  n += map.cvisit_while([](const auto&) { return true; }) ? 1 : 0;
+  {
+    Map other;
+    swap(map, other);
+    map.swap(other);
+  }
   const auto snap = map.snapshot();
   for (const auto& [k, v] : snap) {
     (void)k;
