@@ -4,10 +4,13 @@
 // section "EBR".
 #include "snapcache/ebr.hpp"
 
+#include <pthread.h>
+
 #include <algorithm>
 #include <cassert>
 #include <cstdio>
 #include <cstdlib>
+#include <mutex>
 #include <new>
 #include <stdexcept>
 #include <thread>
@@ -197,11 +200,76 @@ void take_parked(domain_state& domain, ebr_record& record) noexcept {
   domain.in_transit.fetch_sub(1, std::memory_order_seq_cst);  // see fetch_add
 }
 
+// ---- fork() ----------------------------------------------------------------------
+//
+// A child process has only the thread that forked. A record another thread
+// held pinned at the fork stays pinned in the child forever, and a
+// collector token it held stays taken: the epoch never moves and nothing is
+// freed again. The child cannot repair that (the other threads' half-done
+// steps are lost with them), so it fails loudly at its first collection or
+// registration instead of growing without bound. A fork while no other
+// thread is inside an operation is fine: idle threads' records are
+// unpinned, and their parked bags are taken by the child's collections.
+
+// Every live domain, linked through next_live; the atfork handlers hold the
+// mutex across fork(), so the child sees the list whole.
+std::mutex live_domains_mutex;
+domain_state* live_domains = nullptr;
+
+// A per-thread address: which thread claimed a record (owner_thread).
+thread_local constinit char tl_thread_tag = 0;
+
+void before_fork() noexcept { live_domains_mutex.lock(); }
+void after_fork_in_parent() noexcept { live_domains_mutex.unlock(); }
+void after_fork_in_child() noexcept {
+  for (domain_state* domain = live_domains; domain != nullptr; domain = domain->next_live) {
+    bool busy = domain->collecting.load(std::memory_order_relaxed) ||  // single-threaded now
+                domain->in_transit.load(std::memory_order_relaxed) != 0 ||  // single-threaded now
+                domain->freeing.load(std::memory_order_relaxed) != 0;  // single-threaded now
+    for (ebr_record* record = domain->registry.load(std::memory_order_relaxed);  // single-threaded now
+         record != nullptr && !busy; record = record->next) {
+      busy = record->announcement.load(std::memory_order_relaxed) != 0 &&  // single-threaded now
+             record->owner_thread != &tl_thread_tag;
+    }
+    domain->forked_mid_operation = busy;
+  }
+  live_domains_mutex.unlock();
+}
+
+void link_live_domain(domain_state& domain) {
+  static const int registered = pthread_atfork(before_fork, after_fork_in_parent, after_fork_in_child);
+  (void)registered;  // 0, or ENOMEM: then forks go unchecked, as before
+  const std::lock_guard<std::mutex> lock(live_domains_mutex);
+  domain.next_live = live_domains;
+  live_domains = &domain;
+}
+
+void unlink_live_domain(domain_state& domain) noexcept {
+  const std::lock_guard<std::mutex> lock(live_domains_mutex);
+  for (domain_state** at = &live_domains; *at != nullptr; at = &(*at)->next_live) {
+    if (*at == &domain) {
+      *at = domain.next_live;
+      return;
+    }
+  }
+}
+
+void expect_no_fork_mid_operation(const domain_state& domain) noexcept {
+  if (!domain.forked_mid_operation) [[likely]] return;
+  std::fputs(
+      "snapcache: this process was forked while another thread of its parent was inside an operation on an "
+      "ebr domain (a map or cache call, a guard); in the child that thread's pin never ends and nothing could "
+      "be freed again. Aborting. Fork only while no other thread uses snapcache, or exec() at once.\n",
+      stderr);
+  std::abort();
+}
+
 // ---- advancing and collecting -----------------------------------------------------
 
 // One attempt to move the epoch from e to e+1: succeeds only if every pinned
 // record announces e.
 bool try_advance(domain_state& domain) noexcept {
+  expect_no_fork_mid_operation(domain);
   std::uint64_t epoch = domain.epoch.load(orders::read_epoch);  // (E4) before the scan
   for (ebr_record* record = domain.registry.load(orders::load_registry);  // (E9) pairs with (E8)
        record != nullptr; record = record->next) {
@@ -620,7 +688,9 @@ void release_reference(domain_state* domain) noexcept {
 // pinned (nested pins reuse it through the caches) and releases it at its
 // last unpin, its garbage sealed into the domain's queue.
 ebr_record* register_late(domain_state& domain) {
+  expect_no_fork_mid_operation(domain);
   ebr_record* record = claim_or_create(domain);  // may throw: nothing changed yet
+  record->owner_thread = &tl_thread_tag;
   domain.references.fetch_add(1, std::memory_order_relaxed);  // the caller already holds one
   record->release_at_unpin = true;
   force_slow_unpin(*record);  // released by unpin_slow() at its last unpin
@@ -649,7 +719,9 @@ ebr_record* register_thread(domain_state& domain) {
   if (registrations.size() == registrations.capacity()) {
     registrations.reserve(2 * registrations.size() + 4);  // may throw: nothing changed yet
   }
+  expect_no_fork_mid_operation(domain);
   ebr_record* record = claim_or_create(domain);     // may throw: nothing changed yet
+  record->owner_thread = &tl_thread_tag;
   domain.references.fetch_add(1, std::memory_order_relaxed);  // the caller already holds one
   registrations.emplace_back(&domain, record);      // no allocation after reserve
   tl_record_cache = {domain.id, record};
@@ -767,10 +839,11 @@ void validate(const config& cfg) {
 
 detail::domain_state* make_state(void* where, const config& cfg) {
   const std::uint64_t id = detail::make_domain_id();
-  if (where == nullptr) {
-    return new detail::domain_state(id, cfg.batch, cfg.batch_bytes, cfg.pins_per_step);
-  }
-  return ::new (where) detail::domain_state(id, cfg.batch, cfg.batch_bytes, cfg.pins_per_step);
+  detail::domain_state* state =
+      where == nullptr ? new detail::domain_state(id, cfg.batch, cfg.batch_bytes, cfg.pins_per_step)
+                       : ::new (where) detail::domain_state(id, cfg.batch, cfg.batch_bytes, cfg.pins_per_step);
+  detail::link_live_domain(*state);
+  return state;
 }
 }  // namespace
 
@@ -791,6 +864,7 @@ domain& domain::global() noexcept {
 
 domain::~domain() {
   detail::domain_state* state = state_;
+  detail::unlink_live_domain(*state);
   state->alive.store(false, std::memory_order_release);  // pairs with thread exit's acquire
   for (detail::ebr_record* record = state->registry.load(detail::orders::load_registry);  // (E9)
        record != nullptr; record = record->next) {

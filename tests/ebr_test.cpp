@@ -2,12 +2,19 @@
 #include "snapcache/ebr.hpp"
 
 #include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <barrier>
+#include <csignal>
+#include <functional>
+#include <latch>
 #include <memory>
 #include <stdexcept>
+#include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "failing_new.hpp"
@@ -552,3 +559,86 @@ TEST_F(ebr_test, a_thread_local_destructor_after_thread_exit_cleanup_can_pin_and
 }
 
 }  // namespace
+
+// ---- fork() ----------------------------------------------------------------
+// Under ThreadSanitizer a multi-threaded process's child may not use what
+// TSan tracks; these run in the release and ASan builds.
+#if defined(__SANITIZE_THREAD__)
+#define SNAPCACHE_TEST_UNDER_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define SNAPCACHE_TEST_UNDER_TSAN 1
+#endif
+#endif
+#if !defined(SNAPCACHE_TEST_UNDER_TSAN)
+
+// Runs child() in a forked child (its stderr into a pipe) and returns the
+// raw wait status and what it wrote to stderr.
+std::pair<int, std::string> in_child(const std::function<int()>& child) {
+  int err[2];
+  if (pipe(err) != 0) return {-1, "pipe failed"};
+  const pid_t pid = fork();
+  if (pid == 0) {
+    dup2(err[1], 2);
+    close(err[0]);
+    _exit(child());
+  }
+  close(err[1]);
+  std::string text;
+  char buf[512];
+  for (ssize_t n; (n = read(err[0], buf, sizeof buf)) > 0;) text.append(buf, static_cast<std::size_t>(n));
+  close(err[0]);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  return {status, text};
+}
+
+TEST_F(ebr_test, a_fork_while_another_thread_is_pinned_fails_loudly_in_the_child) {
+  domain d(eager);
+  std::latch pinned(1), forked(1);
+  std::thread holder([&] {
+    guard g = d.pin();
+    pinned.count_down();
+    forked.wait();
+  });
+  pinned.wait();
+  const auto [status, text] = in_child([&] {
+    for (int i = 0; i < 8; ++i) {
+      guard g = d.pin();  // eager: every unpin collects, and so checks
+      g.retire(new counted, &counted::reclaim);
+    }
+    return 0;  // not reached
+  });
+  forked.count_down();
+  holder.join();
+  EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT) << "the child went on; status " << status;
+  EXPECT_NE(text.find("forked while another thread"), std::string::npos) << text;
+}
+
+TEST_F(ebr_test, a_fork_while_other_threads_are_idle_reclaims_in_the_child) {
+  domain d(eager);
+  std::latch idle(1), forked(1);
+  std::thread other([&] {
+    {
+      guard g = d.pin();  // registered, then unpinned: idle at the fork
+      g.retire(new counted, &counted::reclaim);
+    }
+    idle.count_down();
+    forked.wait();
+  });
+  idle.wait();
+  const auto [status, text] = in_child([&] {
+    const int before = counted::reclaimed.load();
+    for (int i = 0; i < 10; ++i) {
+      guard g = d.pin();
+      g.retire(new counted, &counted::reclaim);
+    }
+    d.synchronize();
+    return counted::reclaimed.load() - before >= 10 ? 0 : 1;
+  });
+  forked.count_down();
+  other.join();
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "status " << status << ": " << text;
+}
+
+#endif

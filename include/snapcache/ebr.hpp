@@ -82,8 +82,17 @@
 //   per-thread cleanup may still pin and retire: the pin claims a record for
 //   as long as it lasts and releases it (its garbage sealed) at its last
 //   unpin.
-// * fork(): unsupported. A child process must not use a domain that any
-//   thread of its parent had pinned or retired into.
+// * fork(): a child may go on using a domain if no other thread of the
+//   parent was inside an operation on it (pinned, collecting) at the fork:
+//   idle threads' records are unpinned and their parked garbage is taken by
+//   the child's collections. If one was, its pin would never end in the
+//   child and nothing could be freed again: the child's first collection or
+//   registration in that domain prints why and aborts (pthread_atfork checks
+//   every live domain). exec() at once is always fine.
+// * Signals: no function here is async-signal-safe (a handler that pins
+//   while the interrupted code is inside a pin or a collection on the same
+//   thread corrupts the thread's record); do not call snapcache from a
+//   signal handler.
 //
 // Differences from crossbeam-epoch (whose sealed bags and global queue this
 // follows): one scheme, tuned by `config`; bags weigh bytes as well as

@@ -99,6 +99,9 @@ struct alignas(64) ebr_record {
   std::atomic<const void*> holds[hold_slots] = {};
   std::atomic<bool> owned{true};
   ebr_record* next = nullptr;  // written once before publication (E8)
+  // The claiming thread's tag (see lib/ebr.cpp, fork): which thread of a
+  // forked child's parent held this record.
+  const void* owner_thread = nullptr;
   std::uint64_t shelved_epoch = no_epoch;  // owner only: what it parked
   retire_bag* spare_bags = nullptr;        // owner only: empty bags ready for use
   std::size_t spare_count = 0;
@@ -147,6 +150,12 @@ struct domain_state {
   // Owned by the holder of `collecting`: the bags taken so far, oldest first.
   retire_bag* queue_head = nullptr;
   retire_bag* queue_tail = nullptr;
+
+  // The live domains, for the fork() check (lib/ebr.cpp): linked while the
+  // domain object lives; set in a child forked while another thread was
+  // inside an operation on this domain.
+  domain_state* next_live = nullptr;
+  bool forked_mid_operation = false;
 };
 
 inline ebr_record::ebr_record(domain_state& owner_domain) noexcept
