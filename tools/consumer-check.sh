@@ -7,7 +7,9 @@
 #   (c) through CMake's find_package(snapcache) with CMAKE_PREFIX_PATH=<prefix>,
 #   (d) through the source tree's CMakeLists.txt: add_subdirectory and
 #       FetchContent from a local path (after checking lib/sources.txt, the
-#       source list meson and CMake share, against lib/*.cpp).
+#       source list meson and CMake share, against lib/*.cpp),
+#   (e) a ThreadSanitizer consumer with the library compiled in with its
+#       flags (add_subdirectory): a threaded workload, zero reports.
 # (b) and (c) run twice: against an install of BUILD_DIR, and against an
 # install of a library-only build configured as on a machine without
 # dpkg-dev (meson then asks no dpkg-architecture for the multiarch libdir and
@@ -163,6 +165,18 @@ for from in subdirectory fetchcontent; do
   run cmake --build "$scratch/cmake-$from" -j 2
   run "$scratch/cmake-$from/consumer"
 done
+
+# Sanitizer users compile the library into their program with their own
+# flags (add_subdirectory, FetchContent or a meson subproject): an
+# uninstrumented library makes ThreadSanitizer report races it cannot see
+# the synchronisation of. A threaded workload built that way must run
+# without one report (any report fails it).
+stage "(e) TSan consumer, library compiled in (add_subdirectory)"
+CXX="${cxx[*]}" logged "$scratch/cmake-tsan.log" \
+  cmake -S "$project" -B "$scratch/cmake-tsan" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+  -DSNAPCACHE_FROM=subdirectory -DSNAPCACHE_SOURCE_DIR="$source" -DCMAKE_CXX_FLAGS="-fsanitize=thread"
+run cmake --build "$scratch/cmake-tsan" -j 2 --target concurrent_consumer
+TSAN_OPTIONS="halt_on_error=1 exitcode=66 report_signal_unsafe=0" run "$scratch/cmake-tsan/concurrent_consumer"
 
 stage "install $build"
 root=$(install_build "$build" "$scratch/dest")
