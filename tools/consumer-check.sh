@@ -9,7 +9,9 @@
 #       FetchContent from a local path (after checking lib/sources.txt, the
 #       source list meson and CMake share, against lib/*.cpp),
 #   (e) a ThreadSanitizer consumer with the library compiled in with its
-#       flags (add_subdirectory): a threaded workload, zero reports.
+#       flags (add_subdirectory): a threaded workload, zero reports; and the
+#       same workload against the installed TSan variant, through
+#       pkg-config (snapcache-tsan) and CMake (snapcache::snapcache-tsan).
 # (b) and (c) run twice: against an install of BUILD_DIR, and against an
 # install of a library-only build configured as on a machine without
 # dpkg-dev (meson then asks no dpkg-architecture for the multiarch libdir and
@@ -108,6 +110,12 @@ consume() {
       -o "$scratch/pc-consumer-$label"
     run "$scratch/pc-consumer-$label"
   done
+  # The installed ThreadSanitizer variant: a threaded TSan program built
+  # with its flags alone must run without one report.
+  stage "(b) pkg-config snapcache-tsan, $label"
+  read -ra tsan_flags <<<"$(pkg-config --cflags --libs snapcache-tsan)"
+  run "${cxx[@]}" -std=c++20 -O1 -g "$project/concurrent.cpp" "${tsan_flags[@]}" -o "$scratch/tsan-pc-$label"
+  TSAN_OPTIONS="halt_on_error=1 exitcode=66 report_signal_unsafe=0" run "$scratch/tsan-pc-$label"
   unset PKG_CONFIG_LIBDIR PKG_CONFIG_SYSROOT_DIR
 
   stage "(c) cmake find_package, $label"
@@ -116,8 +124,15 @@ consume() {
     -DSNAPCACHE_FROM=package -DCMAKE_PREFIX_PATH="$root" -DSNAPCACHE_VERSION="$version"
   # The package found must be the one just installed, not one from the system.
   grep -q "^snapcache_DIR:PATH=$root/" "$scratch/cmake-$label/CMakeCache.txt"
-  run cmake --build "$scratch/cmake-$label" -j 2 --verbose
+  run cmake --build "$scratch/cmake-$label" -j 2 --verbose --target consumer
   run "$scratch/cmake-$label/consumer"
+
+  stage "(c) cmake snapcache::snapcache-tsan, $label"
+  CXX="${cxx[*]}" logged "$scratch/cmake-tsan-setup-$label.log" \
+    cmake -S "$project" -B "$scratch/cmake-tsan-$label" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+    -DSNAPCACHE_FROM=package -DSNAPCACHE_TSAN=ON -DCMAKE_PREFIX_PATH="$root" -DSNAPCACHE_VERSION="$version"
+  run cmake --build "$scratch/cmake-tsan-$label" -j 2 --target concurrent_consumer
+  TSAN_OPTIONS="halt_on_error=1 exitcode=66 report_signal_unsafe=0" run "$scratch/cmake-tsan-$label/concurrent_consumer"
   export LD_LIBRARY_PATH=$old_ld
 }
 
