@@ -581,3 +581,33 @@ TEST(map_memory, a_map_emptied_by_clear_shrinks_like_one_emptied_key_by_key) {
 }
 
 }  // namespace
+
+// The per-thread block caches hold freed versions for reuse; stats() shows
+// every live thread's, and a thread's goes away with it.
+TEST(map_memory, cached_block_bytes_counts_every_threads_cache_and_drops_at_thread_exit) {
+  snapcache::detail::release_block_cache();
+  const std::size_t before = map_type().stats().cached_block_bytes;
+  constexpr std::uint64_t keys = 1'000;
+  std::atomic<bool> filled{false}, release{false};
+  std::thread worker([&] {
+    domain d(config{.batch = 1, .pins_per_step = 1});
+    {
+      map_type m(d, 0);
+      for (std::uint64_t k = 0; k < keys; ++k) m.insert(k, k);
+      for (std::uint64_t k = 0; k < keys; ++k) m.erase(k);
+      d.synchronize();  // frees on this thread: into its cache
+    }
+    d.synchronize();
+    filled.store(true, std::memory_order_release);  // pairs with the main thread's acquire
+    while (!release.load(std::memory_order_acquire)) std::this_thread::yield();  // pairs with the store below
+  });
+  while (!filled.load(std::memory_order_acquire)) std::this_thread::yield();  // pairs with the worker's release
+  const std::size_t during = map_type().stats().cached_block_bytes;
+  release.store(true, std::memory_order_release);  // pairs with the worker's acquire
+  worker.join();
+  const std::size_t after = map_type().stats().cached_block_bytes;
+  // Every block the worker allocated went back to its cache when freed (its
+  // limit is 4,096 blocks), and 1,000 versions of 32 bytes were live at once.
+  EXPECT_GE(during, before + keys * 32) << "the worker's cache is not seen";
+  EXPECT_LE(after, before) << "an exited thread's cache is still counted";
+}

@@ -606,6 +606,7 @@ class hash_map : public detail::porting_forms<hash_map<Key, T, Hash, KeyEqual>, 
     }
     s.heap_bytes = (s.live_versions + dead) * sizeof(version_type) + table_bytes +
                    std::min(s.retired_unfreed, s.live_versions + dead + 64) * sizeof(version_type);
+    s.cached_block_bytes = detail::cached_block_bytes();
     return s;
   }
 

@@ -94,6 +94,7 @@
 #include <utility>
 
 #include "snapcache/detail/annotations.hpp"
+#include "snapcache/detail/block_cache.hpp"
 #include "snapcache/detail/porting_forms.hpp"
 #include "snapcache/map_stats.hpp"
 
@@ -541,6 +542,7 @@ class locked_map : public detail::porting_forms<locked_map<Key, T, Mutex, Hash, 
     // A node holds the pair and a link (and, here, the cached hash code).
     s.heap_bytes = table_.size() * (sizeof(typename table_type::value_type) + 2 * sizeof(void*)) +
                    table_.bucket_count() * sizeof(void*);
+    s.cached_block_bytes = detail::cached_block_bytes();  // process-wide: other maps' and caches'
     return s;
   }
 

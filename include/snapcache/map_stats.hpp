@@ -49,12 +49,17 @@ struct map_stats {
   //    domain's pending_bytes counts it for retired versions only;
   //  * allocator rounding (versions come from the per-thread block cache in
   //    exact sizes, but glibc rounds the block cache's own chunks) and the
-  //    per-thread block caches themselves (up to 256 KiB per size class and
-  //    thread, shared by every map and cache);
+  //    per-thread block caches themselves (cached_block_bytes below);
   //  * retired tables and versions beyond the estimate above (their exact
   //    bytes are in ebr::domain_stats::pending_bytes, shared by every user
   //    of the domain).
   std::size_t heap_bytes = 0;
+  // Bytes held in the per-thread block caches of every live thread: freed
+  // versions and records kept for reuse (up to 256 KiB per size class and
+  // thread, given back when the thread exits). Process-wide, shared by every
+  // map and cache, and not part of heap_bytes. (Takes a lock; reads 128
+  // counts per thread.)
+  std::size_t cached_block_bytes = 0;
 };
 
 }  // namespace snapcache

@@ -8,6 +8,7 @@
 // to operator delete, and so does everything a thread holds when it exits.
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <new>
@@ -18,7 +19,9 @@ namespace snapcache::detail {
 
 struct block_free_list {
   void* head = nullptr;
-  std::uint32_t count = 0;
+  // Written by the owning thread only; other threads read it for
+  // cached_block_bytes() (relaxed: a statistic; a plain mov either way).
+  std::atomic<std::uint32_t> count{0};
 };
 
 // One class per exact size: a block serves only requests of the size it was
@@ -42,6 +45,9 @@ void activate_block_cache() noexcept;                      // registers the clea
 // Frees every block the calling thread holds (tests that make operator new
 // fail use it, so that allocations reach operator new).
 void release_block_cache() noexcept;
+// Bytes held in every live thread's cache now, all classes (map_stats).
+// Takes a lock and reads each thread's 128 counts: a statistic, not a fast path.
+[[nodiscard]] std::size_t cached_block_bytes() noexcept;
 
 // The class of a block of exactly `size` bytes; block_classes (no class) for
 // sizes the cache does not hold.
@@ -59,7 +65,7 @@ template <std::size_t Size>
     if (void* block = list.head) {
       SNAPCACHE_UNPOISON(static_cast<char*>(block) + sizeof(void*), Size - sizeof(void*));
       list.head = *static_cast<void**>(block);
-      --list.count;
+      list.count.store(list.count.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed);  // owner only; read by cached_block_bytes()
       return block;
     }
   }
@@ -70,7 +76,7 @@ template <std::size_t Size>
 inline void free_block(void* block) noexcept {
   if constexpr (block_class_of(Size) < block_classes) {
     block_free_list& list = tl_block_cache[block_class_of(Size)];
-    if (list.count < block_cache_limit<Size>) {
+    if (list.count.load(std::memory_order_relaxed) < block_cache_limit<Size>) {  // the owner's own count
       if (!tl_block_cache_active) {
         activate_block_cache();
         if (!tl_block_cache_active) {  // the thread is exiting: nothing may stay here
@@ -83,7 +89,7 @@ inline void free_block(void* block) noexcept {
       // must still follow the list to see the blocks as reachable.
       SNAPCACHE_POISON(static_cast<char*>(block) + sizeof(void*), Size - sizeof(void*));
       list.head = block;
-      ++list.count;
+      list.count.store(list.count.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);  // owner only; read by cached_block_bytes()
       return;
     }
   }
