@@ -111,6 +111,13 @@ namespace snapcache::bench {
 
 using u64 = std::uint64_t;
 
+// The adapters' find(k, v) for maps whose lookup returns an optional copy.
+inline bool take_found(const std::optional<u64>& found, u64& v) {
+  if (!found) return false;
+  v = *found;
+  return true;
+}
+
 // ---- snapcache ------------------------------------------------------------------
 
 class snapcache_adapter {
@@ -135,12 +142,7 @@ class snapcache_adapter {
   bool insert(u64 k, u64 v) { return map_.insert(k, v); }
   bool insert_or_assign(u64 k, u64 v) { return map_.insert_or_assign(k, v); }
   bool erase(u64 k) { return map_.erase(k); }
-  bool find(u64 k, u64& v) {
-    const std::optional<u64> found = map_.find(k);
-    if (!found) return false;
-    v = *found;
-    return true;
-  }
+  bool find(u64 k, u64& v) { return take_found(map_.find(k), v); }
 #if !SNAPCACHE_BENCH_UNVERSIONED
   template <class F>
   bool scan(F&& f) {
@@ -179,12 +181,7 @@ class locked_adapter {
   bool insert(u64 k, u64 v) { return map_.insert(k, v); }
   bool insert_or_assign(u64 k, u64 v) { return map_.insert_or_assign(k, v); }
   bool erase(u64 k) { return map_.erase(k); }
-  bool find(u64 k, u64& v) {
-    const std::optional<u64> found = map_.find(k);
-    if (!found) return false;
-    v = *found;
-    return true;
-  }
+  bool find(u64 k, u64& v) { return take_found(map_.find(k), v); }
   template <class F>
   bool scan(F&& f) {
     const auto snap = map_.snapshot();
@@ -277,12 +274,7 @@ class parlay_adapter {
     return !map_.Upsert(k, [v](const std::optional<u64>&) { return v; }).has_value();
   }
   bool erase(u64 k) { return map_.Remove(k).has_value(); }
-  bool find(u64 k, u64& v) {
-    const std::optional<u64> found = map_.Find(k);
-    if (!found) return false;
-    v = *found;
-    return true;
-  }
+  bool find(u64 k, u64& v) { return take_found(map_.Find(k), v); }
   template <class F>
   bool scan(F&& f) {
     bool going = true;  // for_each cannot stop: the rest is skipped
