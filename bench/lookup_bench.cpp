@@ -83,14 +83,14 @@ int main(int argc, char** argv) {
     single.push_back(timed(
         [&] {
           std::uint64_t s = 0;
-          for (const std::uint64_t k : order) m.visit(k, [&](const std::uint64_t& v) { s += v; });
+          for (const std::uint64_t k : order) m.visit(k, [&](const auto& e) { s += e.second; });
           return s;
         },
         sum, o.lookups));
     batched.push_back(timed(
         [&] {
           std::uint64_t s = 0;
-          m.visit(order.begin(), order.end(), [&](const std::uint64_t&, const std::uint64_t& v) { s += v; });
+          m.visit(order.begin(), order.end(), [&](const auto& e) { s += e.second; });
           return s;
         },
         sum, o.lookups));

@@ -658,7 +658,8 @@ TEST(hash_map_snapshot, a_moved_from_snapshot_is_empty_and_usable) {
   EXPECT_EQ(snap.begin(), snap.end());
   EXPECT_FALSE(snap.contains(std::uint64_t{1}));
   EXPECT_EQ(snap.find(std::uint64_t{1}), std::nullopt);
-  EXPECT_FALSE(snap.visit(std::uint64_t{1}, [](std::uint64_t) { ADD_FAILURE(); }));
+  EXPECT_FALSE(snap.visit(std::uint64_t{1}, [](const auto&) { ADD_FAILURE(); }));
+  EXPECT_FALSE(snap.visit_value(std::uint64_t{1}, [](std::uint64_t) { ADD_FAILURE(); }));
   snap = m.snapshot();  // and assignable again
   EXPECT_EQ(snap.size(), 100u);
 }
@@ -681,10 +682,18 @@ TEST(hash_map_snapshot, visit_reads_move_only_values_in_place) {
   const auto snap = m.snapshot();
   m.insert_or_assign(1, std::make_unique<int>(20));  // the snapshot keeps 10
   int seen = 0;
-  EXPECT_TRUE(snap.visit(1, [&](const std::unique_ptr<int>& p) { seen = *p; }));
+  EXPECT_TRUE(snap.visit_value(1, [&](const std::unique_ptr<int>& p) { seen = *p; }));
   EXPECT_EQ(seen, 10);
-  EXPECT_FALSE(snap.visit(2, [&](const std::unique_ptr<int>&) { ADD_FAILURE(); }));
-  EXPECT_TRUE(m.visit(1, [&](const std::unique_ptr<int>& p) { seen = *p; }));
+  EXPECT_FALSE(snap.visit_value(2, [&](const std::unique_ptr<int>&) { ADD_FAILURE(); }));
+  EXPECT_TRUE(m.visit_value(1, [&](const std::unique_ptr<int>& p) { seen = *p; }));
+  EXPECT_EQ(seen, 20);
+  // The element forms pass (stored key, value) references: no copy either.
+  int key = 0;
+  EXPECT_TRUE(snap.visit(1, [&](const auto& e) { key = e.first, seen = *e.second; }));
+  EXPECT_EQ(key, 1);
+  EXPECT_EQ(seen, 10);
+  EXPECT_FALSE(snap.visit(2, [&](const auto&) { ADD_FAILURE(); }));
+  EXPECT_TRUE(m.visit(1, [&](const auto& e) { key = e.first, seen = *e.second; }));
   EXPECT_EQ(seen, 20);
 }
 
@@ -692,11 +701,11 @@ TEST(hash_map_snapshot, visit_reads_move_only_values_in_place) {
 
 namespace {
 
-// What visit(key, f) reports, key by key: the reference for the batch.
+// What visit_value(key, f) reports, key by key: the reference for the batch.
 std::vector<std::pair<std::uint64_t, std::uint64_t>> visited_one_by_one(const map_type& m,
                                                                        const std::vector<std::uint64_t>& keys) {
   std::vector<std::pair<std::uint64_t, std::uint64_t>> out;
-  for (const std::uint64_t k : keys) m.visit(k, [&](const std::uint64_t& v) { out.emplace_back(k, v); });
+  for (const std::uint64_t k : keys) m.visit_value(k, [&](const std::uint64_t& v) { out.emplace_back(k, v); });
   return out;
 }
 
@@ -711,13 +720,13 @@ TEST(hash_map, a_batched_visit_finds_what_single_visits_find_in_order) {
   for (int i = 0; i < 5'003; ++i) keys.push_back(random() % 3'500);  // not a multiple of the group
   std::vector<std::pair<std::uint64_t, std::uint64_t>> batched;
   const std::size_t found =
-      m.visit(keys.begin(), keys.end(), [&](const std::uint64_t& k, const std::uint64_t& v) { batched.emplace_back(k, v); });
+      m.visit(keys.begin(), keys.end(), [&](const map_type::element& e) { batched.emplace_back(e.first, e.second); });
   const auto expected = visited_one_by_one(m, keys);
   EXPECT_EQ(found, expected.size());
   EXPECT_EQ(batched, expected);
   EXPECT_GT(found, 0u);
   EXPECT_LT(found, keys.size());
-  EXPECT_EQ(m.visit(keys.begin(), keys.begin(), [](const std::uint64_t&, const std::uint64_t&) { FAIL(); }), 0u);
+  EXPECT_EQ(m.visit(keys.begin(), keys.begin(), [](const auto&) { FAIL(); }), 0u);
 }
 
 TEST(hash_map, a_batched_visit_of_string_keys_takes_string_views) {
@@ -726,7 +735,7 @@ TEST(hash_map, a_batched_visit_of_string_keys_takes_string_views) {
   m.insert("gamma", 3);
   const std::vector<std::string_view> keys = {"alpha", "beta", "gamma", "alpha"};
   std::vector<std::pair<std::string, int>> seen;
-  EXPECT_EQ(m.visit(keys.begin(), keys.end(), [&](std::string_view k, int v) { seen.emplace_back(k, v); }), 3u);
+  EXPECT_EQ(m.visit(keys.begin(), keys.end(), [&](const auto& e) { seen.emplace_back(e.first, e.second); }), 3u);
   const std::vector<std::pair<std::string, int>> expected = {{"alpha", 1}, {"gamma", 3}, {"alpha", 1}};
   EXPECT_EQ(seen, expected);
 }
@@ -744,8 +753,8 @@ TEST(hash_map, a_batched_visit_reads_every_key_of_a_migrating_map) {
   int rounds = 0;
   while (!done.load(std::memory_order_acquire) || rounds < 3) {  // pairs with the writer's release
     std::uint64_t wrong = 0;
-    const std::size_t found = m.visit(keys.begin(), keys.end(), [&](const std::uint64_t& k, const std::uint64_t& v) {
-      if (v != k + 1) ++wrong;
+    const std::size_t found = m.visit(keys.begin(), keys.end(), [&](const auto& e) {
+      if (e.second != e.first + 1) ++wrong;
     });
     ASSERT_EQ(found, keys.size()) << "a present key was missed during a migration";
     ASSERT_EQ(wrong, 0u);

@@ -445,9 +445,14 @@ TYPED_TEST(map_conformance, string_keys_are_found_by_string_view_and_c_string) {
     EXPECT_EQ(map.find(present_view), make_value<V>(1));
     EXPECT_FALSE(map.find(absent_view).has_value());
     std::optional<V> visited;
-    EXPECT_TRUE(map.visit(present_view, [&](const V& v) { visited = v; }));
+    EXPECT_TRUE(map.visit_value(present_view, [&](const V& v) { visited = v; }));
     EXPECT_EQ(visited, make_value<V>(1));
-    EXPECT_FALSE(map.visit(absent_view, [&](const V&) { ADD_FAILURE() << "visited an absent key"; }));
+    EXPECT_FALSE(map.visit_value(absent_view, [&](const V&) { ADD_FAILURE() << "visited an absent key"; }));
+    const K* stored = nullptr;  // the element names the stored key, not a converted copy of the view
+    EXPECT_TRUE(map.visit(present_view, [&](const auto& e) { stored = &e.first; }));
+    ASSERT_NE(stored, nullptr);
+    EXPECT_EQ(*stored, present);
+    EXPECT_FALSE(map.visit(absent_view, [&](const auto&) { ADD_FAILURE() << "visited an absent key"; }));
 
     auto snap = map.snapshot();
     EXPECT_TRUE(snap.contains(present_view));
@@ -518,14 +523,36 @@ TYPED_TEST(map_conformance, string_view_contains_builds_no_key) {
   }
 }
 
-TYPED_TEST(map_conformance, visit_calls_f_on_the_current_value_only_when_present) {
+TYPED_TEST(map_conformance, visit_calls_f_on_the_current_element_only_when_present) {
+  using K = typename TypeParam::key_type;
+  using V = typename TypeParam::mapped_type;
+  TypeParam map;
+  ASSERT_TRUE(map.insert(make_key<K>(1), make_value<V>(1)));
+  int calls = 0;
+  std::optional<std::pair<K, V>> seen;
+  EXPECT_TRUE(map.visit(make_key<K>(1), [&](const typename TypeParam::element& e) {
+    ++calls;
+    seen.emplace(e.first, e.second);
+  }));
+  EXPECT_EQ(calls, 1);
+  EXPECT_EQ(seen, std::pair(make_key<K>(1), make_value<V>(1)));
+
+  ASSERT_FALSE(map.insert_or_assign(make_key<K>(1), make_value<V>(2)));
+  EXPECT_TRUE(map.visit(make_key<K>(1), [&](const auto& e) { seen.emplace(e.first, e.second); }));
+  EXPECT_EQ(seen, std::pair(make_key<K>(1), make_value<V>(2))) << "visit saw a stale value";
+
+  EXPECT_FALSE(map.visit(make_key<K>(2), [&](const auto&) { ++calls; }));
+  EXPECT_EQ(calls, 1) << "visit called f for an absent key";
+}
+
+TYPED_TEST(map_conformance, visit_value_calls_f_on_the_current_value_only_when_present) {
   using K = typename TypeParam::key_type;
   using V = typename TypeParam::mapped_type;
   TypeParam map;
   ASSERT_TRUE(map.insert(make_key<K>(1), make_value<V>(1)));
   int calls = 0;
   std::optional<V> seen;
-  EXPECT_TRUE(map.visit(make_key<K>(1), [&](const V& v) {
+  EXPECT_TRUE(map.visit_value(make_key<K>(1), [&](const V& v) {
     ++calls;
     seen = v;
   }));
@@ -533,11 +560,11 @@ TYPED_TEST(map_conformance, visit_calls_f_on_the_current_value_only_when_present
   EXPECT_EQ(seen, make_value<V>(1));
 
   ASSERT_FALSE(map.insert_or_assign(make_key<K>(1), make_value<V>(2)));
-  EXPECT_TRUE(map.visit(make_key<K>(1), [&](const V& v) { seen = v; }));
-  EXPECT_EQ(seen, make_value<V>(2)) << "visit saw a stale value";
+  EXPECT_TRUE(map.visit_value(make_key<K>(1), [&](const V& v) { seen = v; }));
+  EXPECT_EQ(seen, make_value<V>(2)) << "visit_value saw a stale value";
 
-  EXPECT_FALSE(map.visit(make_key<K>(2), [&](const V&) { ++calls; }));
-  EXPECT_EQ(calls, 1) << "visit called f for an absent key";
+  EXPECT_FALSE(map.visit_value(make_key<K>(2), [&](const V&) { ++calls; }));
+  EXPECT_EQ(calls, 1) << "visit_value called f for an absent key";
 }
 
 TYPED_TEST(map_conformance, update_replaces_the_value_by_f_of_the_old_value) {
@@ -907,8 +934,10 @@ TYPED_TEST(map_conformance, move_only_values_work_with_every_operation_that_need
   EXPECT_FALSE(map.insert_or_assign(3, std::make_unique<std::uint64_t>(31)));
   EXPECT_TRUE(map.update(1, [](const move_only& v) { return std::make_unique<std::uint64_t>(*v + 1); }));
   std::uint64_t seen = 0;
-  EXPECT_TRUE(map.visit(std::uint64_t{1}, [&](const move_only& v) { seen = *v; }));
+  EXPECT_TRUE(map.visit(std::uint64_t{1}, [&](const auto& e) { seen = *e.second; }));
   EXPECT_EQ(seen, 11u);
+  EXPECT_TRUE(map.visit_value(std::uint64_t{1}, [&](const move_only& v) { seen = *v + 1; }));
+  EXPECT_EQ(seen, 12u);
   EXPECT_FALSE(map.insert_or_visit(2, std::make_unique<std::uint64_t>(99), [&](const move_only& v) { seen = *v; }));
   EXPECT_EQ(seen, 20u);
   EXPECT_TRUE(map.erase_if(std::uint64_t{2}, [](const move_only& v) { return *v == 20; }));
@@ -932,10 +961,13 @@ TYPED_TEST(map_conformance, snapshots_of_move_only_values_read_them_in_place) {
   EXPECT_FALSE(map.insert_or_assign(std::uint64_t{3}, std::make_unique<std::uint64_t>(999)));
   EXPECT_TRUE(map.erase(std::uint64_t{4}));
   std::uint64_t seen = 0;
-  EXPECT_TRUE(snap.visit(std::uint64_t{3}, [&](const move_only& v) { seen = *v; }));
+  EXPECT_TRUE(snap.visit(std::uint64_t{3}, [&](const auto& e) { seen = *e.second + e.first; }));
+  EXPECT_EQ(seen, 33u);
+  EXPECT_TRUE(snap.visit_value(std::uint64_t{3}, [&](const move_only& v) { seen = *v; }));
   EXPECT_EQ(seen, 30u);
   EXPECT_TRUE(snap.contains(std::uint64_t{4}));
-  EXPECT_FALSE(snap.visit(std::uint64_t{10}, [](const move_only&) { ADD_FAILURE(); }));
+  EXPECT_FALSE(snap.visit(std::uint64_t{10}, [](const auto&) { ADD_FAILURE(); }));
+  EXPECT_FALSE(snap.visit_value(std::uint64_t{10}, [](const move_only&) { ADD_FAILURE(); }));
   std::uint64_t sum = 0, n = 0;
   for (auto& [k, v] : snap) {
     EXPECT_EQ(*v, k * 10);
@@ -945,7 +977,7 @@ TYPED_TEST(map_conformance, snapshots_of_move_only_values_read_them_in_place) {
   EXPECT_EQ(n, 10u);
   EXPECT_EQ(sum, 450u);
   EXPECT_EQ(snap.size(), 10u);
-  EXPECT_TRUE(map.visit(std::uint64_t{3}, [&](const move_only& v) { seen = *v; }));
+  EXPECT_TRUE(map.visit(std::uint64_t{3}, [&](const auto& e) { seen = *e.second; }));
   EXPECT_EQ(seen, 999u);
 }
 
@@ -1114,7 +1146,8 @@ TYPED_TEST(map_conformance, lookups_by_another_type_find_what_compares_equal) {
     typename TypeParam::template rebind<unsigned, int> unsigneds;
     ASSERT_TRUE(unsigneds.insert(0xFFFFFFFFu, 7));
     EXPECT_EQ(unsigneds.find(-1), std::optional<int>(7)) << "find(-1) missed 0xFFFFFFFF";
-    EXPECT_TRUE(unsigneds.visit(-1, [](int v) { EXPECT_EQ(v, 7); }));
+    EXPECT_TRUE(unsigneds.visit_value(-1, [](int v) { EXPECT_EQ(v, 7); }));
+    EXPECT_TRUE(unsigneds.visit(-1, [](const auto& e) { EXPECT_EQ(e.first, 0xFFFFFFFFu); }));
   }
 }
 
@@ -1185,7 +1218,8 @@ TYPED_TEST(map_conformance, every_key_and_value_constructed_is_destroyed_exactly
     EXPECT_TRUE(map.compare_and_replace(make_key<counted_key>(7), make_value<counted_value>(7),
                                         make_value<counted_value>(77)));
     EXPECT_EQ(map.find(make_key<counted_key>(9)), make_value<counted_value>(9));
-    EXPECT_TRUE(map.visit(make_key<counted_key>(9), [](const counted_value&) {}));
+    EXPECT_TRUE(map.visit(make_key<counted_key>(9), [](const auto&) {}));
+    EXPECT_TRUE(map.visit_value(make_key<counted_key>(9), [](const counted_value&) {}));
     auto late = map.snapshot();
     auto moved = std::move(early);
     late = map.snapshot();
@@ -1225,7 +1259,8 @@ TYPED_TEST(map_conformance, a_throwing_hash_leaves_the_map_unchanged_and_leaks_n
         EXPECT_THROW(map.erase(k), injected_failure);
         EXPECT_THROW((void)map.find(k), injected_failure);
         EXPECT_THROW((void)map.contains(k), injected_failure);
-        EXPECT_THROW(map.visit(k, [](const V&) {}), injected_failure);
+        EXPECT_THROW(map.visit(k, [](const auto&) {}), injected_failure);
+        EXPECT_THROW(map.visit_value(k, [](const V&) {}), injected_failure);
         EXPECT_THROW(map.update(k, [](const V& old) { return bumped(old); }), injected_failure);
         EXPECT_THROW(map.compare_and_replace(k, v, value(1)), injected_failure);
       }
@@ -1438,7 +1473,7 @@ TYPED_TEST(map_conformance, cvisit_passes_the_element_as_a_pair) {
   EXPECT_EQ(seen, expected);
 }
 
-TYPED_TEST(map_conformance, bulk_cvisit_visits_the_present_keys_in_order) {
+TYPED_TEST(map_conformance, bulk_visit_and_cvisit_visit_the_present_keys_in_order) {
   using K = typename TypeParam::key_type;
   using V = typename TypeParam::mapped_type;
   TypeParam map;
@@ -1449,6 +1484,9 @@ TYPED_TEST(map_conformance, bulk_cvisit_visits_the_present_keys_in_order) {
   EXPECT_EQ(map.cvisit(keys.begin(), keys.end(), [&](const auto& e) { seen.emplace_back(e.first, e.second); }), 20u);
   std::vector<std::pair<K, V>> expected;
   for (int k = 38; k >= 0; k -= 2) expected.emplace_back(make_key<K>(k), make_value<V>(k));
+  EXPECT_EQ(seen, expected);
+  seen.clear();  // visit(first, last, f) is the same call
+  EXPECT_EQ(map.visit(keys.begin(), keys.end(), [&](const auto& e) { seen.emplace_back(e.first, e.second); }), 20u);
   EXPECT_EQ(seen, expected);
 }
 

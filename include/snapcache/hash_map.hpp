@@ -492,33 +492,35 @@ class hash_map : public detail::porting_forms<hash_map<Key, T, Hash, KeyEqual>, 
     requires std::copy_constructible<T>
   [[nodiscard]] std::optional<T> find(const K& key) const {
     std::optional<T> value;
-    visit(key, [&](const T& current) { value.emplace(current); });
+    visit_version(key, [&](const version_type& v) { value.emplace(v.value()); });
     return value;
   }
 
   template <class K>
   [[nodiscard]] bool contains(const K& key) const {
-    return visit(key, [](const T&) noexcept {});
+    return visit_version(key, [](const version_type&) noexcept {});
   }
 
-  // Calls f(const T&) with the current value while it is protected; returns
-  // whether key was present. Keep f short: it runs inside an epoch guard.
+  // Calls f(const element&) with key's element, (stored key, current
+  // value), while it is protected; returns whether key was present
+  // (Boost's visit and cvisit: `[](const auto& e) { use(e.second); }`).
+  // Keep f short: it runs inside an epoch guard. cvisit(key, f) is the same.
   template <class K, class F>
   bool visit(const K& key, F&& f) const {
-    return with_key(key, [&](const auto& k) {
-      const std::uint64_t h = hash_key(k);
-      prefetch_slot(h);
-      const auto g = domain_->pin();
-      const version_type* v = current_value(h, k);
-      if (v == nullptr) return false;
-      std::forward<F>(f)(v->value());
-      return true;
-    });
+    return visit_version(key, [&](const version_type& v) { std::forward<F>(f)(element(v.key, v.value())); });
   }
 
-  // A batched visit: calls f(key, const T&) for each key of [first, last)
-  // that is present, in order, and returns how many were. Equivalent to
-  // visit(key, ...) per key (each key's value is read at its own instant),
+  // The same, calling f(const T&) with the value alone (snapcache 0.1's
+  // visit(key, f)).
+  template <class K, class F>
+  bool visit_value(const K& key, F&& f) const {
+    return visit_version(key, [&](const version_type& v) { std::forward<F>(f)(v.value()); });
+  }
+
+  // A batched visit: calls f(const element&) for each key of [first, last)
+  // that is present, in order, and returns how many were (Boost's bulk visit
+  // and cvisit; cvisit(first, last, f) is the same). Equivalent to
+  // visit(key, f) per key (each key's value is read at its own instant),
   // but it hashes a group of keys and starts fetching their slots and
   // versions before reading any, so the cache misses of a group overlap
   // instead of following one another (docs/benchmarks.md, "Batched
@@ -852,6 +854,22 @@ class hash_map : public detail::porting_forms<hash_map<Key, T, Hash, KeyEqual>, 
     if (v == nullptr) return nullptr;
     stamp(v);
     return v->is_tombstone() ? nullptr : v;
+  }
+
+  // Calls f(const version_type&) with key's current value version, pinned;
+  // returns whether key was present. The one lookup behind find, contains,
+  // visit and visit_value.
+  template <class K, class F>
+  bool visit_version(const K& key, F&& f) const {
+    return with_key(key, [&](const auto& k) {
+      const std::uint64_t h = hash_key(k);
+      prefetch_slot(h);
+      const auto g = domain_->pin();
+      const version_type* v = current_value(h, k);
+      if (v == nullptr) return false;
+      std::forward<F>(f)(*v);
+      return true;
+    });
   }
 
   // Finds key in t for a writer. `migrating` if it met a frozen slot.

@@ -481,16 +481,38 @@ class locked_map : public detail::porting_forms<locked_map<Key, T, Mutex, Hash, 
     return detail::find_entry<Key, Hash, KeyEqual>(table_, key) != table_.end();
   }
 
-  // Calls f(const T&) on key's value, under the lock, if key is present.
-  // Returns whether it was present (f is not called otherwise).
+  // Calls f(const element&) on key's element, (stored key, value), under
+  // the lock, if key is present. Returns whether it was present (f is not
+  // called otherwise). cvisit(key, f) is the same.
+  template <class K, class F>
+    requires lookup_key<K> && std::invocable<F, const element&>
+  bool visit(const K& key, F&& f) const {
+    detail::reader_lock<Mutex> lock(mutex_);
+    auto entry = detail::find_entry<Key, Hash, KeyEqual>(table_, key);
+    if (entry == table_.end()) return false;
+    std::invoke(std::forward<F>(f), element(entry->first, entry->second.get()));
+    return true;
+  }
+
+  // The same, calling f(const T&) with the value alone.
   template <class K, class F>
     requires lookup_key<K> && std::invocable<F, const T&>
-  bool visit(const K& key, F&& f) const {
+  bool visit_value(const K& key, F&& f) const {
     detail::reader_lock<Mutex> lock(mutex_);
     auto entry = detail::find_entry<Key, Hash, KeyEqual>(table_, key);
     if (entry == table_.end()) return false;
     std::invoke(std::forward<F>(f), entry->second.get());
     return true;
+  }
+
+  // visit(key, f) for each key of [first, last), in order, each under its
+  // own lock; returns how many were present (hash_map's batched form has
+  // the same contract). cvisit(first, last, f) is the same.
+  template <std::forward_iterator It, std::sentinel_for<It> End, class F>
+  std::size_t visit(It first, End last, F&& f) const {
+    std::size_t found = 0;
+    for (; first != last; ++first) found += visit(*first, f) ? 1 : 0;
+    return found;
   }
 
   // Atomically replaces key's value v by f(v) (f returns a T). Returns false,
@@ -631,11 +653,20 @@ class locked_map<Key, T, Mutex, Hash, KeyEqual>::snapshot_type {
     return detail::find_entry<Key, Hash, KeyEqual>(table_, key) != table_.end();
   }
 
-  // Calls f(const T&) with key's value then, in place, and returns true;
-  // false if key was absent then.
+  // Calls f(const element&) with key's element then, (stored key, value),
+  // in place, and returns true; false if key was absent then.
+  template <class K, class F>
+    requires lookup_key<K> && std::invocable<F, const element&>
+  bool visit(const K& key, F&& f) const {
+    auto entry = detail::find_entry<Key, Hash, KeyEqual>(table_, key);
+    if (entry == table_.end()) return false;
+    std::invoke(std::forward<F>(f), element(entry->first, entry->second.get()));
+    return true;
+  }
+  // The same, calling f(const T&) with the value alone.
   template <class K, class F>
     requires lookup_key<K> && std::invocable<F, const T&>
-  bool visit(const K& key, F&& f) const {
+  bool visit_value(const K& key, F&& f) const {
     auto entry = detail::find_entry<Key, Hash, KeyEqual>(table_, key);
     if (entry == table_.end()) return false;
     std::invoke(std::forward<F>(f), entry->second.get());

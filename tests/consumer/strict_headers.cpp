@@ -34,7 +34,8 @@ std::size_t exercise(Map& map) {
   n += map.insert_or_visit(K{}, V{}, [&](const V&) { ++n; }) ? 1 : 0;
   n += map.find(K{}).has_value() ? 1 : 0;
   n += map.contains(K{}) ? 1 : 0;
-  map.visit(K{}, [&](const V&) { ++n; });
+  map.visit(K{}, [&](const typename Map::element& e) { n += sizeof(e.first); });
+  map.visit_value(K{}, [&](const V&) { ++n; });
   map.update(K{}, [](const V& v) { return v; });
   map.compare_and_replace(K{}, V{}, V{});
   map.erase_if(K{}, [](const V&) { return false; });
@@ -76,12 +77,12 @@ int main() {
     n += exercise(a) + exercise(b);
     n += b.contains(std::string_view("x")) ? 1 : 0;
     const std::uint64_t keys[] = {1, 2, 3};
-    n += a.visit(std::begin(keys), std::end(keys), [&](const std::uint64_t& k, const std::uint64_t& v) { n += k + v; });
+    n += a.visit(std::begin(keys), std::end(keys), [&](const auto& e) { n += e.first + e.second; });
     const std::string_view names[] = {"x", "y"};
-    n += b.visit(std::begin(names), std::end(names), [&](std::string_view k, const std::string& v) { n += k.size() + v.size(); });
+    n += b.visit(std::begin(names), std::end(names), [&](const auto& e) { n += e.first.size() + e.second.size(); });
     snapcache::hash_map<std::uint32_t, std::unique_ptr<int>> moves;
     moves.insert(1u, std::make_unique<int>(1));
-    moves.visit(1u, [&](const std::unique_ptr<int>& p) { n += static_cast<std::size_t>(*p); });
+    moves.visit_value(1u, [&](const std::unique_ptr<int>& p) { n += static_cast<std::size_t>(*p); });
     snapcache::hash_map<std::uint64_t, std::uint64_t> moved(std::move(a));
     n += moved.size();
   }

@@ -51,7 +51,7 @@ auto hash_map<Key, T, Hash, KeyEqual>::visit(It first, End last, F&& f) const ->
     for (std::size_t i = 0; i < n; ++i) {
       const key_arg& key = *at[i];
       if (const version_type* v = current_value(hashes[i], key)) {
-        f(key, v->value());
+        f(element(v->key, v->value()));
         ++found;
       }
     }

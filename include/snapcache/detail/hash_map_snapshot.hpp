@@ -77,11 +77,20 @@ class hash_map<Key, T, Hash, KeyEqual>::snapshot_type {
   [[nodiscard]] bool contains(const K& key) const {
     return visible(key) != nullptr;
   }
-  // Calls f(const T&) with key's value at the snapshot's instant, in place
-  // (move-only values included), and returns true; false if key was
-  // absent then. f runs unpinned: the snapshot keeps the value alive.
+  // Calls f(const element&) with key's element at the snapshot's instant,
+  // (stored key, value), in place (move-only values included), and returns
+  // true; false if key was absent then. f runs unpinned: the snapshot keeps
+  // the value alive.
   template <class K, class F>
   bool visit(const K& key, F&& f) const {
+    const version_type* v = visible(key);
+    if (v == nullptr) return false;
+    std::forward<F>(f)(element(v->key, v->value()));
+    return true;
+  }
+  // The same, calling f(const T&) with the value alone.
+  template <class K, class F>
+  bool visit_value(const K& key, F&& f) const {
     const version_type* v = visible(key);
     if (v == nullptr) return false;
     std::forward<F>(f)(v->value());

@@ -52,31 +52,17 @@ class porting_forms {
     return self().contains(key) ? 1 : 0;
   }
 
-  // Calls f(element) with key's element if present; returns whether it
-  // was (Boost's visit/cvisit). f runs where the map's visit(key, f) runs
-  // its callable (hash_map: pinned; locked_map: under the lock).
+  // Boost's cvisit: the map's visit(key, f), which passes the element.
   template <class K, class F>
   bool cvisit(const K& key, F&& f) const {
-    bool found = false;
-    self().visit(key, [&](const T& value) {
-      cvisit_one(key, value, f);
-      found = true;
-    });
-    return found;
+    return self().visit(key, std::forward<F>(f));
   }
 
-  // Calls f(element) for the elements of [first, last) that are present,
-  // in order; returns how many were (Boost's bulk cvisit). hash_map
-  // overlaps the lookups' cache misses (its visit(first, last, f)).
+  // Boost's bulk cvisit: the map's visit(first, last, f) (hash_map's
+  // overlaps the lookups' cache misses).
   template <std::forward_iterator It, std::sentinel_for<It> End, class F>
   size_type cvisit(It first, End last, F&& f) const {
-    if constexpr (requires { self().visit(first, last, [](const auto&, const T&) {}); }) {
-      return self().visit(first, last, [&](const auto& key, const T& value) { cvisit_one(key, value, f); });
-    } else {
-      size_type found = 0;
-      for (; first != last; ++first) found += cvisit(*first, f) ? 1 : 0;
-      return found;
-    }
+    return self().visit(first, last, std::forward<F>(f));
   }
 
   // Calls f(element) for the elements of one instant (a snapshot's) while f
@@ -99,18 +85,6 @@ class porting_forms {
   }
 
  private:
-  // The element's key is the caller's (equal to the stored one by the
-  // map's equality), converted to a Key if it is another type.
-  template <class K, class F>
-  static void cvisit_one(const K& key, const T& value, F& f) {
-    if constexpr (std::is_same_v<std::remove_cvref_t<K>, Key>) {
-      f(element(key, value));
-    } else {
-      const Key stored(key);
-      f(element(stored, value));
-    }
-  }
-
   const Map& self() const noexcept { return static_cast<const Map&>(*this); }
   Map& self() noexcept { return static_cast<Map&>(*this); }
 };
