@@ -606,9 +606,10 @@ class hash_map : public detail::porting_forms<hash_map<Key, T, Hash, KeyEqual>, 
         if (const detail::slot_table* t = current_.load(std::memory_order_seq_cst)) table_bytes = t->bytes();
       }
     }
-    s.heap_bytes = (s.live_versions + dead) * sizeof(version_type) + table_bytes +
-                   std::min(s.retired_unfreed, s.live_versions + dead + 64) * sizeof(version_type);
+    s.heap_bytes = (s.live_versions + dead) * version_type::block_size + table_bytes +
+                   std::min(s.retired_unfreed, s.live_versions + dead + 64) * version_type::block_size;
     s.cached_block_bytes = detail::cached_block_bytes();
+    s.slab_bytes = detail::slab_bytes();
     return s;
   }
 

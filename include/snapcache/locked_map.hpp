@@ -565,6 +565,7 @@ class locked_map : public detail::porting_forms<locked_map<Key, T, Mutex, Hash, 
     s.heap_bytes = table_.size() * (sizeof(typename table_type::value_type) + 2 * sizeof(void*)) +
                    table_.bucket_count() * sizeof(void*);
     s.cached_block_bytes = detail::cached_block_bytes();  // process-wide: other maps' and caches'
+    s.slab_bytes = detail::slab_bytes();
     return s;
   }
 

@@ -47,9 +47,10 @@ struct map_stats {
   //    snapshot slots;
   //  * what keys and values own on the heap (strings' buffers, ...): the
   //    domain's pending_bytes counts it for retired versions only;
-  //  * allocator rounding (versions come from the per-thread block cache in
-  //    exact sizes, but glibc rounds the block cache's own chunks) and the
-  //    per-thread block caches themselves (cached_block_bytes below);
+  //  * the allocator's own holdings: versions are counted at their block
+  //    size (a multiple of 16 bytes, from 64 KiB slabs), but the slabs'
+  //    free blocks and the per-thread block caches are not (slab_bytes and
+  //    cached_block_bytes below; in the ASan build, glibc's rounding);
   //  * retired tables and versions beyond the estimate above (their exact
   //    bytes are in ebr::domain_stats::pending_bytes, shared by every user
   //    of the domain).
@@ -60,6 +61,13 @@ struct map_stats {
   // map and cache, and not part of heap_bytes. (Takes a lock; reads 128
   // counts per thread.)
   std::size_t cached_block_bytes = 0;
+  // Bytes of the 64 KiB slabs that small blocks (versions, kept records,
+  // the query cache's nodes) are carved from: blocks in use, in thread
+  // caches, and free for reuse. A slab whose blocks are all free is given
+  // back to operator delete, except one per block size. Process-wide, like
+  // cached_block_bytes; 0 in an ASan build of the library, which allocates
+  // each block on its own. (Takes 128 locks.)
+  std::size_t slab_bytes = 0;
 };
 
 }  // namespace snapcache

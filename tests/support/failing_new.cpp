@@ -35,8 +35,17 @@ void* allocate_nothrow(std::size_t size, std::size_t alignment) noexcept {
 
 namespace snapcache::test {
 
-void fail_nth_allocation(std::size_t n) noexcept { allocations_until_failure = static_cast<long>(n); }
-void disarm_allocation_failure() noexcept { allocations_until_failure = -1; }
+// Armed, the block caches probe operator new for each block they cannot
+// serve (rather than taking a batch from a slab), so an operation's block
+// allocations are failure points as they would be without slabs.
+void fail_nth_allocation(std::size_t n) noexcept {
+  snapcache::detail::probe_block_allocations(true);
+  allocations_until_failure = static_cast<long>(n);
+}
+void disarm_allocation_failure() noexcept {
+  allocations_until_failure = -1;
+  snapcache::detail::probe_block_allocations(false);
+}
 std::size_t allocations_by_this_thread() noexcept { return allocation_count; }
 std::size_t bytes_requested_by_this_thread() noexcept { return allocated_bytes; }
 

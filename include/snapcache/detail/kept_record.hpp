@@ -14,6 +14,8 @@
 // the chain's versions and never dereferenced unless found there.
 #pragma once
 
+#include "snapcache/detail/block_cache.hpp"
+
 #include <cstdint>
 
 namespace snapcache::detail {
@@ -27,6 +29,14 @@ struct kept_record {
   // walk down the chain.
   const void* above;
   kept_record* next;
+
+  // From the block caches and their slabs, as versions are: a writer keeps
+  // and a recheck frees records at the rate it writes.
+  static void* operator new(std::size_t size) {
+    (void)size;  // always sizeof(kept_record): nothing derives from it
+    return allocate_block<sizeof(kept_record)>();
+  }
+  static void operator delete(void* record) noexcept { free_block<sizeof(kept_record)>(record); }
 };
 
 // A list head meaning "this snapshot has closed: attach elsewhere".

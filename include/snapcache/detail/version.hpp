@@ -82,6 +82,10 @@ struct version {
     // The flag never changes after construction: any order reads it right.
     return (stamp_word.load(std::memory_order_relaxed) & tombstone_flag) != 0;  // constant bit, see above
   }
+  // The block a version takes: blocks of a multiple of 16 bytes are 16-byte
+  // aligned (block_cache.hpp), which the slots' flag bits need.
+  static constexpr std::size_t block_size = (sizeof(version) + 15) / 16 * 16;
+
   [[nodiscard]] const T& value() const noexcept { return *std::launder(reinterpret_cast<const T*>(storage_)); }
 
   // A version of `key` holding T(args...), linked over `below`, unstamped.
@@ -93,14 +97,14 @@ struct version {
     try {
       v = ::new (memory) version(h, std::forward<K>(k), false);
     } catch (...) {
-      free_block<sizeof(version)>(memory);
+      free_block<block_size>(memory);
       throw;
     }
     try {
       ::new (static_cast<void*>(v->storage_)) T(std::forward<Args>(args)...);
     } catch (...) {
       v->~version();
-      free_block<sizeof(version)>(memory);
+      free_block<block_size>(memory);
       throw;
     }
     return v;
@@ -113,7 +117,7 @@ struct version {
     try {
       return ::new (memory) version(h, std::forward<K>(k), true);
     } catch (...) {
-      free_block<sizeof(version)>(memory);
+      free_block<block_size>(memory);
       throw;
     }
   }
@@ -122,14 +126,14 @@ struct version {
   static void destroy(version* v) noexcept {
     if (!v->is_tombstone()) std::launder(reinterpret_cast<T*>(v->storage_))->~T();
     v->~version();
-    free_block<sizeof(version)>(v);
+    free_block<block_size>(v);
   }
   // The reclaim function handed to ebr::guard::retire_raw.
   static void reclaim(void* v) noexcept { destroy(static_cast<version*>(v)); }
   // What freeing it gives back: the version and what its key and value own
   // on the heap (snapcache::heap_bytes), for reclamation's byte bound.
   [[nodiscard]] std::size_t bytes() const noexcept {
-    return sizeof(version) + snapcache::heap_bytes(key) + (is_tombstone() ? 0 : snapcache::heap_bytes(value()));
+    return block_size + snapcache::heap_bytes(key) + (is_tombstone() ? 0 : snapcache::heap_bytes(value()));
   }
 
  private:
@@ -145,11 +149,11 @@ struct version {
   // must be 16-byte aligned below 2^48 (x86-64 and AArch64 user space unless
   // a program maps memory above 2^47 with explicit hints).
   static void* allocate() {
-    static_assert(alignof(version) <= 16, "versions rely on operator new's 16-byte alignment");
-    void* memory = allocate_block<sizeof(version)>();
+    static_assert(alignof(version) <= 16, "versions rely on 16-byte aligned blocks");
+    void* memory = allocate_block<block_size>();
     const auto address = reinterpret_cast<std::uintptr_t>(memory);
     if ((address & 15) != 0 || (address >> 48) != 0) {
-      ::operator delete(memory);
+      free_block<block_size>(memory);
       throw std::bad_alloc();
     }
     return memory;
