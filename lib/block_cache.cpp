@@ -3,6 +3,8 @@
 #include <pthread.h>
 
 #include <algorithm>
+#include <cstdio>
+#include <cstdlib>
 #include <mutex>
 
 namespace snapcache::detail {
@@ -121,6 +123,13 @@ void grow(slab_class& sc, std::size_t size) {
 // operator new each time).
 void give(slab_class& sc, void* block) noexcept {
   slab* s = slab_of(block);
+  if (s->free_count == s->capacity) {
+    // Every block of this slab is free already: `block` was freed twice (or
+    // is not a block). Going on would hand it out twice; stop loudly.
+    std::fprintf(stderr, "snapcache: a %zu-byte block at %p was freed twice\n",
+                 size_of_class(static_cast<std::size_t>(&sc - slab_classes)), block);
+    std::abort();
+  }
   *static_cast<void**>(block) = s->free_head;
   s->free_head = block;
   if (s->free_count++ == 0) link_front(sc, s);
@@ -137,16 +146,19 @@ void give(slab_class& sc, void* block) noexcept {
 
 #endif  // !SNAPCACHE_ASAN
 
-// Gives every block of list (class c) back.
+// Gives every block of list (class c) back: list.count of them, so that a
+// list a double free made circular cannot keep this loop (and the class
+// lock) forever; give() then reports the double free.
 void give_back(std::size_t c, block_free_list& list) noexcept {
   void* block = list.head;
+  std::uint32_t left = list.count.load(std::memory_order_relaxed);  // the owner's own count
   if (block == nullptr) return;
   const std::size_t size = size_of_class(c);
 #if !SNAPCACHE_ASAN
   slab_class& sc = slab_classes[c];
   const std::lock_guard<std::mutex> lock(sc.mutex);
 #endif
-  while (block != nullptr) {
+  for (; block != nullptr && left > 0; --left) {
     SNAPCACHE_UNPOISON(static_cast<char*>(block) + sizeof(void*), size - sizeof(void*));
     void* next = *static_cast<void**>(block);
 #if SNAPCACHE_ASAN
@@ -286,9 +298,11 @@ void spill_block_cache(std::size_t c, std::size_t size, void* block) noexcept {
     spilled.head = *static_cast<void**>(last_kept);
     *static_cast<void**>(last_kept) = nullptr;
   }
+  const std::uint32_t spilled_count = list.count.load(std::memory_order_relaxed) - keep + 1;  // the owner's own count
   list.count.store(keep, std::memory_order_relaxed);  // owner only; read by cached_block_bytes()
   *static_cast<void**>(block) = spilled.head;
   spilled.head = block;
+  spilled.count.store(spilled_count, std::memory_order_relaxed);  // a local list
   give_back(c, spilled);
 }
 

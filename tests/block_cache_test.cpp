@@ -166,6 +166,29 @@ TEST(block_cache, a_refill_whose_slab_allocation_fails_changes_nothing) {
   EXPECT_EQ(detail::slab_bytes(), slabs_before + slab) << "the class's one spare slab was not kept";
 }
 
+// A block freed twice makes the cache's list circular. Giving it back stops
+// after the cache's count of blocks (a planted double free used to spin
+// there forever, holding the class lock) and stops loudly when the slab
+// already holds every block (in the ASan build, ASan reports it).
+// Death tests fork: not under TSan (see below).
+TEST(block_cache_death, a_block_freed_twice_stops_the_process_with_a_message) {
+#if defined(__SANITIZE_THREAD__)
+  GTEST_SKIP() << "death tests fork; TSan cannot fork a multi-threaded test";
+#endif
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_DEATH(
+      {
+        constexpr std::size_t size = 1000;  // a class nothing else uses
+        detail::release_block_cache();
+        void* block = detail::allocate_block<size>();
+        detail::release_block_cache();  // the rest of the refill batch
+        detail::free_block<size>(block);
+        detail::free_block<size>(block);
+        detail::release_block_cache();
+      },
+      "freed twice|double-free|heap-use-after-free");
+}
+
 // fork() while another thread holds a class's lock (it is refilling): the
 // child can still allocate. The atfork handlers hold every lock across fork;
 // without them about half the children wait forever (here: until their alarm).
