@@ -274,8 +274,8 @@ void* refill_block_cache(std::size_t c, std::size_t size) {
     SNAPCACHE_POISON(static_cast<char*>(more) + sizeof(void*), size - sizeof(void*));
     list.head = more;
   }
-  list.count.store(list.count.load(std::memory_order_relaxed) + cached,
-                   std::memory_order_relaxed);  // owner only; read by cached_block_bytes()
+  const std::uint32_t count = list.count.load(std::memory_order_relaxed);  // the owner's own count
+  list.count.store(count + cached, std::memory_order_relaxed);  // owner only; read by cached_block_bytes()
   return block;
 #endif
 }
@@ -284,25 +284,17 @@ void spill_block_cache(std::size_t c, std::size_t size, void* block) noexcept {
   block_free_list& list = tl_block_cache[c];
   // Keep the newest half (the blocks most likely still in cache lines); the
   // older half goes back with `block`.
-  std::uint32_t keep = tl_block_cache_active ? block_cache_limit_of(size) / 2 : 0;
-  keep = std::min(keep, list.count.load(std::memory_order_relaxed));
+  const std::uint32_t count = list.count.load(std::memory_order_relaxed);  // the owner's own count
+  const std::uint32_t keep = std::min(tl_block_cache_active ? block_cache_limit_of(size) / 2 : 0, count);
+  // Cut the list after `keep` blocks: the link that names the first spilled one.
+  void** cut = &list.head;
+  for (std::uint32_t i = 0; i < keep; ++i) cut = static_cast<void**>(*cut);
   block_free_list spilled;
-  if (keep == 0) {
-    spilled.head = list.head;
-    list.head = nullptr;
-  } else {
-    void* last_kept = list.head;
-    for (std::uint32_t i = 1; i < keep; ++i) {
-      last_kept = *static_cast<void**>(last_kept);
-    }
-    spilled.head = *static_cast<void**>(last_kept);
-    *static_cast<void**>(last_kept) = nullptr;
-  }
-  const std::uint32_t spilled_count = list.count.load(std::memory_order_relaxed) - keep + 1;  // the owner's own count
-  list.count.store(keep, std::memory_order_relaxed);  // owner only; read by cached_block_bytes()
-  *static_cast<void**>(block) = spilled.head;
+  *static_cast<void**>(block) = *cut;
   spilled.head = block;
-  spilled.count.store(spilled_count, std::memory_order_relaxed);  // a local list
+  spilled.count.store(count - keep + 1, std::memory_order_relaxed);  // a local list
+  *cut = nullptr;
+  list.count.store(keep, std::memory_order_relaxed);  // owner only; read by cached_block_bytes()
   give_back(c, spilled);
 }
 

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "failing_new.hpp"
+#include "under_tsan.hpp"
 #include "snapcache/detail/block_cache.hpp"
 #include "snapcache/ebr.hpp"
 #include "snapcache/hash_map.hpp"
@@ -172,7 +173,7 @@ TEST(block_cache, a_refill_whose_slab_allocation_fails_changes_nothing) {
 // already holds every block (in the ASan build, ASan reports it).
 // Death tests fork: not under TSan (see below).
 TEST(block_cache_death, a_block_freed_twice_stops_the_process_with_a_message) {
-#if defined(__SANITIZE_THREAD__)
+#if defined(SNAPCACHE_TEST_UNDER_TSAN)
   GTEST_SKIP() << "death tests fork; TSan cannot fork a multi-threaded test";
 #endif
   GTEST_FLAG_SET(death_test_style, "threadsafe");
@@ -194,13 +195,6 @@ TEST(block_cache_death, a_block_freed_twice_stops_the_process_with_a_message) {
 // without them about half the children wait forever (here: until their alarm).
 // Under ThreadSanitizer a multi-threaded process's child may not use what
 // TSan tracks: this runs in the release and dev builds.
-#if defined(__SANITIZE_THREAD__)
-#define SNAPCACHE_TEST_UNDER_TSAN 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define SNAPCACHE_TEST_UNDER_TSAN 1
-#endif
-#endif
 #if !defined(SNAPCACHE_TEST_UNDER_TSAN)
 TEST(block_cache, a_child_forked_while_another_thread_allocates_can_allocate) {
   // Without slabs every block is ASan's malloc, whose own lock a child

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "failing_new.hpp"
+#include "under_tsan.hpp"
 
 namespace {
 
@@ -563,13 +564,6 @@ TEST_F(ebr_test, a_thread_local_destructor_after_thread_exit_cleanup_can_pin_and
 // ---- fork() ----------------------------------------------------------------
 // Under ThreadSanitizer a multi-threaded process's child may not use what
 // TSan tracks; these run in the release and ASan builds.
-#if defined(__SANITIZE_THREAD__)
-#define SNAPCACHE_TEST_UNDER_TSAN 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define SNAPCACHE_TEST_UNDER_TSAN 1
-#endif
-#endif
 #if !defined(SNAPCACHE_TEST_UNDER_TSAN)
 
 // Runs child() in a forked child (its stderr into a pipe) and returns the
