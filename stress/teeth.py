@@ -53,9 +53,12 @@ def main() -> int:
         try:
             result = subprocess.run(command, env=env, stdout=subprocess.PIPE,
                                     stderr=subprocess.STDOUT, text=True, errors="replace",
-                                    timeout=args.seconds * 10 + 60)
+                                    timeout=args.seconds * 5 + 15)
         except subprocess.TimeoutExpired as hung:
-            # A planted bug may corrupt a structure into a loop: not caught.
+            # A planted bug may corrupt a structure into a loop: not caught
+            # (unless the detector spoke first). A healthy run ends within
+            # its time box plus a few seconds of checks, even under TSan; a
+            # hung one was waited on for 90 s, which CI's budget cannot spare.
             output = hung.stdout or ""
             if isinstance(output, bytes):
                 output = output.decode(errors="replace")
