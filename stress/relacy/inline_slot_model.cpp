@@ -35,6 +35,8 @@
 // value read at t has its stamp <= t; a write that finished before the
 // snapshot opened is seen (the initial value 1 is not read), and a write that
 // had not started when the snapshot opened is not.
+// Inline writes stamp the clock they read, and again 0 (the design's claim
+// that an inline value needs no stamp).
 // Planted variants (each must FAIL, so the checks have teeth): the snapshot
 // does not help; it helps inline slots but does not seal chains (a collapse
 // lands after it); the writer reads the count before announcing.
@@ -77,8 +79,12 @@ std::uint64_t inline_stamp(std::uint64_t w) { return (w & 0xffffffffu) >> 2; }
 
 enum class plant { none, no_help, no_chain_seal, count_before_announce };
 enum class start { inline_value, one_version };
+// What an inline write stamps its value with: the clock it read, or 0 (the
+// design's claim: every snapshot that will read an inline value counted
+// itself after the write began, so the value is visible to each anyway).
+enum class inline_stamps { clock_read, zero };
 
-template <plant Plant, start Start>
+template <plant Plant, start Start, inline_stamps Stamps = inline_stamps::clock_read>
 struct inline_slot : rl::test_suite<inline_slot<Plant, Start>, 3> {
   static constexpr unsigned writer_a = 0, writer_b = 1, snapshot = 2;
   static constexpr int initial = 1;
@@ -161,8 +167,10 @@ struct inline_slot : rl::test_suite<inline_slot<Plant, Start>, 3> {
       }
       if (quiet && collapsible) {
         RL_ASSERT(!is_chain(seen) || chain_of(seen)->stamp.load(rl::mo_seq_cst, $) <= c);  // stamps only grow
+        const std::uint64_t stamp_of_value = Stamps == inline_stamps::zero ? 0 : c;
         std::uint64_t expected = seen;
-        const bool done = slot.compare_exchange_strong(expected, inline_word(value, c), rl::mo_seq_cst, $);
+        const bool done =
+            slot.compare_exchange_strong(expected, inline_word(value, stamp_of_value), rl::mo_seq_cst, $);
         announced[self].store(0, rl::mo_seq_cst, $);
         if (done) break;
         continue;
@@ -254,6 +262,8 @@ int main(int argc, char** argv) {
   snapcache::model::runner runner(argc, argv);
   runner.run<inline_slot<plant::none, start::inline_value>>("inline_slot");
   runner.run<inline_slot<plant::none, start::one_version>>("inline_slot_collapse");
+  runner.run<inline_slot<plant::none, start::inline_value, inline_stamps::zero>>("inline_slot_zero_stamps");
+  runner.run<inline_slot<plant::none, start::one_version, inline_stamps::zero>>("inline_slot_collapse_zero_stamps");
   runner.run_planted<inline_slot<plant::no_help, start::inline_value>>("inline_slot_planted_no_help");
   runner.run_planted<inline_slot<plant::no_chain_seal, start::one_version>>("inline_slot_planted_no_chain_seal");
   runner.run_planted<inline_slot<plant::count_before_announce, start::inline_value>>(
