@@ -86,11 +86,15 @@ litmus_result reclaim_by_advancer(const ebr_orders& o) {
   return from_exploration("reclaim_by_advancer", explore(p));
 }
 
-// The query cache's root (lib/query_cache.cpp): a reader pins, loads the
-// root (Q2) and reads the state it found; a writer publishes a new state with
-// a CAS of the root (Q1), retires the old one, advances twice and frees it.
-// The state's contents are the plain location `payload`.
-litmus_result cache_root_cycle(const ebr_orders& o, std::memory_order publish, std::memory_order load) {
+// A guarded pointer's whole cycle: a reader pins, loads the pointer with
+// `load` and reads what it found; a writer replaces it with a CAS of order
+// `publish`, retires the old target, advances twice and frees it. The
+// target's contents are the plain location `payload`. Instances:
+//   cache_root_cycle (lib/query_cache.cpp): the cache's root (Q1, Q2);
+//   registry_slot_unlink (detail/snapshot_registry.hpp): a link of the
+//     snapshot registry's list skips a closed slot (S7), read by a scan (S13).
+litmus_result guarded_pointer_cycle(const char* name, const ebr_orders& o, std::memory_order publish,
+                                    std::memory_order load) {
   constexpr value old_state = 1, new_state = 2;
   program p;
   const location epoch = p.add_location("epoch", 0);
@@ -101,21 +105,61 @@ litmus_result cache_root_cycle(const ebr_orders& o, std::memory_order publish, s
   p.add_thread([=](thread_context& c) {
     const value e = c.load(epoch, o.read_epoch);                      // enter(): (E4)
     c.exchange(announcement, (e << 1) | pinned_bit, o.pin_announce);  // (E1)
-    if (c.load(root, load) == old_state) {                            // read(): (Q2)
-      c.check(c.read_nonatomic(payload) == 1, "the reader read the old state after its free");
+    if (c.load(root, load) == old_state) {                            // the guarded load
+      c.check(c.read_nonatomic(payload) == 1, "the reader read the old target after its free");
     }
     c.store(announcement, 0, o.unpin);  // leave(): (E2)
   });
   p.add_thread([=](thread_context& c) {
     value expected = old_state;
     c.compare_exchange(root, expected, new_state, publish,
-                       snapcache::detail::orders::failure(load, publish));  // publish(): (Q1)
+                       snapcache::detail::orders::failure(load, publish));  // the unlink
     const value tag = c.load(epoch, o.read_epoch);                           // retire(): (E4)
     try_advance(c, d, o);
     try_advance(c, d, o);
     collect(c, d, o, tag);
   });
-  return from_exploration("cache_root_cycle", explore(p));
+  return from_exploration(name, explore(p));
+}
+
+// The snapshot registry's close and sweep (detail/snapshot_registry.hpp),
+// on the path where the closer could not pin (release_slot with an empty
+// guard): the closer withdraws its timestamp (S8) and marks its slot
+// closed (S6); a scanner, pinned, reads the mark (S13), unlinks the slot
+// (S7), retires it, advances twice and frees it. Nothing but the mark
+// orders the closer's last write before the free: no data race between
+// the withdrawal and the free.
+litmus_result closed_slot_free(const ebr_orders& o, const order_table& t) {
+  constexpr value open_slot = 0, closed_bit = 1, slot = 1, no_slot = 0, no_timestamp = ~value{0};
+  program p;
+  const domain d = make_domain(p);
+  const location link = p.add_location("link", slot);
+  const location slot_next = p.add_location("slot.next", open_slot);
+  const location slot_timestamp = p.add_location("slot.timestamp", 5);
+  p.add_thread([=](thread_context& c) {
+    c.store(slot_timestamp, no_timestamp, t["S8"]);  // close(): (S8)
+    c.fetch_add(slot_next, closed_bit, t["S6"]);     // release_slot(): (S6), a fetch_or of the one bit
+  });
+  p.add_thread([=](thread_context& c) {
+    const value e = c.load(d.epoch, o.read_epoch);                      // enter(): (E4)
+    c.exchange(d.announcement, (e << 1) | pinned_bit, o.pin_announce);  // (E1)
+    if ((c.load(slot_next, t["S13"]) & closed_bit) == 0) {              // for_each_slot(): (S13)
+      c.store(d.announcement, 0, o.unpin);
+      return;
+    }
+    value expected = slot;
+    if (!c.compare_exchange(link, expected, no_slot, t["S7"],
+                            snapcache::detail::orders::failure(t["S13"], t["S7"]))) {  // unlink(): (S7)
+      c.store(d.announcement, 0, o.unpin);
+      return;
+    }
+    const value tag = c.load(d.epoch, o.read_epoch);  // retire_raw(): (E4)
+    c.store(d.announcement, 0, o.unpin);              // leave(): (E2)
+    try_advance(c, d, o);
+    try_advance(c, d, o);
+    if (c.load(d.epoch, o.read_epoch) >= tag + 2) c.write_nonatomic(slot_timestamp, 0);  // the free
+  });
+  return from_exploration("closed_slot_free", explore(p));
 }
 
 // guard::hold (H1-H3): a reader pins, loads the head, holds the node,
@@ -242,7 +286,9 @@ std::vector<litmus_result> run_ebr_litmus(const order_table& table) {
   return run_timed({
       [&] { return reclaim_after_unlink(orders); },
       [&] { return reclaim_by_advancer(orders); },
-      [&] { return cache_root_cycle(orders, table["Q1"], table["Q2"]); },
+      [&] { return guarded_pointer_cycle("cache_root_cycle", orders, table["Q1"], table["Q2"]); },
+      [&] { return guarded_pointer_cycle("registry_slot_unlink", orders, table["S7"], table["S13"]); },
+      [&] { return closed_slot_free(orders, table); },
       [&] { return hold_past_unpin(orders, table); },
       [&] { return hold_slot_reused(orders, table); },
       [&] { return register_during_advance(orders, table["E8"], table["E9"]); },

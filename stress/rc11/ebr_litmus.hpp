@@ -19,6 +19,14 @@
 //   reclaim_by_advancer:    as above, but a third thread makes the advances:
 //                           the collector learns of them only through the
 //                           epoch (E4 against E5).
+//   cache_root_cycle, registry_slot_unlink: the same cycle for a guarded
+//                           pointer whose publish and load orders are table
+//                           entries (Q1/Q2; S7/S13).
+//   closed_slot_free:       a closer that could not pin withdraws and marks
+//                           its registry slot (S8, S6); a pinned scan unlinks
+//                           (S7) and frees it: the mark alone orders them.
+//   hold_past_unpin, hold_slot_reused, register_during_advance,
+//   transit_counter:        guard::hold, registration, synchronize().
 #pragma once
 
 #include <vector>

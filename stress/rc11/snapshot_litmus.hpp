@@ -9,10 +9,11 @@
 // Each scenario mirrors snapshot_registry::open() and collect() operation by
 // operation with the orders of the table (detail/orders.hpp), and the map's
 // head install and stamping (seq_cst, as in hash_map.hpp). Slots are given,
-// not pushed, and no snapshot reads versions: the slot list, its marks and
-// unlinks (S6, S7, S12, S13) and the release roles of the withdrawal and the live
+// not pushed, and no snapshot reads versions: the slot list's push and
+// traversal (S12, S13) and the release roles of the withdrawal and the live
 // count's decrement (S8, S10: a closed snapshot's reads before the free) are
-// the Relacy model's.
+// the Relacy model's; its marks and unlinks (S6, S7) are ebr_litmus.cpp's
+// `closed_slot_free` and `registry_slot_unlink` (guarded pointers).
 //   trim_after_advance:       snapshot A opens; a trimmer collects.
 //   trim_after_other_advance: snapshots A and B open; a trimmer collects. B's
 //                             advance can move the clock past A's t before

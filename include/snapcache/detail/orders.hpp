@@ -246,10 +246,13 @@ inline constexpr std::memory_order scan_timestamp = entry("S5", std::memory_orde
 // (S6) close marks its slot's link (logical deletion), after (S8) and the
 // kept list's exchange: a scanner that reads the mark and unlinks and
 // retires the slot sees them done (at least release; seq_cst RMW anyway).
+// Needed when the closer could not pin (RC11 `closed_slot_free`).
 inline constexpr std::memory_order mark_closed = entry("S6", std::memory_order_seq_cst);  // (S6) with (S13)
 
 // (S7) unlink CAS of a closed slot (the link still names it unmarked):
-// single-slot unlinks, so a frozen link never skips an open slot.
+// single-slot unlinks, so a frozen link never skips an open slot. seq_cst:
+// EBR's protection rule, as for any guarded pointer (RC11
+// `registry_slot_unlink`: acq_rel lets a pinned scan read the freed slot).
 inline constexpr std::memory_order unlink_slot = entry("S7", std::memory_order_seq_cst);  // (S7) with (S13)
 
 // (S8) withdraw at close: no_timestamp into the slot. At least release: a
