@@ -431,6 +431,53 @@ INSTANTIATE_TEST_SUITE_P(every_step, parked_thread_test,
 
 namespace {
 
+// A close's recheck answers its kept versions' "which snapshot reads this"
+// from one scan (snapshot_registry::reader_view): the view must give the
+// answer newest_reader() gives, for every interval, with open, closed and
+// equal timestamps among the slots.
+TEST(hash_map_registry, one_collected_scan_answers_as_newest_reader_does) {
+  snapcache::ebr::domain domain;
+  snapcache::detail::snapshot_registry registry;
+  std::mt19937_64 rng(21);
+  std::vector<snapcache::detail::snapshot_slot*> open;
+  std::size_t steps = 0;
+  for (int i = 0; i < 200; ++i) {
+    snapcache::detail::snapshot_slot* slot = nullptr;
+    (void)registry.open(slot, steps);
+    open.push_back(slot);
+    if (rng() % 3 == 0) {  // some close again, some in the middle
+      const std::size_t k = rng() % open.size();
+      auto g = domain.pin();
+      (void)registry.close(open[k]);
+      registry.release_slot(open[k], g);
+      open.erase(open.begin() + static_cast<std::ptrdiff_t>(k));
+    }
+  }
+  auto g = domain.pin();
+  snapcache::detail::snapshot_registry::reader_view view;
+  ASSERT_TRUE(view.collect(registry, g));
+  auto t_of = [](const snapcache::detail::snapshot_slot* s) {
+    return s == nullptr ? ~std::uint64_t{0} : s->timestamp.load();
+  };
+  std::size_t found = 0;
+  for (std::uint64_t from = 0; from < 140; from += 3) {
+    for (std::uint64_t to = from; to < 145; to += 5) {
+      const auto* expected = registry.newest_reader(from, to, g);
+      const auto* got = view.newest_reader(from, to);
+      ASSERT_EQ(expected == nullptr, got == nullptr) << "[" << from << ", " << to << ")";
+      EXPECT_EQ(t_of(got), t_of(expected)) << "[" << from << ", " << to << ")";
+      found += got != nullptr ? 1 : 0;
+    }
+  }
+  EXPECT_GT(found, 100u);
+  g = {};
+  for (auto* slot : open) {
+    auto h = domain.pin();
+    (void)registry.close(slot);
+    registry.release_slot(slot, h);
+  }
+}
+
 // Issue 20: the snapshot registry kept every slot it ever made, and every
 // announcement scan (each overwrite while a snapshot lives, each recheck at
 // a close) walked them all: after a burst of 10,000 snapshots an overwrite

@@ -25,10 +25,12 @@
 // "Snapshots").
 #pragma once
 
+#include <algorithm>
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <utility>
+#include <vector>
 
 #include "snapcache/detail/kept_record.hpp"
 #include "snapcache/detail/orders.hpp"
@@ -159,6 +161,58 @@ class snapshot_registry {
     });
     return best;
   }
+
+  // The announcements of one scan, sorted by timestamp, so that many
+  // newest_reader() questions cost one scan and a binary search each (a
+  // close's recheck asks one per kept version). Valid for a question
+  // whose `to` was read before collect() and while the collector stays
+  // pinned by the guard it collected under (the slots it names are not
+  // freed before); a slot it names may have closed since: attach() fails
+  // then, and the caller asks newest_reader() afresh.
+  class reader_view {
+   public:
+    // Scans as newest_reader() does (S4, S11, S5). False if the view could
+    // not hold every slot (memory): the caller asks newest_reader() instead.
+    [[nodiscard]] bool collect(const snapshot_registry& r, const ebr::guard& g) noexcept {
+      entries_.clear();
+      (void)r.clock_.load(orders::trim_clock);  // (S4) before the scan
+      const std::size_t live = r.live_.load(orders::read_live);  // (S11)
+      if (live == 0) return true;  // a snapshot counted after (S4) has t >= that clock
+      try {
+        entries_.reserve(live + 16);  // more may open meanwhile: overflow is checked
+      } catch (...) {
+        return false;
+      }
+      bool overflow = false;
+      (void)r.for_each_slot(g, [&](snapshot_slot* slot) {
+        const std::uint64_t t = slot->timestamp.load(orders::scan_timestamp);  // (S5)
+        if (t == no_timestamp) return;
+        if (entries_.size() == entries_.capacity()) {
+          overflow = true;
+          return;
+        }
+        entries_.push_back({t, slot});
+      });
+      if (overflow) return false;
+      std::sort(entries_.begin(), entries_.end(), [](const entry& a, const entry& b) { return a.t < b.t; });
+      return true;
+    }
+    // As newest_reader(from, to, g), from the collected scan.
+    [[nodiscard]] snapshot_slot* newest_reader(std::uint64_t from, std::uint64_t to) const noexcept {
+      const auto below = std::lower_bound(entries_.begin(), entries_.end(), to,
+                                          [](const entry& e, std::uint64_t bound) { return e.t < bound; });
+      if (below == entries_.begin()) return nullptr;
+      const entry& newest = *(below - 1);
+      return newest.t >= from ? newest.slot : nullptr;
+    }
+
+   private:
+    struct entry {
+      std::uint64_t t;
+      snapshot_slot* slot;
+    };
+    std::vector<entry> entries_;
+  };
 
   // Adds `record` to the versions kept for the snapshot in `slot`. Fails if
   // that snapshot has closed (the caller looks for another reader).
