@@ -456,6 +456,7 @@ TEST(hash_map_registry, one_collected_scan_answers_as_newest_reader_does) {
   auto g = domain.pin();
   snapcache::detail::snapshot_registry::reader_view view;
   ASSERT_TRUE(view.collect(registry, g));
+  EXPECT_EQ(view.clock(), 201u);  // each open moved the clock on by one from 1
   auto t_of = [](const snapcache::detail::snapshot_slot* s) {
     return s == nullptr ? ~std::uint64_t{0} : s->timestamp.load();
   };

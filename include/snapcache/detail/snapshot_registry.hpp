@@ -164,18 +164,19 @@ class snapshot_registry {
 
   // The announcements of one scan, sorted by timestamp, so that many
   // newest_reader() questions cost one scan and a binary search each (a
-  // close's recheck asks one per kept version). Valid for a question
-  // whose `to` was read before collect() and while the collector stays
-  // pinned by the guard it collected under (the slots it names are not
-  // freed before); a slot it names may have closed since: attach() fails
-  // then, and the caller asks newest_reader() afresh.
+  // close's recheck asks one per kept version). Valid for a question whose
+  // `to` is at most clock() (the clock this scan read first: a snapshot it
+  // missed has t >= clock() >= to) and while the collector stays pinned by
+  // the guard it collected under (the slots it names are not freed before);
+  // a slot it names may have closed since: attach() fails then, and the
+  // caller asks newest_reader() afresh.
   class reader_view {
    public:
     // Scans as newest_reader() does (S4, S11, S5). False if the view could
     // not hold every slot (memory): the caller asks newest_reader() instead.
     [[nodiscard]] bool collect(const snapshot_registry& r, const ebr::guard& g) noexcept {
       entries_.clear();
-      (void)r.clock_.load(orders::trim_clock);  // (S4) before the scan
+      clock_ = r.clock_.load(orders::trim_clock);  // (S4) before the scan
       const std::size_t live = r.live_.load(orders::read_live);  // (S11)
       if (live == 0) return true;  // a snapshot counted after (S4) has t >= that clock
       try {
@@ -197,7 +198,9 @@ class snapshot_registry {
       std::sort(entries_.begin(), entries_.end(), [](const entry& a, const entry& b) { return a.t < b.t; });
       return true;
     }
-    // As newest_reader(from, to, g), from the collected scan.
+    // The clock read before the scan: the view answers for `to` <= this.
+    [[nodiscard]] std::uint64_t clock() const noexcept { return clock_; }
+    // As newest_reader(from, to, g), from the collected scan; to <= clock().
     [[nodiscard]] snapshot_slot* newest_reader(std::uint64_t from, std::uint64_t to) const noexcept {
       const auto below = std::lower_bound(entries_.begin(), entries_.end(), to,
                                           [](const entry& e, std::uint64_t bound) { return e.t < bound; });
@@ -212,7 +215,9 @@ class snapshot_registry {
       snapshot_slot* slot;
     };
     std::vector<entry> entries_;
+    std::uint64_t clock_ = 0;
   };
+
 
   // Adds `record` to the versions kept for the snapshot in `slot`. Fails if
   // that snapshot has closed (the caller looks for another reader).
