@@ -652,6 +652,116 @@ TEST(hash_map_registry, a_recheck_never_reads_a_freed_neighbour) {
   EXPECT_EQ(m.find(std::uint64_t{1}), std::optional<std::uint64_t>(30));
 }
 
+// A close rechecks its records in batches of 32, the walks of a batch down
+// their chains together. Here each batch mixes records that walk (their key
+// written twice after the snapshot) with records whose neighbour is their
+// `above` (written once), over chains of different depths: every record
+// still unlinks its own version, and every open snapshot keeps its instant.
+TEST(hash_map_registry, a_batch_of_walks_and_direct_neighbours_settles_every_record) {
+  map_type m;
+  constexpr std::uint64_t keys = 100;  // three full batches and part of one
+  constexpr std::size_t window = 12;
+  const auto writes = [](std::uint64_t k, std::uint64_t round) { return (k + round) % 3; };
+  std::deque<map_type::snapshot_type> open;
+  std::deque<std::vector<std::uint64_t>> instants;  // what each open snapshot reads
+  std::vector<std::uint64_t> model(keys, 0);
+  for (std::uint64_t k = 0; k < keys; ++k) m.insert(k, 0);
+  std::uint64_t round = 0;
+  auto advance = [&] {
+    open.push_back(m.snapshot());
+    instants.push_back(model);
+    ++round;
+    for (std::uint64_t k = 0; k < keys; ++k) {
+      for (std::uint64_t w = 1; w <= writes(k, round); ++w) {
+        model[k] = round * 10 + w;
+        m.insert_or_assign(k, model[k]);
+      }
+    }
+  };
+  auto expect_instants = [&] {
+    for (std::size_t i = 0; i < open.size(); ++i) {
+      for (std::uint64_t k = 0; k < keys; ++k) {
+        ASSERT_EQ(open[i].find(k), std::optional<std::uint64_t>(instants[i][k])) << "snapshot " << i << ", key " << k;
+      }
+    }
+  };
+  while (open.size() < window) advance();
+  for (int i = 0; i < 30; ++i) {
+    advance();
+    // The oldest reads, alone, the versions replaced in the round after it.
+    const std::uint64_t closing = round - window;
+    std::uint64_t kept = 0, walks = 0;
+    for (std::uint64_t k = 0; k < keys; ++k) {
+      kept += writes(k, closing) > 0 ? 1 : 0;
+      walks += writes(k, closing) == 2 ? 1 : 0;
+    }
+    const std::uint64_t rechecks_before = m.kept_rechecks(), walks_before = m.kept_recheck_walks();
+    open.pop_front();
+    instants.pop_front();
+    EXPECT_EQ(m.kept_rechecks() - rechecks_before, kept);
+    EXPECT_EQ(m.kept_recheck_walks() - walks_before, walks);
+    expect_instants();
+  }
+  // Newest first: records move on to the older snapshots that read their
+  // versions (a walking one walks again there).
+  while (!open.empty()) {
+    open.pop_back();
+    instants.pop_back();
+    expect_instants();
+  }
+  for (std::uint64_t k = 0; k < keys; ++k) {
+    EXPECT_EQ(m.chain_length(k), 1u) << "key " << k;
+    EXPECT_EQ(m.find(k), std::optional<std::uint64_t>(model[k]));
+  }
+}
+
+// Whole hashes collide: the first head on key b's probe path is a's. A
+// recheck's walk that misses down that chain goes on along the path, as
+// chain_holding does, and finds b's version.
+TEST(hash_map_registry, a_recheck_walk_down_another_keys_chain_goes_on_to_its_own) {
+  snapcache::hash_map<std::uint64_t, std::uint64_t, low_bits_hash> m;
+  constexpr std::uint64_t a = std::uint64_t{1} << 40, b = std::uint64_t{2} << 40;  // both hash to 0
+  m.insert(a, std::uint64_t{1});  // a takes the home slot, b the next
+  m.insert(b, std::uint64_t{10});
+  std::optional<decltype(m.snapshot())> s(m.snapshot());
+  m.insert_or_assign(a, std::uint64_t{2});   // 1 kept, its neighbour direct
+  m.insert_or_assign(b, std::uint64_t{20});  // 10 kept
+  m.insert_or_assign(b, std::uint64_t{30});  // 20 unlinked: 10's recheck walks
+  EXPECT_EQ(s->find(b), std::optional<std::uint64_t>(10));
+  s.reset();
+  EXPECT_EQ(m.kept_rechecks(), 2u);
+  EXPECT_EQ(m.kept_recheck_walks(), 1u);
+  EXPECT_EQ(m.chain_length(a), 1u);
+  EXPECT_EQ(m.chain_length(b), 1u);  // 10 was found and unlinked
+  EXPECT_EQ(m.find(a), std::optional<std::uint64_t>(2));
+  EXPECT_EQ(m.find(b), std::optional<std::uint64_t>(30));
+}
+
+// The table grows between the writes and the close: the walks start from
+// each key's head in the new table.
+TEST(hash_map_registry, recheck_walks_find_their_chains_in_a_grown_table) {
+  map_type m;
+  constexpr std::uint64_t keys = 40;  // more than one batch
+  for (std::uint64_t k = 0; k < keys; ++k) m.insert(k, k);
+  std::optional<map_type::snapshot_type> s(m.snapshot());
+  for (std::uint64_t k = 0; k < keys; ++k) {
+    m.insert_or_assign(k, k + 100);  // k kept for s
+    m.insert_or_assign(k, k + 200);  // k + 100 unlinked: k's recheck walks
+  }
+  const std::uint64_t migrations = m.migrations();
+  const std::size_t buckets = m.bucket_count();
+  for (std::uint64_t k = keys; k < 100 * keys; ++k) m.insert(k, k);  // keeps nothing
+  ASSERT_GT(m.migrations(), migrations);
+  ASSERT_GT(m.bucket_count(), buckets);
+  s.reset();
+  EXPECT_EQ(m.kept_rechecks(), keys);
+  EXPECT_EQ(m.kept_recheck_walks(), keys);
+  for (std::uint64_t k = 0; k < keys; ++k) {
+    EXPECT_EQ(m.chain_length(k), 1u) << "key " << k;
+    EXPECT_EQ(m.find(k), std::optional<std::uint64_t>(k + 200));
+  }
+}
+
 // Snapshots opened and closed on several threads while a writer overwrites:
 // the registry's pushes, marks, sweeps and unlinks race (under TSan and ASan
 // in the sanitizer builds), and every snapshot keeps reading its instant.

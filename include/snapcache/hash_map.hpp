@@ -1109,11 +1109,33 @@ class hash_map : public detail::porting_forms<hash_map<Key, T, Hash, KeyEqual>, 
   // waits for the next close.
   void recheck(detail::kept_record* list) const noexcept;
 
-  void recheck_one(detail::kept_record* record, const ebr::guard& g) const noexcept;
+  static constexpr std::size_t recheck_batch_size = 32;
+
+  // Takes up to recheck_batch_size records off list and settles each, the
+  // reservation checked before each: at once where its neighbour is known
+  // (K2), else after the batch's walks, which go down together. Returns
+  // the rest of the list, with in front whatever it took and could not
+  // reserve for.
+  detail::kept_record* recheck_batch(detail::kept_record* list, const ebr::guard& g) const noexcept;
+
+  // above[i]: the version directly above walks[i]'s version, found down
+  // its key's chain as chain_holding finds it (null if no chain holds it:
+  // defensive); the n walks go down together. Pinned.
+  void find_neighbours(detail::kept_record* const* walks, std::size_t n, version_type** above) const noexcept;
+
+  // Unlinks the record's version below `above` if no snapshot reads it any
+  // more, or hands the record to the newest that does (null `above`: frees
+  // the record).
+  void recheck_one(detail::kept_record* record, version_type* above, const ebr::guard& g) const noexcept;
 
   static void free_record(detail::kept_record* record) noexcept { detail::give_back_record(record); }
 
   static detail::kept_record* splice(detail::kept_record* a, detail::kept_record* b) noexcept;
+
+  // Links records[0..n) in front of list, in order: what a batch took and
+  // did not settle, back on the list it came from.
+  static detail::kept_record* requeue(detail::kept_record* const* records, std::size_t n,
+                                      detail::kept_record* list) noexcept;
 
   void orphan(detail::kept_record* list) const noexcept;
 

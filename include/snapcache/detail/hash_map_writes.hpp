@@ -273,32 +273,96 @@ auto hash_map<Key, T, Hash, KeyEqual>::recheck(detail::kept_record* list) const 
       orphan(list);
       return;
     }
-    for (int n = 0; n < 32 && list != nullptr; ++n) {
-      if (!g.try_reserve()) break;  // the outer loop orphans the rest
-      detail::kept_record* record = std::exchange(list, list->next);
-      recheck_one(record, g);
+    list = recheck_batch(list, g);
+  }
+}
+
+template <class Key, class T, class Hash, class KeyEqual>
+auto hash_map<Key, T, Hash, KeyEqual>::recheck_batch(detail::kept_record* list, const ebr::guard& g) const noexcept
+    -> detail::kept_record* {
+  detail::kept_record* walks[recheck_batch_size];
+  std::size_t n = 0;
+  for (std::size_t taken = 0; taken < recheck_batch_size && list != nullptr; ++taken) {
+    detail::kept_record* record = list;
+    // v is alive (only its record's holder, this thread now, unlinks it).
+    // If no version directly above it was unlinked since it was kept (K2,
+    // after our pin), the record's `above` is still its neighbour and not
+    // retired: O(1), settled now. Otherwise the record waits for the walks
+    // down the batch's chains, which go together.
+    const auto* v = static_cast<const version_type*>(record->version);
+    if ((v->stamp_word.load(std::memory_order_seq_cst) & detail::above_unlinked_flag) != 0) {  // (K2)
+      walks[n++] = record;
+      list = record->next;
+      continue;
+    }
+    if (!g.try_reserve()) return requeue(walks, n, list);
+    list = record->next;
+    recheck_one(record, const_cast<version_type*>(static_cast<const version_type*>(record->above)), g);
+  }
+  if (n == 0) return list;
+  version_type* above[recheck_batch_size];
+  find_neighbours(walks, n, above);
+  // A neighbour found here may be unlinked before its record is settled
+  // (by another thread, or by this batch: records of one key meet when
+  // orphans join a list); found under this guard, it is not freed, and the
+  // unlink CAS then fails and cleans the chain, as for a recheck in O(1).
+  for (std::size_t i = 0; i < n; ++i) {
+    if (!g.try_reserve()) return requeue(walks + i, n - i, list);
+    recheck_walks_.fetch_add(1, std::memory_order_relaxed);  // statistic only
+    recheck_one(walks[i], above[i], g);
+  }
+  return list;
+}
+
+template <class Key, class T, class Hash, class KeyEqual>
+auto hash_map<Key, T, Hash, KeyEqual>::find_neighbours(detail::kept_record* const* walks, std::size_t n,
+                                                       version_type** above) const noexcept -> void {
+  version_type* cursor[recheck_batch_size];  // a walk's current version; null: done
+  std::size_t walking = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    above[i] = nullptr;
+    // The first head on the key's probe path: the key's own, but for a
+    // collision of tags.
+    cursor[i] = probe_heads(walks[i]->hash, [](version_type* head) noexcept { return head; });
+    if (cursor[i] != nullptr) {
+      __builtin_prefetch(cursor[i]);
+      ++walking;
+    }
+  }
+  // The walks go down together, one step each per round with the next
+  // version prefetched: deep chains cost overlapping misses rather than
+  // one queue of them (as an old snapshot's iteration does).
+  while (walking > 0) {
+    for (std::size_t i = 0; i < n; ++i) {
+      version_type* prev = cursor[i];
+      if (prev == nullptr) continue;
+      version_type* curr = detail::strip(prev->older.load(std::memory_order_seq_cst));
+      if (curr != nullptr && curr != walks[i]->version) {
+        __builtin_prefetch(curr);
+        cursor[i] = curr;
+        continue;
+      }
+      if (curr != nullptr) {
+        above[i] = prev;
+      } else {
+        // Not in that chain (another key's, with the same tag): the whole
+        // probe path, as chain_holding walks it.
+        chain_holding(walks[i]->hash, walks[i]->version, &above[i]);
+      }
+      cursor[i] = nullptr;
+      --walking;
     }
   }
 }
 
 template <class Key, class T, class Hash, class KeyEqual>
-auto hash_map<Key, T, Hash, KeyEqual>::recheck_one(detail::kept_record* record, const ebr::guard& g) const noexcept -> void {
+auto hash_map<Key, T, Hash, KeyEqual>::recheck_one(detail::kept_record* record, version_type* above, const ebr::guard& g) const noexcept -> void {
   rechecks_.fetch_add(1, std::memory_order_relaxed);  // statistic only
-  auto* v = const_cast<version_type*>(static_cast<const version_type*>(record->version));
-  version_type* above = nullptr;
-  // v is alive (only its record's holder, this thread now, unlinks it).
-  // If no version directly above it was unlinked since it was kept (K2,
-  // after our pin), the record's `above` is still its neighbour and not
-  // retired: O(1). Otherwise find the neighbour down the chain.
-  if ((v->stamp_word.load(std::memory_order_seq_cst) & detail::above_unlinked_flag) == 0) {  // (K2)
-    above = const_cast<version_type*>(static_cast<const version_type*>(record->above));
-  } else {
-    recheck_walks_.fetch_add(1, std::memory_order_relaxed);  // statistic only
-    if (chain_holding(record->hash, record->version, &above) == nullptr) {
-      free_record(record);  // defensive: only a record's holder unlinks a kept version
-      return;
-    }
+  if (above == nullptr) {
+    free_record(record);  // defensive: only a record's holder unlinks a kept version
+    return;
   }
+  auto* v = const_cast<version_type*>(static_cast<const version_type*>(record->version));
   if (!detail::is_marked(v->older.load(std::memory_order_seq_cst)) && !reads_nothing(v)) {
     const std::uint64_t from = stamp(v);
     const std::uint64_t to = stamp(above);
@@ -318,6 +382,17 @@ auto hash_map<Key, T, Hash, KeyEqual>::splice(detail::kept_record* a, detail::ke
   while (tail->next != nullptr) tail = tail->next;
   tail->next = b;
   return a;
+}
+
+template <class Key, class T, class Hash, class KeyEqual>
+auto hash_map<Key, T, Hash, KeyEqual>::requeue(detail::kept_record* const* records, std::size_t n,
+                                               detail::kept_record* list) noexcept -> detail::kept_record* {
+  while (n > 0) {
+    detail::kept_record* record = records[--n];
+    record->next = list;
+    list = record;
+  }
+  return list;
 }
 
 template <class Key, class T, class Hash, class KeyEqual>
