@@ -566,12 +566,16 @@ TEST(hash_map_registry, closing_the_oldest_of_a_window_walks_no_chain) {
   while (open.size() < window) advance();
   EXPECT_EQ(m.chain_length(std::uint64_t{0}), window + 1);
   const std::uint64_t rechecks = m.kept_rechecks();
+  const std::uint64_t scans = m.kept_recheck_scans();
   for (int i = 0; i < 100; ++i) {
     advance();
     open.pop_front();
   }
   EXPECT_EQ(m.kept_rechecks() - rechecks, 100 * keys);
   EXPECT_EQ(m.kept_recheck_walks(), 0u);
+  // One scan of the 50 live announcements per batch of 32 records, not one
+  // per record (200 per close before 2026-12-07).
+  EXPECT_EQ(m.kept_recheck_scans() - scans, 100 * ((keys + 31) / 32));
   EXPECT_EQ(m.chain_length(std::uint64_t{0}), window + 1);  // each close unlinked its versions
   // The oldest still reads its instant; the newest the one before the last writes.
   EXPECT_EQ(open.front().find(std::uint64_t{3}), std::optional<std::uint64_t>(round - window));

@@ -673,6 +673,13 @@ class hash_map : public detail::porting_forms<hash_map<Key, T, Hash, KeyEqual>, 
   [[nodiscard]] std::uint64_t kept_recheck_walks() const noexcept {
     return recheck_walks_.load(std::memory_order_relaxed);  // statistic only
   }
+  // Scans of the live snapshots' announcements made by rechecks: one per
+  // batch of up to 32 kept versions, plus one for each version whose
+  // reader closed meanwhile (or whose neighbour was stamped after the
+  // batch's scan). Each scan costs O(live snapshots).
+  [[nodiscard]] std::uint64_t kept_recheck_scans() const noexcept {
+    return recheck_scans_.load(std::memory_order_relaxed);  // statistic only
+  }
 
  private:
   struct destroyer {
@@ -1116,7 +1123,10 @@ class hash_map : public detail::porting_forms<hash_map<Key, T, Hash, KeyEqual>, 
   // (K2), else after the batch's walks, which go down together. Returns
   // the rest of the list, with in front whatever it took and could not
   // reserve for.
-  detail::kept_record* recheck_batch(detail::kept_record* list, const ebr::guard& g) const noexcept;
+  // `view`: the batch's announcement scan, collected under g (null if it
+  // could not be: each record then scans for itself).
+  detail::kept_record* recheck_batch(detail::kept_record* list, const detail::snapshot_registry::reader_view* view,
+                                     const ebr::guard& g) const noexcept;
 
   // above[i]: the version directly above walks[i]'s version, found down
   // its key's chain as chain_holding finds it (null if no chain holds it:
@@ -1126,7 +1136,8 @@ class hash_map : public detail::porting_forms<hash_map<Key, T, Hash, KeyEqual>, 
   // Unlinks the record's version below `above` if no snapshot reads it any
   // more, or hands the record to the newest that does (null `above`: frees
   // the record).
-  void recheck_one(detail::kept_record* record, version_type* above, const ebr::guard& g) const noexcept;
+  void recheck_one(detail::kept_record* record, version_type* above,
+                   const detail::snapshot_registry::reader_view* view, const ebr::guard& g) const noexcept;
 
   static void free_record(detail::kept_record* record) noexcept { detail::give_back_record(record); }
 
@@ -1217,6 +1228,7 @@ class hash_map : public detail::porting_forms<hash_map<Key, T, Hash, KeyEqual>, 
   mutable detail::map_counters counters_;
   mutable std::atomic<std::uint64_t> rechecks_{0};
   mutable std::atomic<std::uint64_t> recheck_walks_{0};
+  mutable std::atomic<std::uint64_t> recheck_scans_{0};
   mutable std::atomic<std::uint64_t> migrations_{0};
 };
 

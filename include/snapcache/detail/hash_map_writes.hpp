@@ -267,19 +267,26 @@ auto hash_map<Key, T, Hash, KeyEqual>::recheck(detail::kept_record* list) const 
     list = splice(list, orphans);
   }
   SNAPCACHE_PARK(close_before_recheck);
+  // One announcement scan per batch answers its records' "who reads this
+  // still" (one per record was O(live snapshots) each); its memory is
+  // reused by every batch of this close.
+  detail::snapshot_registry::reader_view view;
   while (list != nullptr) {
     auto g = domain_->try_pin();
     if (!g.pinned() || !g.try_reserve()) {
       orphan(list);
       return;
     }
-    list = recheck_batch(list, g);
+    const bool collected = view.collect(registry_, g);
+    recheck_scans_.fetch_add(1, std::memory_order_relaxed);  // statistic only
+    list = recheck_batch(list, collected ? &view : nullptr, g);
   }
 }
 
 template <class Key, class T, class Hash, class KeyEqual>
-auto hash_map<Key, T, Hash, KeyEqual>::recheck_batch(detail::kept_record* list, const ebr::guard& g) const noexcept
-    -> detail::kept_record* {
+auto hash_map<Key, T, Hash, KeyEqual>::recheck_batch(detail::kept_record* list,
+                                                    const detail::snapshot_registry::reader_view* view,
+                                                    const ebr::guard& g) const noexcept -> detail::kept_record* {
   detail::kept_record* walks[recheck_batch_size];
   std::size_t n = 0;
   for (std::size_t taken = 0; taken < recheck_batch_size && list != nullptr; ++taken) {
@@ -297,7 +304,7 @@ auto hash_map<Key, T, Hash, KeyEqual>::recheck_batch(detail::kept_record* list, 
     }
     if (!g.try_reserve()) return requeue(walks, n, list);
     list = record->next;
-    recheck_one(record, const_cast<version_type*>(static_cast<const version_type*>(record->above)), g);
+    recheck_one(record, const_cast<version_type*>(static_cast<const version_type*>(record->above)), view, g);
   }
   if (n == 0) return list;
   version_type* above[recheck_batch_size];
@@ -309,7 +316,7 @@ auto hash_map<Key, T, Hash, KeyEqual>::recheck_batch(detail::kept_record* list, 
   for (std::size_t i = 0; i < n; ++i) {
     if (!g.try_reserve()) return requeue(walks + i, n - i, list);
     recheck_walks_.fetch_add(1, std::memory_order_relaxed);  // statistic only
-    recheck_one(walks[i], above[i], g);
+    recheck_one(walks[i], above[i], view, g);
   }
   return list;
 }
@@ -356,7 +363,9 @@ auto hash_map<Key, T, Hash, KeyEqual>::find_neighbours(detail::kept_record* cons
 }
 
 template <class Key, class T, class Hash, class KeyEqual>
-auto hash_map<Key, T, Hash, KeyEqual>::recheck_one(detail::kept_record* record, version_type* above, const ebr::guard& g) const noexcept -> void {
+auto hash_map<Key, T, Hash, KeyEqual>::recheck_one(detail::kept_record* record, version_type* above,
+                                                  const detail::snapshot_registry::reader_view* view,
+                                                  const ebr::guard& g) const noexcept -> void {
   rechecks_.fetch_add(1, std::memory_order_relaxed);  // statistic only
   if (above == nullptr) {
     free_record(record);  // defensive: only a record's holder unlinks a kept version
@@ -366,7 +375,16 @@ auto hash_map<Key, T, Hash, KeyEqual>::recheck_one(detail::kept_record* record, 
   if (!detail::is_marked(v->older.load(std::memory_order_seq_cst)) && !reads_nothing(v)) {
     const std::uint64_t from = stamp(v);
     const std::uint64_t to = stamp(above);
-    while (detail::snapshot_slot* reader = registry_.newest_reader(from, to, g)) {
+    // The batch's scan answers if `to` is no later than the clock it read
+    // first (a head stamped only now may be later: ask afresh); a reader
+    // that closed since fails attach(), and the next is asked afresh.
+    auto ask_afresh = [&] {
+      recheck_scans_.fetch_add(1, std::memory_order_relaxed);  // statistic only
+      return registry_.newest_reader(from, to, g);
+    };
+    detail::snapshot_slot* reader =
+        view != nullptr && to <= view->clock() ? view->newest_reader(from, to) : ask_afresh();
+    for (; reader != nullptr; reader = ask_afresh()) {
       if (detail::snapshot_registry::attach(reader, record)) return;
     }
   }
