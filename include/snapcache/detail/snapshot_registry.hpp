@@ -218,7 +218,6 @@ class snapshot_registry {
     std::uint64_t clock_ = 0;
   };
 
-
   // Adds `record` to the versions kept for the snapshot in `slot`. Fails if
   // that snapshot has closed (the caller looks for another reader).
   [[nodiscard]] static bool attach(snapshot_slot* slot, kept_record* record) noexcept {
