@@ -6,13 +6,13 @@
 //
 // Not built by default: ninja -C build/release bench/inline_prototype_bench
 // Usage: inline_prototype_bench [--seconds S] [--repeats N]
-#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <string>
 #include <vector>
 
+#include "harness/runner.hpp"
 #include "harness/variants.hpp"
 #include "prototype/inline_slot_table.hpp"
 
@@ -45,11 +45,6 @@ struct contender {
   runner_fn run;
   std::string (*check)(std::uint64_t);
 };
-
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v.size() % 2 ? v[v.size() / 2] : (v[v.size() / 2 - 1] + v[v.size() / 2]) / 2;
-}
 
 }  // namespace
 }  // namespace snapcache::bench
@@ -104,12 +99,12 @@ int main(int argc, char** argv) {
           mops[c].push_back(s.mops);
         }
       }
-      const double snap = median(mops[0]);
-      const double parlay = std::size(contenders) == 3 ? median(mops[1]) : 0;
+      const double snap = summarise(mops[0]).median;
+      const double parlay = std::size(contenders) == 3 ? summarise(mops[1]).median : 0;
       for (std::size_t c = 0; c < std::size(contenders); ++c) {
         std::string samples;
         for (double m : mops[c]) samples += (samples.empty() ? "" : ";") + std::to_string(m);
-        const double mine = median(mops[c]);
+        const double mine = summarise(mops[c]).median;
         std::printf("%s,%u,%s,%.3f,%s,%.3f,%.3f\n", names[w], threads, contenders[c].name, mine, samples.c_str(),
                     parlay > 0 ? mine / parlay : 0.0, mine / snap);
       }

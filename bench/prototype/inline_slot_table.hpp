@@ -120,7 +120,7 @@ class inline_slot_table {
   // No snapshot is ever live here; the reads are kept for their cost.
   void announce(slot& s) noexcept {
     announcement_.exchange(reinterpret_cast<std::uintptr_t>(&s), std::memory_order_seq_cst);
-    clock_read_ = clock_.load(std::memory_order_seq_cst);
+    (void)clock_.load(std::memory_order_seq_cst);  // an atomic load is not elided: its cost stays
     if (live_.load(std::memory_order_seq_cst) != 0) std::abort();  // the prototype has no snapshots
   }
   static void withdraw() noexcept {
@@ -142,7 +142,6 @@ class inline_slot_table {
   std::atomic<u64> clock_{1};
   std::atomic<unsigned> live_{0};
   static inline thread_local std::atomic<std::uintptr_t> announcement_{0};
-  static inline thread_local u64 clock_read_ = 0;
 };
 
 }  // namespace snapcache::bench::prototype

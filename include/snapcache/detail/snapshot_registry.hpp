@@ -124,10 +124,7 @@ class snapshot_registry {
   [[nodiscard]] std::uint64_t oldest_age(const ebr::guard& g) const noexcept {
     const std::uint64_t clock = clock_.load(orders::trim_clock);  // (S4) as a trimmer reads it
     std::uint64_t oldest = no_timestamp;
-    (void)for_each_slot(g, [&](snapshot_slot* slot) {
-      const std::uint64_t t = slot->timestamp.load(orders::scan_timestamp);  // (S5)
-      if (t < oldest) oldest = t;
-    });
+    for_each_announced(g, [&](std::uint64_t t, snapshot_slot*) { oldest = std::min(oldest, t); });
     return oldest == no_timestamp || oldest > clock ? 0 : clock - oldest;
   }
 
@@ -151,9 +148,8 @@ class snapshot_registry {
     if (live_.load(orders::read_live) == 0) return nullptr;  // (S11)
     snapshot_slot* best = nullptr;
     std::uint64_t best_t = 0;
-    (void)for_each_slot(g, [&](snapshot_slot* slot) {
-      const std::uint64_t t = slot->timestamp.load(orders::scan_timestamp);  // (S5)
-      if (t == no_timestamp || t < from || t >= to) return;
+    for_each_announced(g, [&](std::uint64_t t, snapshot_slot* slot) {
+      if (t < from || t >= to) return;
       if (best == nullptr || t > best_t) {
         best = slot;
         best_t = t;
@@ -185,9 +181,7 @@ class snapshot_registry {
         return false;
       }
       bool overflow = false;
-      (void)r.for_each_slot(g, [&](snapshot_slot* slot) {
-        const std::uint64_t t = slot->timestamp.load(orders::scan_timestamp);  // (S5)
-        if (t == no_timestamp) return;
+      r.for_each_announced(g, [&](std::uint64_t t, snapshot_slot* slot) {
         if (entries_.size() == entries_.capacity()) {
           overflow = true;
           return;
@@ -283,6 +277,16 @@ class snapshot_registry {
       curr = after;
     }
     return walked;
+  }
+
+  // Calls visit(t, slot) for each open slot whose timestamp is announced
+  // (read with S5), as for_each_slot walks them.
+  template <class Visit>
+  void for_each_announced(const ebr::guard& g, Visit&& visit) const noexcept {
+    (void)for_each_slot(g, [&](snapshot_slot* slot) {
+      const std::uint64_t t = slot->timestamp.load(orders::scan_timestamp);  // (S5)
+      if (t != no_timestamp) visit(t, slot);
+    });
   }
 
   // One unlink CAS: `link`, still naming the closed `curr` unmarked (its
