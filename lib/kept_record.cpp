@@ -19,7 +19,7 @@ thread_local spare_owner tl_spare_owner;
 }  // namespace
 
 void refill_spare_record() {
-  auto* r = new kept_record{0, nullptr, nullptr, nullptr};  // may throw: nothing changed
+  auto* r = new kept_record{0, nullptr, nullptr, nullptr, 0};  // may throw: nothing changed
   if (!tl_spare_exited) tl_spare_owner.active = true;  // registers the exit cleanup
   tl_spare_record = r;
 }

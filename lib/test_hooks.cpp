@@ -28,6 +28,7 @@ constexpr const char* bug_names[] = {
     "writer_pinned_across_retries",
     "closed_slot_freed_at_once",
     "recheck_trusts_stale_above",
+    "record_not_handed_on",
 };
 
 // Settings are written once at start-up and read on hot paths; relaxed:
@@ -67,6 +68,18 @@ planted_bug planted() noexcept {
     planted_value.store(value, std::memory_order_relaxed);  // configuration only
   }
   return static_cast<planted_bug>(value);
+}
+
+namespace {
+std::atomic<bool> plain_versions{false};
+}  // namespace
+
+void force_plain_versions(bool on) noexcept {
+  plain_versions.store(on, std::memory_order_relaxed);  // configuration only
+}
+
+bool plain_versions_forced() noexcept {
+  return plain_versions.load(std::memory_order_relaxed);  // configuration only
 }
 
 void set_perturbation(unsigned per_mille) noexcept {

@@ -23,7 +23,7 @@ std::vector<rc11::litmus_result> run_all(const rc11::order_table& orders) {
 
 TEST(litmus, every_scenario_holds_with_the_orders_of_the_table) {
   const auto results = run_all(rc11::order_table::compiled());
-  ASSERT_EQ(results.size(), 13u);
+  ASSERT_EQ(results.size(), 14u);
   for (const auto& r : results) EXPECT_GT(r.executions, 0u) << r.scenario;
   EXPECT_EQ(rc11::describe_violations(results), "");
 }
@@ -47,7 +47,7 @@ TEST_P(weakened_entry, is_caught_by_a_scenario) {
 // the closed snapshots' reads, which the Relacy model checks. The Relacy
 // models catch each of them.
 INSTANTIATE_TEST_SUITE_P(rc11, weakened_entry,
-                         testing::Values("E1", "E2", "E3", "E4", "E5", "E8", "E9", "E13", "H1", "H2", "H3", "Q1", "Q2", "S1", "S2",
+                         testing::Values("E1", "E2", "E3", "E4", "E5", "E8", "E9", "E13", "H1", "H2", "H3", "K4", "K5", "Q1", "Q2", "S1", "S2",
                                          "S3", "S4", "S5", "S6", "S7", "S9", "S10"),
                          [](const testing::TestParamInfo<const char*>& info) { return std::string(info.param); });
 
@@ -87,6 +87,16 @@ TEST(litmus, registry_unlink_must_be_seq_cst_not_acq_rel) {
                                    [](const rc11::litmus_result& r) { return r.scenario == "registry_slot_unlink"; });
   ASSERT_NE(unlink, results.end());
   EXPECT_FALSE(unlink->violations.empty()) << "an acq_rel unlink must let a pinned scan read a freed slot";
+}
+
+// A kept record's `above` is a guarded pointer too: the hand-on that moves
+// it past a version before that version is retired must be seq_cst.
+TEST(litmus, record_hand_on_must_be_seq_cst_not_acq_rel) {
+  const auto results = rc11::run_ebr_litmus(rc11::order_table::compiled().with("K4", std::memory_order_acq_rel));
+  const auto hand_on = std::find_if(results.begin(), results.end(),
+                                    [](const rc11::litmus_result& r) { return r.scenario == "kept_record_hand_on"; });
+  ASSERT_NE(hand_on, results.end());
+  EXPECT_FALSE(hand_on->violations.empty()) << "an acq_rel hand-on must let a pinned recheck read a freed version";
 }
 
 TEST(litmus, rejects_an_entry_the_table_does_not_have) {

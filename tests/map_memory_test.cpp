@@ -8,12 +8,14 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "failing_new.hpp"
+#include "plain_versions.hpp"
 #include "under_tsan.hpp"
 #include "snapcache/detail/block_cache.hpp"
 #include "snapcache/ebr.hpp"
@@ -215,23 +217,31 @@ TEST(map_memory, a_snapshot_closed_on_a_new_thread_without_memory_does_not_termi
 // counted or settled twice.
 TEST(map_memory, a_close_out_of_memory_part_way_through_a_batch_leaves_the_rest_to_the_next) {
   constexpr std::uint64_t keys = 40;  // more than one batch
-  for (std::size_t n = 0; n < 100; ++n) {
-    domain d(config{.batch = 1, .pins_per_step = 1});
-    map_type m(d, 0);
-    for (std::uint64_t k = 0; k < keys; ++k) m.insert(k, k);
-    auto snap = m.snapshot();
-    for (std::uint64_t k = 0; k < keys; ++k) {
-      m.insert_or_assign(k, k + 100);                     // k kept for snap
-      if (k % 2 == 0) m.insert_or_assign(k, k + 200);  // k + 100 unlinked: k's recheck walks
-    }
-    snapcache::test::fail_nth_allocation(n);
-    { const auto closing = std::move(snap); }
-    snapcache::test::disarm_allocation_failure();
-    { const auto next = m.snapshot(); }  // rechecks what waited
-    EXPECT_EQ(m.kept_rechecks(), keys) << "allocation " << n << " failed";
-    EXPECT_EQ(m.kept_recheck_walks(), keys / 2) << "allocation " << n << " failed";
-    for (std::uint64_t k = 0; k < keys; ++k) {
-      ASSERT_EQ(m.chain_length(k), 1u) << "key " << k << ", allocation " << n << " failed";
+  // Plain versions (when the hooks allow it): half the records walk. With
+  // link words, none does, and the half whose records were handed on
+  // settle at once.
+  for (const bool linked : {false, true}) {
+    if (!linked && !snapcache::test::plain_versions::available) continue;
+    std::optional<snapcache::test::plain_versions> plain;
+    if (!linked) plain.emplace();
+    for (std::size_t n = 0; n < 100; ++n) {
+      domain d(config{.batch = 1, .pins_per_step = 1});
+      map_type m(d, 0);
+      for (std::uint64_t k = 0; k < keys; ++k) m.insert(k, k);
+      auto snap = m.snapshot();
+      for (std::uint64_t k = 0; k < keys; ++k) {
+        m.insert_or_assign(k, k + 100);                     // k kept for snap
+        if (k % 2 == 0) m.insert_or_assign(k, k + 200);  // k + 100 unlinked: handed on, or k's recheck walks
+      }
+      snapcache::test::fail_nth_allocation(n);
+      { const auto closing = std::move(snap); }
+      snapcache::test::disarm_allocation_failure();
+      { const auto next = m.snapshot(); }  // rechecks what waited
+      EXPECT_EQ(m.kept_rechecks(), keys) << "allocation " << n << " failed";
+      EXPECT_EQ(m.kept_recheck_walks(), linked ? 0 : keys / 2) << "allocation " << n << " failed";
+      for (std::uint64_t k = 0; k < keys; ++k) {
+        ASSERT_EQ(m.chain_length(k), 1u) << "key " << k << ", allocation " << n << " failed";
+      }
     }
   }
 }

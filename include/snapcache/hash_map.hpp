@@ -29,8 +29,8 @@
 // When not to use it. If you never iterate while writing, a plain hash table
 // behind a lock, or a striped one, is smaller and often faster single-
 // threaded. Every write allocates a version (and frees one after a grace
-// period); an erased key keeps its slot, with a tombstone, until a migration
-// drops it.
+// period), 16 bytes larger while a snapshot is live; an erased key keeps its
+// slot, with a tombstone, until a migration drops it.
 //
 // Contract
 // * Thread-safety: every member may be called concurrently from any thread,
@@ -51,7 +51,9 @@
 //   one is O(1); closing one costs O(1) amortised plus, per version kept
 //   for it, one scan of the live snapshots' announcements (O(live
 //   snapshots)) and O(1) to reach it, whatever the number of newer versions
-//   (a chain walk only if the version that replaced it was unlinked since);
+//   (unlinking a version hands the record below it on to the next; a chain
+//   walk only if a version made just before a snapshot started was
+//   unlinked above it);
 //   iterating or finding in a snapshot walks each key's chain from its head
 //   to the version the snapshot reads: O(1 + newer versions of the key);
 //   (e) writers never wait for a snapshot and a snapshot never waits for a
@@ -376,7 +378,7 @@ class hash_map : public detail::porting_forms<hash_map<Key, T, Hash, KeyEqual>, 
     return with_key_value(std::forward<K>(key), [&](const Key& k) {
       const std::uint64_t h = hash_key(k);
       const ebr::guard outer = planted_outer_guard();
-      fresh_ptr fresh(version_type::make(0, k, std::forward<V>(value)));  // unpinned: Key's and T's copies
+      fresh_ptr fresh(version_type::make(extend_versions(), 0, k, std::forward<V>(value)));  // unpinned: Key's and T's copies
       bool was_absent = false;
       while (!install(h, k, fresh, [&](const version_type* head) noexcept {
         was_absent = head == nullptr || head->is_tombstone();
@@ -416,7 +418,7 @@ class hash_map : public detail::porting_forms<hash_map<Key, T, Hash, KeyEqual>, 
         const auto g = domain_->pin();
         if (!visit_present(current_head(h, k))) return false;  // present: nothing built
       }
-      fresh_ptr fresh(version_type::make(0, k, std::forward<Args>(args)...));  // unpinned
+      fresh_ptr fresh(version_type::make(extend_versions(), 0, k, std::forward<Args>(args)...));  // unpinned
       while (!install(h, k, fresh, visit_present)) {
         if (visited) return false;  // fresh is destroyed unpinned, at scope exit
       }
@@ -438,7 +440,7 @@ class hash_map : public detail::porting_forms<hash_map<Key, T, Hash, KeyEqual>, 
     return with_key(key, [&](const auto& k) {
       return rewrite(k, [&](const version_type& head, fresh_ptr& fresh) {
         if (!pred(head.value())) return decision::keep;
-        if (!fresh) fresh.reset(version_type::make_tombstone(0, head.key));  // the same key: reusable
+        if (!fresh) fresh.reset(version_type::make_tombstone(extend_versions(), 0, head.key));  // the same key: reusable
         return decision::write;
       });
     });
@@ -551,7 +553,7 @@ class hash_map : public detail::porting_forms<hash_map<Key, T, Hash, KeyEqual>, 
   bool update(const K& key, F&& f) {
     return with_key(key, [&](const auto& k) {
       return rewrite(k, [&](const version_type& head, fresh_ptr& fresh) {
-        fresh.reset(version_type::make(0, head.key, f(head.value())));  // may throw: nothing changed
+        fresh.reset(version_type::make(extend_versions(), 0, head.key, f(head.value())));  // may throw: nothing changed
         return decision::write;
       });
     });
@@ -564,7 +566,7 @@ class hash_map : public detail::porting_forms<hash_map<Key, T, Hash, KeyEqual>, 
     return with_key(key, [&](const auto& k) {
       return rewrite(k, [&](const version_type& head, fresh_ptr& fresh) {
         if (!(head.value() == expected)) return decision::keep;
-        if (!fresh) fresh.reset(version_type::make(0, head.key, std::move(desired)));  // the same key: reusable
+        if (!fresh) fresh.reset(version_type::make(extend_versions(), 0, head.key, std::move(desired)));  // the same key: reusable
         return decision::write;
       });
     });
@@ -792,6 +794,16 @@ class hash_map : public detail::porting_forms<hash_map<Key, T, Hash, KeyEqual>, 
     return stamp_value(word);  // another thread stamped it
   }
 
+  // Whether a version made now gets a link word (version.hpp): only a
+  // version made while a snapshot is live can replace one a snapshot keeps,
+  // so only those pay its 16 bytes. (One made just before a snapshot starts
+  // can still end up above a kept version: its unlink then flags the kept
+  // one, and that recheck walks.)
+  [[nodiscard]] bool extend_versions() const noexcept {
+    if constexpr (!detail::versioned) return false;
+    return registry_.live() != 0 && !detail::plain_versions_forced();
+  }
+
   // ---- lookup --------------------------------------------------------------
 
   // Starts fetching the slot line of hash h before the pin, whose barrier
@@ -984,7 +996,25 @@ class hash_map : public detail::porting_forms<hash_map<Key, T, Hash, KeyEqual>, 
   // one whose unlink CAS succeeds.
   void unlink(version_type* newer, version_type* old, std::uint64_t h, const ebr::guard& g) const noexcept;
 
-  void retire_version(version_type* v, const ebr::guard& g) const noexcept;
+  // Retires v, just unlinked from under `newer` (null: no chain), after
+  // handing the kept record of the version below it, if any, on to `newer`
+  // (or flagging that version, K1).
+  void retire_version(version_type* v, version_type* newer, const ebr::guard& g) const noexcept;
+  // Moves the record in v's link to newer's link and its `above` from v to
+  // newer. False if there was none, or it could not be moved: flag then.
+  static bool hand_on_record(version_type* v, version_type* newer) noexcept;
+  // Names `record` (of the version fresh replaced) in fresh's link.
+  static void link_record(version_type* fresh, detail::kept_record* record) noexcept;
+  // Stores `record` in at's empty link, with the reference the caller holds.
+  // False (the reference still the caller's) if the link was taken, or at
+  // is being unlinked.
+  static bool publish_link(version_type* at, detail::kept_record* record) noexcept;
+  // Ends a record whose version its holder is about to unlink: no one
+  // hands it on from now, the neighbour's link to it is dropped, and the
+  // list's reference let go. Returns the neighbour to unlink under: `found`
+  // by a walk, or else the record's `above` (see the definition for when
+  // that may be trusted).
+  static version_type* settle_record(detail::kept_record* record, version_type* found) noexcept;
 
   // Unlinks every marked version of the chain that holds (or held) `target`.
   // Restarts from the chain's current head whenever a neighbour changed
@@ -1134,12 +1164,11 @@ class hash_map : public detail::porting_forms<hash_map<Key, T, Hash, KeyEqual>, 
   void find_neighbours(detail::kept_record* const* walks, std::size_t n, version_type** above) const noexcept;
 
   // Unlinks the record's version below `above` if no snapshot reads it any
-  // more, or hands the record to the newest that does (null `above`: frees
-  // the record).
-  void recheck_one(detail::kept_record* record, version_type* above,
+  // more, or hands the record to the newest that does (null `above`: lets
+  // the record go). `walked`: `above` was found by a walk; else it is the
+  // record's own, read after a clear flag (K2).
+  void recheck_one(detail::kept_record* record, version_type* above, bool walked,
                    const detail::snapshot_registry::reader_view* view, const ebr::guard& g) const noexcept;
-
-  static void free_record(detail::kept_record* record) noexcept { detail::give_back_record(record); }
 
   static detail::kept_record* splice(detail::kept_record* a, detail::kept_record* b) noexcept;
 

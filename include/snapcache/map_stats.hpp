@@ -43,8 +43,10 @@ struct map_stats {
   // fields above.) Not counted, so a real footprint can be well above it:
   //  * slot tables older than the current one that a snapshot which has
   //    iterated still holds (each a full slot array, until it closes);
-  //  * the records kept for snapshots (24 bytes per kept version) and the
+  //  * the records kept for snapshots (40 bytes per kept version) and the
   //    snapshot slots;
+  //  * the link word of versions made while a snapshot was live (48-byte
+  //    blocks for 8-byte keys and values, counted at the plain 32);
   //  * what keys and values own on the heap (strings' buffers, ...): the
   //    domain's pending_bytes counts it for retired versions only;
   //  * the allocator's own holdings: versions are counted at their block

@@ -92,7 +92,10 @@ litmus_result reclaim_by_advancer(const ebr_orders& o) {
 // target's contents are the plain location `payload`. Instances:
 //   cache_root_cycle (lib/query_cache.cpp): the cache's root (Q1, Q2);
 //   registry_slot_unlink (detail/snapshot_registry.hpp): a link of the
-//     snapshot registry's list skips a closed slot (S7), read by a scan (S13).
+//     snapshot registry's list skips a closed slot (S7), read by a scan (S13);
+//   kept_record_hand_on (detail/hash_map_writes.hpp): a kept record's
+//     `above` moves past the version its unlinker retires (K4), read by a
+//     recheck (K5).
 litmus_result guarded_pointer_cycle(const char* name, const ebr_orders& o, std::memory_order publish,
                                     std::memory_order load) {
   constexpr value old_state = 1, new_state = 2;
@@ -288,6 +291,7 @@ std::vector<litmus_result> run_ebr_litmus(const order_table& table) {
       [&] { return reclaim_by_advancer(orders); },
       [&] { return guarded_pointer_cycle("cache_root_cycle", orders, table["Q1"], table["Q2"]); },
       [&] { return guarded_pointer_cycle("registry_slot_unlink", orders, table["S7"], table["S13"]); },
+      [&] { return guarded_pointer_cycle("kept_record_hand_on", orders, table["K4"], table["K5"]); },
       [&] { return closed_slot_free(orders, table); },
       [&] { return hold_past_unpin(orders, table); },
       [&] { return hold_slot_reused(orders, table); },

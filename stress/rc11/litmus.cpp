@@ -23,6 +23,7 @@ order_table order_table::compiled() {
       {"E13", t::take_shelf},         {"E14", t::take_token},     {"E15", t::give_token},
       {"H1", t::publish_hold},        {"H2", t::release_hold},    {"H3", t::scan_hold},
       {"Q1", t::publish_root},        {"Q2", t::load_root},
+      {"K4", t::hand_on_above},       {"K5", t::read_above},
   };
   return table;
 }

@@ -135,7 +135,7 @@ auto hash_map<Key, T, Hash, KeyEqual>::commit(const position& p, std::uint64_t h
   if constexpr (detail::versioned) {
     if (p.head != nullptr) settle(v, p.head, h, g);
   } else if (p.head != nullptr) {
-    retire_version(p.head, g);  // replaced outright: no snapshot can read it
+    retire_version(p.head, nullptr, g);  // replaced outright: no snapshot can read it
   }
   if (!new_value && p.head != nullptr) maybe_clean(*p.table, g);
   return true;
@@ -150,16 +150,63 @@ auto hash_map<Key, T, Hash, KeyEqual>::settle(version_type* fresh, version_type*
       SNAPCACHE_PARK(settle_before_keep);
       mark_kept(old);  // before the record is published: its closer reads the flag
       detail::kept_record* record = detail::take_spare_record();
-      *record = {h, old, fresh, nullptr};
+      record->hash = h;
+      record->version = old;
+      record->above.store(fresh, std::memory_order_relaxed);  // published by the link's CAS (K3) or attach's release CAS
+      record->next = nullptr;
+      record->references.store(1, std::memory_order_relaxed);  // published as above
+      if (fresh->is_extended()) link_record(fresh, record);
       do {
         if (detail::snapshot_registry::attach(reader, record)) return;
         // That snapshot closed meanwhile: the next newest reader, if any.
       } while ((reader = registry_.newest_reader(from, to, g)) != nullptr);
-      detail::give_back_record(record);
+      // No snapshot reads it after all: settled here, as a recheck would.
+      unlink(settle_record(record, nullptr), old, h, g);
+      return;
     }
   }
   SNAPCACHE_PERTURB();
   unlink(fresh, old, h, g);
+}
+
+template <class Key, class T, class Hash, class KeyEqual>
+auto hash_map<Key, T, Hash, KeyEqual>::link_record(version_type* fresh, detail::kept_record* record) noexcept -> void {
+  record->references.fetch_add(1, std::memory_order_relaxed);  // no one else holds it yet: published by the link's CAS
+  if (!publish_link(fresh, record)) detail::release_record(record);
+}
+
+template <class Key, class T, class Hash, class KeyEqual>
+auto hash_map<Key, T, Hash, KeyEqual>::publish_link(version_type* at, detail::kept_record* record) noexcept -> bool {
+  void* empty = nullptr;
+  if (!at->link().compare_exchange_strong(empty, record, std::memory_order_seq_cst)) return false;  // (K3)
+  // An unlinker of `at` takes its link after marking it: one that took it
+  // before this CAS found none (and flagged the version below, K1), and the
+  // reference would be lost in a retired version. A mark seen now: take it
+  // back, unless that unlinker already took it (then it is its to drop).
+  if (detail::is_marked(at->older.load(std::memory_order_seq_cst))) {
+    void* published = record;
+    if (at->link().compare_exchange_strong(published, nullptr, std::memory_order_seq_cst)) return false;  // (K3)
+  }
+  return true;
+}
+
+template <class Key, class T, class Hash, class KeyEqual>
+auto hash_map<Key, T, Hash, KeyEqual>::settle_record(detail::kept_record* record, version_type* found) noexcept -> version_type* {
+  // Null from here on: an unlinker handing the record on fails and lets go.
+  auto* above = static_cast<version_type*>(const_cast<void*>(record->above.exchange(nullptr, detail::orders::read_above)));  // (K5)
+  // `above` is trusted only without a walk: the kept version's flag was
+  // clear after the caller pinned (K2), or the caller made the record
+  // itself, pinned, so every version `above` ever named was linked after
+  // that pin and is not freed before it ends.
+  version_type* neighbour = found != nullptr ? found : above;
+  if (neighbour->is_extended()) {
+    void* linked = record;
+    if (neighbour->link().compare_exchange_strong(linked, nullptr, std::memory_order_seq_cst)) {  // (K3)
+      detail::release_record(record);  // the link's reference
+    }
+  }
+  detail::release_record(record);  // the list's reference
+  return neighbour;
 }
 
 template <class Key, class T, class Hash, class KeyEqual>
@@ -182,7 +229,7 @@ auto hash_map<Key, T, Hash, KeyEqual>::unlink(version_type* newer, version_type*
     // no neighbour's unlink can race with ours: no mark needed.
     version_type* expected = old;
     if (newer->older.compare_exchange_strong(expected, nullptr, std::memory_order_seq_cst)) {
-      retire_version(old, g);
+      retire_version(old, newer, g);
       return;
     }
     // `newer` is being unlinked itself, or someone unlinked `old`: below.
@@ -196,23 +243,46 @@ auto hash_map<Key, T, Hash, KeyEqual>::unlink(version_type* newer, version_type*
   SNAPCACHE_PARK(trim_after_mark);
   version_type* expected = old;
   if (newer->older.compare_exchange_strong(expected, detail::strip(below), std::memory_order_seq_cst)) {
-    retire_version(old, g);
+    retire_version(old, newer, g);
     return;
   }
   clean_chain(h, old, g);
 }
 
 template <class Key, class T, class Hash, class KeyEqual>
-auto hash_map<Key, T, Hash, KeyEqual>::retire_version(version_type* v, const ebr::guard& g) const noexcept -> void {
+auto hash_map<Key, T, Hash, KeyEqual>::retire_version(version_type* v, version_type* newer, const ebr::guard& g) const noexcept -> void {
   // The version below v (frozen now: v is unlinked) may be kept with a
-  // record naming v as its `above`: flag it before v can be freed (K1).
+  // record naming v as its `above`: hand the record on to `newer`, v's
+  // neighbour now, or else flag the version below (K1), before v can be
+  // freed.
   if (version_type* below = detail::strip(v->older.load(std::memory_order_seq_cst))) {
-    if (!is_planted(detail::planted_bug::recheck_trusts_stale_above)) {
+    if (!hand_on_record(v, newer) && !is_planted(detail::planted_bug::recheck_trusts_stale_above)) {
       below->stamp_word.fetch_or(detail::above_unlinked_flag, std::memory_order_seq_cst);  // (K1)
     }
   }
   if ((v->stamp_word.load(std::memory_order_relaxed) & detail::kept_flag) != 0) counters_.add_kept(-1);  // relaxed: the flag's fetch_or reaches the retirer through M3/M4 and the seq_cst mark or unlink
   g.retire_raw(v, &version_type::reclaim, v->bytes());
+}
+
+template <class Key, class T, class Hash, class KeyEqual>
+auto hash_map<Key, T, Hash, KeyEqual>::hand_on_record(version_type* v, version_type* newer) noexcept -> bool {
+  if (!v->is_extended()) return false;
+  auto* record = static_cast<detail::kept_record*>(v->link().exchange(nullptr, std::memory_order_seq_cst));  // (K3)
+  if (record == nullptr) return false;  // nothing kept below v (or a link lost to a race: flag)
+  // This thread holds the link's reference now. Publish it in newer's link
+  // first, then move `above`: a holder settling the record meanwhile finds
+  // it in newer's link (and takes it) or makes the move fail.
+  if (newer != nullptr && newer->is_extended() && publish_link(newer, record)) {
+    if (is_planted(detail::planted_bug::record_not_handed_on)) return true;  // the bug: `above` still names v, unflagged
+    const void* expected = v;
+    if (record->above.compare_exchange_strong(expected, newer, detail::orders::hand_on_above)) return true;  // (K4)
+    // Settled meanwhile (or handed on past newer): take the reference back
+    // unless someone took it from newer's link.
+    void* published = record;
+    if (!newer->link().compare_exchange_strong(published, nullptr, std::memory_order_seq_cst)) return false;  // (K3)
+  }
+  detail::release_record(record);
+  return false;
 }
 
 template <class Key, class T, class Hash, class KeyEqual>
@@ -233,7 +303,7 @@ auto hash_map<Key, T, Hash, KeyEqual>::clean_chain(std::uint64_t h, const versio
           changed = true;  // prev changed or is being unlinked itself
           break;
         }
-        retire_version(curr, g);
+        retire_version(curr, prev, g);
         curr = detail::strip(next);
         continue;
       }
@@ -304,7 +374,8 @@ auto hash_map<Key, T, Hash, KeyEqual>::recheck_batch(detail::kept_record* list,
     }
     if (!g.try_reserve()) return requeue(walks, n, list);
     list = record->next;
-    recheck_one(record, const_cast<version_type*>(static_cast<const version_type*>(record->above)), view, g);
+    const void* above = record->above.load(detail::orders::read_above);  // (K5) after K2
+    recheck_one(record, const_cast<version_type*>(static_cast<const version_type*>(above)), false, view, g);
   }
   if (n == 0) return list;
   version_type* above[recheck_batch_size];
@@ -316,7 +387,7 @@ auto hash_map<Key, T, Hash, KeyEqual>::recheck_batch(detail::kept_record* list,
   for (std::size_t i = 0; i < n; ++i) {
     if (!g.try_reserve()) return requeue(walks + i, n - i, list);
     recheck_walks_.fetch_add(1, std::memory_order_relaxed);  // statistic only
-    recheck_one(walks[i], above[i], view, g);
+    recheck_one(walks[i], above[i], true, view, g);
   }
   return list;
 }
@@ -363,12 +434,14 @@ auto hash_map<Key, T, Hash, KeyEqual>::find_neighbours(detail::kept_record* cons
 }
 
 template <class Key, class T, class Hash, class KeyEqual>
-auto hash_map<Key, T, Hash, KeyEqual>::recheck_one(detail::kept_record* record, version_type* above,
+auto hash_map<Key, T, Hash, KeyEqual>::recheck_one(detail::kept_record* record, version_type* above, bool walked,
                                                   const detail::snapshot_registry::reader_view* view,
                                                   const ebr::guard& g) const noexcept -> void {
   rechecks_.fetch_add(1, std::memory_order_relaxed);  // statistic only
   if (above == nullptr) {
-    free_record(record);  // defensive: only a record's holder unlinks a kept version
+    // Defensive: only a record's holder unlinks a kept version.
+    record->above.store(nullptr, std::memory_order_seq_cst);  // no one hands it on from here
+    detail::release_record(record);
     return;
   }
   auto* v = const_cast<version_type*>(static_cast<const version_type*>(record->version));
@@ -389,8 +462,7 @@ auto hash_map<Key, T, Hash, KeyEqual>::recheck_one(detail::kept_record* record, 
     }
   }
   const std::uint64_t h = record->hash;
-  free_record(record);
-  unlink(above, v, h, g);
+  unlink(settle_record(record, walked ? above : nullptr), v, h, g);
 }
 
 template <class Key, class T, class Hash, class KeyEqual>

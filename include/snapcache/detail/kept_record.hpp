@@ -12,10 +12,19 @@
 // A record names its version by address only; the version may have been
 // unlinked and freed by a writer meanwhile, so the address is compared with
 // the chain's versions and never dereferenced unless found there.
+//
+// The record's `above` follows the kept version's newer neighbour: whoever
+// unlinks that neighbour hands the record on to the next one, reaching it
+// through the neighbour's `link` word (an extended version's, version.hpp),
+// so a recheck finds the neighbour in O(1) however often the key was
+// overwritten. References: the list that holds the record, and the link
+// word that names it (or the thread that took it from there to hand it on);
+// the last to let go frees it. Only holders of a reference dereference it.
 #pragma once
 
 #include "snapcache/detail/block_cache.hpp"
 
+#include <atomic>
 #include <cstdint>
 
 namespace snapcache::detail {
@@ -23,12 +32,13 @@ namespace snapcache::detail {
 struct kept_record {
   std::uint64_t hash;  // of the version's key: where its chain lives
   const void* version;
-  // The version that replaced it, directly above it then. Dereferenced only
-  // while the kept version's above_unlinked flag is clear (see version.hpp):
-  // then it is still directly above and not retired, so a recheck needs no
-  // walk down the chain.
-  const void* above;
+  // The version directly above the kept one, not retired, while the kept
+  // version's above_unlinked flag is clear (see version.hpp); null once the
+  // record's holder settled it (unlinking the version), after which no one
+  // hands it on.
+  std::atomic<const void*> above;
   kept_record* next;
+  std::atomic<std::uint32_t> references;
 
   // From the block caches and their slabs, as versions are: a writer keeps
   // and a recheck frees records at the rate it writes.
@@ -41,7 +51,7 @@ struct kept_record {
 
 // A list head meaning "this snapshot has closed: attach elsewhere".
 [[nodiscard]] inline kept_record* closed_list() noexcept {
-  static kept_record sentinel{0, nullptr, nullptr, nullptr};
+  static kept_record sentinel{0, nullptr, nullptr, nullptr, 0};
   return &sentinel;
 }
 
@@ -59,6 +69,11 @@ void refill_spare_record();
 // Hands a record no longer needed back as the calling thread's spare, or
 // frees it if the thread has one (or is exiting).
 void give_back_record(kept_record* record) noexcept;
+// Drops one reference; the last frees the record (give_back_record).
+inline void release_record(kept_record* record) noexcept {
+  // acq_rel: the last release reads every other holder's writes before freeing (pairs with the other releases)
+  if (record->references.fetch_sub(1, std::memory_order_acq_rel) == 1) give_back_record(record);
+}
 // Frees the spare of a thread whose thread-exit cleanup already ran (a late
 // thread_local destructor using a map), so it does not leak.
 void drop_spare_record_after_exit() noexcept;

@@ -61,6 +61,10 @@
 #define SNAPCACHE_WEAKENED_ENTRY "Q1"
 #elif defined(SNAPCACHE_WEAKEN_Q2)
 #define SNAPCACHE_WEAKENED_ENTRY "Q2"
+#elif defined(SNAPCACHE_WEAKEN_K4)
+#define SNAPCACHE_WEAKENED_ENTRY "K4"
+#elif defined(SNAPCACHE_WEAKEN_K5)
+#define SNAPCACHE_WEAKENED_ENTRY "K5"
 #elif defined(SNAPCACHE_WEAKEN_S1)
 #define SNAPCACHE_WEAKENED_ENTRY "S1"
 #elif defined(SNAPCACHE_WEAKEN_S2)
@@ -212,6 +216,23 @@ inline constexpr std::memory_order publish_root = entry("Q1", std::memory_order_
 // the protection rule, seq_cst (with Q1 and E1); as an acquire it pairs with
 // (Q1)'s release.
 inline constexpr std::memory_order load_root = entry("Q2", std::memory_order_seq_cst);  // (Q2) with (Q1), (E1)
+
+// ---- kept records (docs/design.md, "Settling a replaced version";
+// detail/hash_map_writes.hpp) ------------------------------------------------
+// A kept record's `above` is a pointer EBR protects: the version it names is
+// retired by whoever unlinks it, and a recheck dereferences it. (K1) and (K2),
+// the above_unlinked flag, and (K3), the link words that pass a record's
+// reference between versions, are seq_cst on the map's protocol path.
+
+// (K4) hand-on: an unlinker moves a record's `above` from the version it
+// unlinked to that version's newer neighbour, then retires the version: the
+// unlink of the protection rule, seq_cst (the RC11 litmus
+// kept_record_hand_on finds a recheck reading a freed version with acq_rel).
+inline constexpr std::memory_order hand_on_above = entry("K4", std::memory_order_seq_cst);  // (K4) with (K5), (E1)
+
+// (K5) a recheck reads `above` while pinned, after its flag (K2), and takes
+// it (an exchange to null) when it settles the record: the protected load.
+inline constexpr std::memory_order read_above = entry("K5", std::memory_order_seq_cst);  // (K5) with (K4), (E1)
 
 // ---- Snapshot publication (docs/design.md, "Versions and snapshots" and
 // "Trimming"; detail/snapshot_registry.hpp) ----------------------------------

@@ -30,6 +30,7 @@ enum class planted_bug : std::uint8_t {
   writer_pinned_across_retries,   // a write keeps one pin through all its attempts (and user code)
   closed_slot_freed_at_once,      // a scan frees the closed snapshot slot it unlinks, with no grace period
   recheck_trusts_stale_above,     // an unlink does not flag the version below (K1): a recheck uses a freed neighbour
+  record_not_handed_on,           // an unlink takes the kept record below and drops it without moving its `above` (K4) or flagging
 };
 
 // Places where a progress test can park a thread indefinitely, to show the
@@ -73,6 +74,12 @@ void plant(planted_bug bug) noexcept;
 planted_bug planted() noexcept;
 [[nodiscard]] inline bool is_planted(planted_bug bug) noexcept { return planted() == bug; }
 
+// Makes every version plain (no link word, version.hpp), as one made just
+// before a snapshot started is: rechecks whose neighbour was unlinked then
+// take the fallback walk, which tests can reach this way.
+void force_plain_versions(bool on) noexcept;
+bool plain_versions_forced() noexcept;
+
 // Perturbation: probability (per mille) that a marked point yields; also read
 // from SNAPCACHE_PERTURB on first use. 0 disables.
 void set_perturbation(unsigned per_mille) noexcept;
@@ -88,6 +95,7 @@ planted_bug planted_bug_from_name(const char* name) noexcept;
 #else
 inline constexpr bool test_hooks_enabled = false;
 [[nodiscard]] constexpr bool is_planted(planted_bug) noexcept { return false; }
+[[nodiscard]] constexpr bool plain_versions_forced() noexcept { return false; }
 inline void perturb_point() noexcept {}
 inline void perturb_rare_point() noexcept {}
 inline void park_point(park_site) noexcept {}
