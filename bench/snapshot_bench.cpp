@@ -95,6 +95,7 @@ struct window_result {
   double newest_close_ns = 0;   // per kept version, closing the newest
   double oldest_item_ns = 0;    // iterating the oldest, per item
   double newest_item_ns = 0;    // iterating the newest, per item
+  double walks_per_close = 0;   // kept versions whose recheck walked its chain, per oldest close
 };
 
 double iterate_ns(const map_type::snapshot_type& s) {
@@ -126,6 +127,7 @@ window_result sliding_window(const options& o) {
   r.oldest_item_ns = iterate_ns(open.front());
   r.newest_item_ns = iterate_ns(open.back());
   double closing = 0;
+  const std::uint64_t walks_before = m.kept_recheck_walks();
   for (std::size_t i = 0; i < o.closes; ++i) {
     advance();
     const auto start = clock_type::now();
@@ -133,6 +135,7 @@ window_result sliding_window(const options& o) {
     closing += seconds_since(start);
   }
   r.oldest_close_ns = closing * 1e9 / static_cast<double>(o.closes * o.keys);
+  r.walks_per_close = static_cast<double>(m.kept_recheck_walks() - walks_before) / static_cast<double>(o.closes);
   const auto start = clock_type::now();
   open.pop_back();
   r.newest_close_ns = seconds_since(start) * 1e9 / static_cast<double>(o.keys);
@@ -188,6 +191,8 @@ int main(int argc, char** argv) {
   std::printf("| close, per kept version | %.0f ns | %.0f ns | %.1f |\n", oc, nc, oc / nc);
   const double oi = median(&window_result::oldest_item_ns), ni = median(&window_result::newest_item_ns);
   std::printf("| iterate, per item | %.0f ns | %.0f ns | %.1f |\n", oi, ni, oi / ni);
+  std::printf("| rechecks that walked their chain, per close of the oldest | %.0f | | |\n",
+              median(&window_result::walks_per_close));
   std::printf("\nclosing %zu snapshots oldest-first: %.2f s (per close %.2f ms)\n", o.closes,
               oc * static_cast<double>(o.keys * o.closes) / 1e9, oc * static_cast<double>(o.keys) / 1e6);
   return 0;

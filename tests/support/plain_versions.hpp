@@ -16,9 +16,7 @@ struct plain_versions {
   plain_versions& operator=(const plain_versions&) = delete;
 
  private:
-  static void set([[maybe_unused]] bool on) noexcept {
-    if constexpr (available) snapcache::detail::force_plain_versions(on);
-  }
+  static void set(bool on) noexcept { snapcache::detail::force_plain_versions(on); }
 };
 
 }  // namespace snapcache::test

@@ -96,6 +96,7 @@ planted_bug planted_bug_from_name(const char* name) noexcept;
 inline constexpr bool test_hooks_enabled = false;
 [[nodiscard]] constexpr bool is_planted(planted_bug) noexcept { return false; }
 [[nodiscard]] constexpr bool plain_versions_forced() noexcept { return false; }
+inline void force_plain_versions(bool) noexcept {}
 inline void perturb_point() noexcept {}
 inline void perturb_rare_point() noexcept {}
 inline void park_point(park_site) noexcept {}
