@@ -32,10 +32,11 @@ namespace snapcache::detail {
 struct kept_record {
   std::uint64_t hash;  // of the version's key: where its chain lives
   const void* version;
-  // The version directly above the kept one, not retired, while the kept
-  // version's above_unlinked flag is clear (see version.hpp); null once the
-  // record's holder settled it (unlinking the version), after which no one
-  // hands it on.
+  // The kept version's newer neighbour when the record was made or last
+  // handed on; not retired before a recheck that read the kept version's
+  // above_unlinked flag clear pinned (version.hpp; design.md, "Settling a
+  // replaced version"). Null once the record's holder settled it (before
+  // unlinking the version): no one hands it on from then.
   std::atomic<const void*> above;
   kept_record* next;
   std::atomic<std::uint32_t> references;
