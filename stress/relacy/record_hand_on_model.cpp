@@ -1,0 +1,250 @@
+// Relacy model of a kept record's hand-on (detail/hash_map_writes.hpp:
+// retire_version, hand_on_record, publish_link, settle_record, recheck_one;
+// docs/design.md, "Settling a replaced version").
+//
+// The chain H -> N -> X -> V: H a head never unlinked here, N and X
+// extended versions no snapshot reads, V a kept version whose record R
+// names X as its `above` and sits in X's link (two references: the
+// snapshot's list and X's link). Three threads:
+//   U1 unlinks X from under N (Harris: mark X, CAS N past it, else clean the
+//      chain), then retire_version(X): hands R on to X's newer neighbour or
+//      flags V (K1);
+//   U2 unlinks N from under H the same way;
+//   the holder rechecks R as a closing snapshot does: reads V's flag (K2),
+//      then `above` (K5) and uses it, or walks from H; settles R (exchange
+//      `above` to null, drop the neighbour's link, let go of the list's
+//      reference) and unlinks V.
+// Reclamation is abstracted to the protection rule: the holder pins before
+// it reads anything; a version retired while the holder has not pinned yet
+// (the retirer's seq_cst read of the pin, after its retire) is freed. The
+// holder dereferences only versions that are not freed. Checks: that, the
+// record freed exactly once with no access after (Relacy's own checks, and
+// its leak check: every reference is let go in every execution), every
+// version retired once, and at the end no link names the record and the
+// chain is H alone.
+// Planted variants (each must FAIL): an unlink takes and drops the record
+// without moving `above` or flagging (record_not_handed_on); `above` moved
+// before the record is published in the neighbour's link (a settle between
+// the two leaves it published in a version after it is freed); no take-back
+// when the publisher sees its target marked.
+//
+// Build and run (from the repository root):
+//   g++ -std=c++17 -O1 -fno-sized-deallocation -Iinclude -Istress/relacy
+//       stress/relacy/record_hand_on_model.cpp -o /tmp/record_hand_on_model && /tmp/record_hand_on_model
+#include "model_runner.hpp"
+
+namespace {
+
+using snapcache::model::orders::hand_on_above;
+using snapcache::model::orders::read_above;
+using snapcache::model::rl_order;
+
+struct record;
+
+struct version {
+  rl::atomic<std::uintptr_t> older;  // a version's address, low bit: marked
+  rl::atomic<record*> link;          // extended versions only (H, N, X)
+  rl::atomic<bool> flagged;          // above_unlinked (K1)
+  rl::atomic<int> retires;
+  rl::atomic<bool> freed;
+};
+
+struct record {
+  rl::atomic<version*> above;
+  rl::atomic<int> references;
+};
+
+version* strip(std::uintptr_t w) { return reinterpret_cast<version*>(w & ~std::uintptr_t{1}); }
+bool marked(std::uintptr_t w) { return (w & 1) != 0; }
+std::uintptr_t word(version* v) { return reinterpret_cast<std::uintptr_t>(v); }
+
+enum class plant { none, not_handed_on, above_before_publish, no_take_back };
+
+template <plant Plant>
+struct hand_on : rl::test_suite<hand_on<Plant>, 3> {
+  static constexpr unsigned u1 = 0, u2 = 1, holder = 2;
+  version h, n, x, v;
+  record* r = nullptr;
+  rl::atomic<bool> holder_pinned;
+
+  void before() {
+    h.older($) = word(&n);
+    n.older($) = word(&x);
+    x.older($) = word(&v);
+    v.older($) = 0;
+    for (version* each : {&h, &n, &x, &v}) {
+      each->link($) = nullptr;
+      each->flagged($) = false;
+      each->retires($) = 0;
+      each->freed($) = false;
+    }
+    r = new record;
+    r->above($) = &x;
+    r->references($) = 2;  // the list's and X's link
+    x.link($) = r;
+    holder_pinned($) = false;
+  }
+
+  void after() {
+    RL_ASSERT(strip(h.older.load(rl::mo_relaxed, $)) == nullptr);  // N, X and V all unlinked
+    for (version* each : {&h, &n, &x, &v}) RL_ASSERT(each->link.load(rl::mo_relaxed, $) == nullptr);
+    RL_ASSERT(n.retires.load(rl::mo_relaxed, $) == 1 && x.retires.load(rl::mo_relaxed, $) == 1);
+    RL_ASSERT(v.retires.load(rl::mo_relaxed, $) == 1);
+  }
+
+  static bool extended(const version* at, const hand_on* self) { return at != &self->v; }
+
+  void release(record* rec) {
+    // acq_rel: the last release reads every other holder's writes before freeing
+    if (rec->references.fetch_sub(1, rl::mo_acq_rel, $) == 1) delete rec;
+  }
+
+  // What the holder may dereference: a version not freed (see above).
+  void use(version* at) { RL_ASSERT(!at->freed.load(rl::mo_seq_cst, $)); }
+
+  bool publish_link(version* at, record* rec) {
+    record* empty = nullptr;
+    if (!at->link.compare_exchange_strong(empty, rec, rl::mo_seq_cst, $)) return false;  // (K3)
+    if (Plant != plant::no_take_back && marked(at->older.load(rl::mo_seq_cst, $))) {
+      record* published = rec;
+      if (at->link.compare_exchange_strong(published, nullptr, rl::mo_seq_cst, $)) return false;  // (K3)
+    }
+    return true;
+  }
+
+  bool hand_on_record(version* gone, version* newer) {
+    if (!extended(gone, this)) return false;
+    record* rec = gone->link.exchange(nullptr, rl::mo_seq_cst, $);  // (K3)
+    if (rec == nullptr) return false;
+    if (Plant == plant::above_before_publish) {
+      version* expected = gone;
+      if (rec->above.compare_exchange_strong(expected, newer, rl_order(hand_on_above), $)) {
+        if (publish_link(newer, rec)) return true;
+        release(rec);
+        return true;  // `above` moved: no flag, but the reference dropped
+      }
+      release(rec);
+      return false;
+    }
+    if (extended(newer, this) && publish_link(newer, rec)) {
+      if (Plant == plant::not_handed_on) return true;
+      version* expected = gone;
+      if (rec->above.compare_exchange_strong(expected, newer, rl_order(hand_on_above), $)) return true;  // (K4)
+      record* published = rec;
+      if (!newer->link.compare_exchange_strong(published, nullptr, rl::mo_seq_cst, $)) return false;  // (K3)
+    }
+    release(rec);
+    return false;
+  }
+
+  void retire_version(version* gone, version* newer) {
+    if (version* below = strip(gone->older.load(rl::mo_seq_cst, $))) {
+      if (!hand_on_record(gone, newer) && Plant != plant::not_handed_on) {
+        below->flagged.store(true, rl::mo_seq_cst, $);  // (K1)
+      }
+    }
+    gone->retires.fetch_add(1, rl::mo_relaxed, $);  // the model's count
+    // Freed unless the holder had pinned (the protection rule, abstracted).
+    if (!holder_pinned.load(rl::mo_seq_cst, $)) gone->freed.store(true, rl::mo_seq_cst, $);
+  }
+
+  // Unlinks every marked version below H (clean_chain).
+  void clean_chain() {
+    for (bool changed = true; changed;) {
+      changed = false;
+      version* prev = &h;
+      version* curr = strip(prev->older.load(rl::mo_seq_cst, $));
+      while (curr != nullptr) {
+        const std::uintptr_t next = curr->older.load(rl::mo_seq_cst, $);
+        if (marked(next)) {
+          std::uintptr_t expected = word(curr);
+          if (!prev->older.compare_exchange_strong(expected, word(strip(next)), rl::mo_seq_cst, $)) {
+            changed = true;
+            break;
+          }
+          retire_version(curr, prev);
+          curr = strip(next);
+          continue;
+        }
+        prev = curr;
+        curr = strip(next);
+      }
+    }
+  }
+
+  // unlink(newer, gone) as the library's: mark, CAS past, or clean.
+  void unlink(version* newer, version* gone) {
+    std::uintptr_t below = gone->older.load(rl::mo_seq_cst, $);
+    if (below == 0) {
+      std::uintptr_t expected = word(gone);
+      if (newer->older.compare_exchange_strong(expected, 0, rl::mo_seq_cst, $)) {
+        retire_version(gone, newer);
+        return;
+      }
+    }
+    while (!marked(below)) {
+      if (gone->older.compare_exchange_weak(below, below | 1, rl::mo_seq_cst, $)) {
+        below |= 1;
+        break;
+      }
+    }
+    std::uintptr_t expected = word(gone);
+    if (newer->older.compare_exchange_strong(expected, word(strip(below)), rl::mo_seq_cst, $)) {
+      retire_version(gone, newer);
+      return;
+    }
+    clean_chain();
+  }
+
+  // The holder's recheck of R, whose version no snapshot reads any more.
+  void recheck() {
+    holder_pinned.store(true, rl::mo_seq_cst, $);  // pin (E1)
+    version* found = nullptr;
+    if (!v.flagged.load(rl::mo_seq_cst, $)) {  // (K2)
+      version* a = r->above.load(rl_order(read_above), $);  // (K5)
+      use(a);  // stamp(above)
+    } else {
+      // The walk: V's newer neighbour from H down.
+      for (version* prev = &h;;) {
+        version* curr = strip(prev->older.load(rl::mo_seq_cst, $));
+        RL_ASSERT(curr != nullptr);  // V is linked until its holder unlinks it
+        if (curr == &v) {
+          found = prev;
+          break;
+        }
+        prev = curr;
+      }
+    }
+    // settle_record
+    version* above = r->above.exchange(nullptr, rl_order(read_above), $);  // (K5)
+    version* neighbour = found != nullptr ? found : above;
+    use(neighbour);
+    if (extended(neighbour, this)) {
+      record* linked = r;
+      if (neighbour->link.compare_exchange_strong(linked, nullptr, rl::mo_seq_cst, $)) release(r);  // (K3)
+    }
+    release(r);  // the list's
+    unlink(neighbour, &v);
+  }
+
+  void thread(unsigned self) {
+    if (self == u1) {
+      unlink(&n, &x);
+    } else if (self == u2) {
+      unlink(&h, &n);
+    } else {
+      recheck();
+    }
+  }
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  snapcache::model::runner runner(argc, argv);
+  runner.run<hand_on<plant::none>>("record_hand_on");
+  runner.run_planted<hand_on<plant::not_handed_on>>("record_hand_on_planted_not_handed_on");
+  runner.run_planted<hand_on<plant::above_before_publish>>("record_hand_on_planted_above_before_publish");
+  runner.run_planted<hand_on<plant::no_take_back>>("record_hand_on_planted_no_take_back");
+  return runner.exit_code();
+}
