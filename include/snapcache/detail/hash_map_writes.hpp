@@ -1,8 +1,9 @@
 // snapcache::hash_map's write protocol: installing a version with one CAS,
 // stamping and counting it, settling the version it replaced (unlinked at
 // once, or kept for the newest snapshot that reads it), the Harris unlink of
-// a version from its chain, the whole-map erase, and the recheck of the
-// versions kept for a snapshot when it closes. Definitions of members
+// a version from its chain (handing on the kept record below it), the
+// whole-map erase, and the recheck of the versions kept for a snapshot when
+// it closes. Definitions of members
 // declared (and documented) in hash_map.hpp; the protocol is argued in
 // docs/design.md ("Versions and snapshots", "Settling a replaced version").
 // Included by hash_map.hpp only, after the class.
