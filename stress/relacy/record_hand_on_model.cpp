@@ -18,15 +18,18 @@
 // it reads anything; a version retired while the holder has not pinned yet
 // (the retirer's seq_cst read of the pin, after its retire) is freed. The
 // holder dereferences only versions that are not freed. Checks: that, the
-// record freed exactly once with no access after (Relacy's own checks, and
-// its leak check: every reference is let go in every execution), every
+// record freed exactly once with no access after (Relacy's leak check:
+// every reference is let go in every execution; and the model's own flag,
+// since Relacy does not check atomics of deleted objects), every
 // version retired once, and at the end no link names the record and the
 // chain is H alone.
 // Planted variants (each must FAIL): an unlink takes and drops the record
 // without moving `above` or flagging (record_not_handed_on); `above` moved
 // before the record is published in the neighbour's link (a settle between
 // the two leaves it published in a version after it is freed); no take-back
-// when the publisher sees its target marked.
+// when the publisher sees its target marked; the hand-on without a
+// reference of its own (once published, the link's reference may be taken
+// and let go, and the record freed, before the hand-on moves `above`).
 //
 // Build and run (from the repository root):
 //   g++ -std=c++17 -O1 -fno-sized-deallocation -Iinclude -Istress/relacy
@@ -58,7 +61,7 @@ version* strip(std::uintptr_t w) { return reinterpret_cast<version*>(w & ~std::u
 bool marked(std::uintptr_t w) { return (w & 1) != 0; }
 std::uintptr_t word(version* v) { return reinterpret_cast<std::uintptr_t>(v); }
 
-enum class plant { none, not_handed_on, above_before_publish, no_take_back };
+enum class plant { none, not_handed_on, above_before_publish, no_take_back, no_own_reference };
 
 template <plant Plant>
 struct hand_on : rl::test_suite<hand_on<Plant>, 3> {
@@ -66,6 +69,9 @@ struct hand_on : rl::test_suite<hand_on<Plant>, 3> {
   version h, n, x, v;
   record* r = nullptr;
   rl::atomic<bool> holder_pinned;
+  // Relacy does not check accesses to the atomics of a deleted object: the
+  // model marks the record freed and checks before each access (touch()).
+  rl::atomic<bool> record_freed;
 
   void before() {
     h.older($) = word(&n);
@@ -83,6 +89,7 @@ struct hand_on : rl::test_suite<hand_on<Plant>, 3> {
     r->references($) = 2;  // the list's and X's link
     x.link($) = r;
     holder_pinned($) = false;
+    record_freed($) = false;
   }
 
   void after() {
@@ -94,9 +101,15 @@ struct hand_on : rl::test_suite<hand_on<Plant>, 3> {
 
   static bool extended(const version* at, const hand_on* self) { return at != &self->v; }
 
+  void touch() { RL_ASSERT(!record_freed.load(rl::mo_seq_cst, $)); }
+
   void release(record* rec) {
+    touch();
     // acq_rel: the last release reads every other holder's writes before freeing
-    if (rec->references.fetch_sub(1, rl::mo_acq_rel, $) == 1) delete rec;
+    if (rec->references.fetch_sub(1, rl::mo_acq_rel, $) == 1) {
+      record_freed.store(true, rl::mo_seq_cst, $);  // the model's record of the free
+      delete rec;
+    }
   }
 
   // What the holder may dereference: a version not freed (see above).
@@ -116,25 +129,35 @@ struct hand_on : rl::test_suite<hand_on<Plant>, 3> {
     if (!extended(gone, this)) return false;
     record* rec = gone->link.exchange(nullptr, rl::mo_seq_cst, $);  // (K3)
     if (rec == nullptr) return false;
-    if (Plant == plant::above_before_publish) {
-      version* expected = gone;
-      if (rec->above.compare_exchange_strong(expected, newer, rl_order(hand_on_above), $)) {
-        if (publish_link(newer, rec)) return true;
-        release(rec);
-        return true;  // `above` moved: no flag, but the reference dropped
-      }
+    if (!extended(newer, this)) {
       release(rec);
       return false;
     }
-    if (extended(newer, this) && publish_link(newer, rec)) {
-      if (Plant == plant::not_handed_on) return true;
-      version* expected = gone;
-      if (rec->above.compare_exchange_strong(expected, newer, rl_order(hand_on_above), $)) return true;  // (K4)
-      record* published = rec;
-      if (!newer->link.compare_exchange_strong(published, nullptr, rl::mo_seq_cst, $)) return false;  // (K3)
+    if (Plant != plant::no_own_reference) {
+      touch();
+      rec->references.fetch_add(1, rl::mo_relaxed, $);  // this thread's own: the count is above zero
     }
-    release(rec);
-    return false;
+    bool handed_on = false;
+    if (Plant == plant::above_before_publish) {
+      version* expected = gone;
+      touch();
+      handed_on = rec->above.compare_exchange_strong(expected, newer, rl_order(hand_on_above), $);
+      if (!handed_on || !publish_link(newer, rec)) release(rec);
+    } else if (publish_link(newer, rec)) {
+      version* expected = gone;
+      touch();
+      if (Plant == plant::not_handed_on ||
+          rec->above.compare_exchange_strong(expected, newer, rl_order(hand_on_above), $)) {  // (K4)
+        handed_on = true;
+      } else {
+        record* published = rec;
+        if (newer->link.compare_exchange_strong(published, nullptr, rl::mo_seq_cst, $)) release(rec);  // (K3)
+      }
+    } else {
+      release(rec);
+    }
+    if (Plant != plant::no_own_reference) release(rec);
+    return handed_on;
   }
 
   void retire_version(version* gone, version* newer) {
@@ -201,6 +224,7 @@ struct hand_on : rl::test_suite<hand_on<Plant>, 3> {
     holder_pinned.store(true, rl::mo_seq_cst, $);  // pin (E1)
     version* found = nullptr;
     if (!v.flagged.load(rl::mo_seq_cst, $)) {  // (K2)
+      touch();
       version* a = r->above.load(rl_order(read_above), $);  // (K5)
       use(a);  // stamp(above)
     } else {
@@ -216,6 +240,7 @@ struct hand_on : rl::test_suite<hand_on<Plant>, 3> {
       }
     }
     // settle_record
+    touch();
     version* above = r->above.exchange(nullptr, rl_order(read_above), $);  // (K5)
     version* neighbour = found != nullptr ? found : above;
     use(neighbour);
@@ -246,5 +271,6 @@ int main(int argc, char** argv) {
   runner.run_planted<hand_on<plant::not_handed_on>>("record_hand_on_planted_not_handed_on");
   runner.run_planted<hand_on<plant::above_before_publish>>("record_hand_on_planted_above_before_publish");
   runner.run_planted<hand_on<plant::no_take_back>>("record_hand_on_planted_no_take_back");
+  runner.run_planted<hand_on<plant::no_own_reference>>("record_hand_on_planted_no_own_reference");
   return runner.exit_code();
 }

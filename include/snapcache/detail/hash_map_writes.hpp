@@ -270,20 +270,37 @@ auto hash_map<Key, T, Hash, KeyEqual>::hand_on_record(version_type* v, version_t
   if (!v->is_extended()) return false;
   auto* record = static_cast<detail::kept_record*>(v->link().exchange(nullptr, std::memory_order_seq_cst));  // (K3)
   if (record == nullptr) return false;  // nothing kept below v (or a link lost to a race: flag)
-  // This thread holds the link's reference now. Publish it in newer's link
-  // first, then move `above`: a holder settling the record meanwhile finds
-  // it in newer's link (and takes it) or makes the move fail.
-  if (newer != nullptr && newer->is_extended() && publish_link(newer, record)) {
-    if (is_planted(detail::planted_bug::record_not_handed_on)) return true;  // the bug: `above` still names v, unflagged
-    const void* expected = v;
-    if (record->above.compare_exchange_strong(expected, newer, detail::orders::hand_on_above)) return true;  // (K4)
-    // Settled meanwhile (or handed on past newer): take the reference back
-    // unless someone took it from newer's link.
-    void* published = record;
-    if (!newer->link().compare_exchange_strong(published, nullptr, std::memory_order_seq_cst)) return false;  // (K3)
+  // This thread holds the link's reference now.
+  if (newer == nullptr || !newer->is_extended()) {
+    detail::release_record(record);
+    return false;
   }
-  detail::release_record(record);
-  return false;
+  // Once published in newer's link, that reference is the link's: another
+  // unlinker may take it and let go, and the holder its own, before this
+  // thread moves `above`. So it holds one of its own until it is done.
+  record->references.fetch_add(1, std::memory_order_relaxed);  // the count is above zero: this thread holds one already
+  bool handed_on = false;
+  // Publish in newer's link first, then move `above`: a holder settling the
+  // record meanwhile finds it in newer's link (and takes it) or makes the
+  // move fail.
+  if (publish_link(newer, record)) {
+    const void* expected = v;
+    if (is_planted(detail::planted_bug::record_not_handed_on) ||  // the bug: `above` still names v, unflagged
+        record->above.compare_exchange_strong(expected, newer, detail::orders::hand_on_above)) {  // (K4)
+      handed_on = true;
+    } else {
+      // Settled meanwhile (or handed on past newer): take the link's
+      // reference back unless someone took it from newer's link.
+      void* published = record;
+      if (newer->link().compare_exchange_strong(published, nullptr, std::memory_order_seq_cst)) {  // (K3)
+        detail::release_record(record);
+      }
+    }
+  } else {
+    detail::release_record(record);  // the link's, never published
+  }
+  detail::release_record(record);  // this thread's own
+  return handed_on;
 }
 
 template <class Key, class T, class Hash, class KeyEqual>
