@@ -14,6 +14,11 @@
 //      then `above` (K5) and uses it, or walks from H; settles R (exchange
 //      `above` to null, drop the neighbour's link, let go of the list's
 //      reference) and unlinks V.
+// A second scenario (`keep`) models the record's making: the chain
+// H -> X -> V with X just written over V; its writer makes the record,
+// links it in X and attaches it to the snapshot's list (or settles it
+// itself when the snapshot closed first), while another thread unlinks X
+// and the snapshot closes and rechecks whatever it finds on its list.
 // Reclamation is abstracted to the protection rule: the holder pins before
 // it reads anything; a version retired while the holder has not pinned yet
 // (the retirer's seq_cst read of the pin, after its retire) is freed. The
@@ -62,19 +67,28 @@ bool marked(std::uintptr_t w) { return (w & 1) != 0; }
 std::uintptr_t word(version* v) { return reinterpret_cast<std::uintptr_t>(v); }
 
 enum class plant { none, not_handed_on, above_before_publish, no_take_back, no_own_reference };
+// unlinks: the record exists, in X's link; two unlinks race its recheck.
+// keep: the chain is H -> X -> V, X just written over V while a snapshot
+//   reads V; its writer makes the record, links it in X (link_record) and
+//   attaches it to the snapshot's list, or settles it itself if the
+//   snapshot closed first; an unlink of X (overwritten again, read by no
+//   one) and the snapshot's close race it.
+enum class scenario { unlinks, keep };
 
-template <plant Plant>
-struct hand_on : rl::test_suite<hand_on<Plant>, 3> {
+template <plant Plant, scenario Scenario = scenario::unlinks>
+struct hand_on : rl::test_suite<hand_on<Plant, Scenario>, 3> {
   static constexpr unsigned u1 = 0, u2 = 1, holder = 2;
   version h, n, x, v;
   record* r = nullptr;
+  rl::atomic<record*> list;  // the snapshot's kept list (keep)
+  record closed_sentinel;
   rl::atomic<bool> holder_pinned;
   // Relacy does not check accesses to the atomics of a deleted object: the
   // model marks the record freed and checks before each access (touch()).
   rl::atomic<bool> record_freed;
 
   void before() {
-    h.older($) = word(&n);
+    h.older($) = word(Scenario == scenario::unlinks ? &n : &x);
     n.older($) = word(&x);
     x.older($) = word(&v);
     v.older($) = 0;
@@ -84,10 +98,13 @@ struct hand_on : rl::test_suite<hand_on<Plant>, 3> {
       each->retires($) = 0;
       each->freed($) = false;
     }
-    r = new record;
-    r->above($) = &x;
-    r->references($) = 2;  // the list's and X's link
-    x.link($) = r;
+    list($) = nullptr;
+    if (Scenario == scenario::unlinks) {
+      r = new record;
+      r->above($) = &x;
+      r->references($) = 2;  // the list's and X's link
+      x.link($) = r;
+    }
     holder_pinned($) = false;
     record_freed($) = false;
   }
@@ -95,8 +112,8 @@ struct hand_on : rl::test_suite<hand_on<Plant>, 3> {
   void after() {
     RL_ASSERT(strip(h.older.load(rl::mo_relaxed, $)) == nullptr);  // N, X and V all unlinked
     for (version* each : {&h, &n, &x, &v}) RL_ASSERT(each->link.load(rl::mo_relaxed, $) == nullptr);
-    RL_ASSERT(n.retires.load(rl::mo_relaxed, $) == 1 && x.retires.load(rl::mo_relaxed, $) == 1);
-    RL_ASSERT(v.retires.load(rl::mo_relaxed, $) == 1);
+    RL_ASSERT(n.retires.load(rl::mo_relaxed, $) == (Scenario == scenario::unlinks ? 1 : 0));
+    RL_ASSERT(x.retires.load(rl::mo_relaxed, $) == 1 && v.retires.load(rl::mo_relaxed, $) == 1);
   }
 
   static bool extended(const version* at, const hand_on* self) { return at != &self->v; }
@@ -219,9 +236,9 @@ struct hand_on : rl::test_suite<hand_on<Plant>, 3> {
     clean_chain();
   }
 
-  // The holder's recheck of R, whose version no snapshot reads any more.
-  void recheck() {
-    holder_pinned.store(true, rl::mo_seq_cst, $);  // pin (E1)
+  // The holder's recheck of a record, whose version no snapshot reads any
+  // more.
+  void recheck(record* r) {
     version* found = nullptr;
     if (!v.flagged.load(rl::mo_seq_cst, $)) {  // (K2)
       touch();
@@ -252,13 +269,47 @@ struct hand_on : rl::test_suite<hand_on<Plant>, 3> {
     unlink(neighbour, &v);
   }
 
+  // settle() keeping V under X: the record, its link in X, its attach
+  // (or, the snapshot closed, its settling here).
+  void keep() {
+    auto* made = new record;
+    made->above($) = &x;
+    made->references($) = 1;  // the list's
+    // link_record
+    made->references.fetch_add(1, rl::mo_relaxed, $);  // no one else holds it yet
+    if (!publish_link(&x, made)) release(made);
+    // attach
+    record* head = list.load(rl::mo_relaxed, $);
+    while (head != &closed_sentinel) {
+      if (list.compare_exchange_weak(head, made, rl::mo_release, $)) return;
+    }
+    // settle_record(made, nullptr): the maker trusts `above` (its own pin)
+    touch();
+    version* above = made->above.exchange(nullptr, rl_order(read_above), $);  // (K5)
+    record* linked = made;
+    if (above->link.compare_exchange_strong(linked, nullptr, rl::mo_seq_cst, $)) release(made);  // (K3)
+    release(made);  // the list's
+    unlink(above, &v);
+  }
+
   void thread(unsigned self) {
-    if (self == u1) {
-      unlink(&n, &x);
+    if (Scenario == scenario::unlinks) {
+      if (self == u1) {
+        unlink(&n, &x);
+      } else if (self == u2) {
+        unlink(&h, &n);
+      } else {
+        holder_pinned.store(true, rl::mo_seq_cst, $);  // pin (E1)
+        recheck(r);
+      }
+    } else if (self == u1) {
+      keep();
     } else if (self == u2) {
-      unlink(&h, &n);
+      unlink(&h, &x);
     } else {
-      recheck();
+      holder_pinned.store(true, rl::mo_seq_cst, $);  // pin (E1)
+      record* kept = list.exchange(&closed_sentinel, rl::mo_acquire, $);  // close (M4)
+      if (kept != nullptr) recheck(kept);
     }
   }
 };
@@ -268,9 +319,11 @@ struct hand_on : rl::test_suite<hand_on<Plant>, 3> {
 int main(int argc, char** argv) {
   snapcache::model::runner runner(argc, argv);
   runner.run<hand_on<plant::none>>("record_hand_on");
+  runner.run<hand_on<plant::none, scenario::keep>>("record_hand_on_keep");
   runner.run_planted<hand_on<plant::not_handed_on>>("record_hand_on_planted_not_handed_on");
   runner.run_planted<hand_on<plant::above_before_publish>>("record_hand_on_planted_above_before_publish");
   runner.run_planted<hand_on<plant::no_take_back>>("record_hand_on_planted_no_take_back");
+  runner.run_planted<hand_on<plant::no_take_back, scenario::keep>>("record_hand_on_keep_planted_no_take_back");
   runner.run_planted<hand_on<plant::no_own_reference>>("record_hand_on_planted_no_own_reference");
   return runner.exit_code();
 }
