@@ -72,8 +72,8 @@ void refill_spare_record();
 void give_back_record(kept_record* record) noexcept;
 // Drops one reference; the last frees the record (give_back_record).
 inline void release_record(kept_record* record) noexcept {
-  // acq_rel: the last release reads every other holder's writes before freeing (pairs with the other releases)
-  if (record->references.fetch_sub(1, std::memory_order_acq_rel) == 1) give_back_record(record);
+  // The last release reads every other holder's writes before it frees.
+  if (record->references.fetch_sub(1, std::memory_order_acq_rel) == 1) give_back_record(record);  // acq_rel: pairs with the other holders' releases (M15)
 }
 // Frees the spare of a thread whose thread-exit cleanup already ran (a late
 // thread_local destructor using a map), so it does not leak.
