@@ -9,6 +9,7 @@
 #include <atomic>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #include "ebr_litmus.hpp"
 #include "snapshot_litmus.hpp"
@@ -19,6 +20,13 @@ std::vector<rc11::litmus_result> run_all(const rc11::order_table& orders) {
   auto results = rc11::run_ebr_litmus(orders);
   for (auto& r : rc11::run_snapshot_litmus(orders)) results.push_back(std::move(r));
   return results;
+}
+
+// The result of the scenario called `name`, or null if none ran.
+const rc11::litmus_result* scenario_named(const std::vector<rc11::litmus_result>& results, const std::string& name) {
+  const auto found = std::find_if(results.begin(), results.end(),
+                                  [&](const rc11::litmus_result& r) { return r.scenario == name; });
+  return found == results.end() ? nullptr : &*found;
 }
 
 TEST(litmus, every_scenario_holds_with_the_orders_of_the_table) {
@@ -70,9 +78,8 @@ TEST(litmus, cache_root_must_be_published_and_loaded_seq_cst_not_acq_rel_and_acq
                         .with("Q1", std::memory_order_acq_rel)
                         .with("Q2", std::memory_order_acquire);
   const auto results = rc11::run_ebr_litmus(weak);
-  const auto cycle = std::find_if(results.begin(), results.end(),
-                                  [](const rc11::litmus_result& r) { return r.scenario == "cache_root_cycle"; });
-  ASSERT_NE(cycle, results.end());
+  const auto* cycle = scenario_named(results, "cache_root_cycle");
+  ASSERT_NE(cycle, nullptr);
   EXPECT_FALSE(cycle->violations.empty()) << "acq_rel/acquire on the root must let a reader use a freed state";
   for (const auto& r : rc11::run_ebr_litmus(rc11::order_table::compiled())) {
     EXPECT_TRUE(r.violations.empty()) << r.scenario;
@@ -83,9 +90,8 @@ TEST(litmus, cache_root_must_be_published_and_loaded_seq_cst_not_acq_rel_and_acq
 // cache's root: release and acquire on the link are not enough.
 TEST(litmus, registry_unlink_must_be_seq_cst_not_acq_rel) {
   const auto results = rc11::run_ebr_litmus(rc11::order_table::compiled().with("S7", std::memory_order_acq_rel));
-  const auto unlink = std::find_if(results.begin(), results.end(),
-                                   [](const rc11::litmus_result& r) { return r.scenario == "registry_slot_unlink"; });
-  ASSERT_NE(unlink, results.end());
+  const auto* unlink = scenario_named(results, "registry_slot_unlink");
+  ASSERT_NE(unlink, nullptr);
   EXPECT_FALSE(unlink->violations.empty()) << "an acq_rel unlink must let a pinned scan read a freed slot";
 }
 
@@ -93,9 +99,8 @@ TEST(litmus, registry_unlink_must_be_seq_cst_not_acq_rel) {
 // it past a version before that version is retired must be seq_cst.
 TEST(litmus, record_hand_on_must_be_seq_cst_not_acq_rel) {
   const auto results = rc11::run_ebr_litmus(rc11::order_table::compiled().with("K4", std::memory_order_acq_rel));
-  const auto hand_on = std::find_if(results.begin(), results.end(),
-                                    [](const rc11::litmus_result& r) { return r.scenario == "kept_record_hand_on"; });
-  ASSERT_NE(hand_on, results.end());
+  const auto* hand_on = scenario_named(results, "kept_record_hand_on");
+  ASSERT_NE(hand_on, nullptr);
   EXPECT_FALSE(hand_on->violations.empty()) << "an acq_rel hand-on must let a pinned recheck read a freed version";
 }
 
