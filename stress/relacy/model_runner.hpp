@@ -1,7 +1,7 @@
-// Runs Relacy models exhaustively to context bound 2 and prints one line per
-// model: its name, the entry this build weakened, the result and the count of
-// executions explored. -v prints Relacy's own report (with the failing
-// history) as well. A model includes this header first: it brings in the
+// Runs Relacy models exhaustively to a context bound (2 unless a model asks
+// for more) and prints one line per model: its name, the entry this build
+// weakened, the result and the count of executions explored. -v prints
+// Relacy's own report (with the failing history) as well. A model includes this header first: it brings in the
 // order table and Relacy (rl_orders.hpp) after the standard headers it needs.
 #pragma once
 
@@ -35,18 +35,18 @@ struct runner {
     for (int i = 1; i < argc; ++i) verbose |= std::strcmp(argv[i], "-v") == 0;
   }
 
-  // Runs a model whose checks must hold.
+  // Runs a model whose checks must hold, to `bound` preemptions.
   template <class Model>
-  void run(const char* name) {
-    const bool passed = explore<Model>(name, "passed", "FAILED", false);
+  void run(const char* name, int bound = 2) {
+    const bool passed = explore<Model>(name, "passed", "FAILED", false, bound);
     failures += passed ? 0 : 1;
   }
 
   // Runs a model with a bug planted on purpose: its checks must fail, or
   // they have no teeth. A planted model that passes counts as a failure.
   template <class Model>
-  void run_planted(const char* name) {
-    const bool passed = explore<Model>(name, "NOT CAUGHT", "caught", true);
+  void run_planted(const char* name, int bound = 2) {
+    const bool passed = explore<Model>(name, "NOT CAUGHT", "caught", true, bound);
     failures += passed ? 1 : 0;
   }
 
@@ -54,10 +54,10 @@ struct runner {
 
  private:
   template <class Model>
-  bool explore(const char* name, const char* if_passed, const char* if_failed, bool planted) {
+  bool explore(const char* name, const char* if_passed, const char* if_failed, bool planted, int bound) {
     rl::test_params params;
-    params.search_type = rl::sched_bound;  // every schedule with at most 2 preemptions
-    params.context_bound = 2;
+    params.search_type = rl::sched_bound;  // every schedule with at most `bound` preemptions
+    params.context_bound = bound;
     static fixed_buffer buffer;
     buffer.reset();
     std::ostream report(&buffer);
