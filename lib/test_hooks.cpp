@@ -29,6 +29,7 @@ constexpr const char* bug_names[] = {
     "closed_slot_freed_at_once",
     "recheck_trusts_stale_above",
     "record_not_handed_on",
+    "pair_read_apart",
 };
 
 // Settings are written once at start-up and read on hot paths; relaxed:

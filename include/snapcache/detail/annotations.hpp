@@ -32,6 +32,44 @@
 #define SNAPCACHE_TSAN 0
 #endif
 
+// ThreadSanitizer does not see inline assembly, so under TSan the 16-byte
+// slot (detail/atomic_pair.hpp) uses TSan's own atomics, which it models as
+// atomic accesses with the order given (declared here: g++ ships no header
+// for them; the entry points are the runtime's, libtsan and compiler-rt).
+#if SNAPCACHE_TSAN
+#include <atomic>
+__extension__ typedef __int128 snapcache_tsan_int128;
+__extension__ typedef unsigned __int128 snapcache_tsan_uint128;
+using snapcache_tsan_int64 = long long;
+extern "C" {
+snapcache_tsan_int128 __tsan_atomic128_load(const volatile snapcache_tsan_int128* a, int order);
+int __tsan_atomic128_compare_exchange_strong(volatile snapcache_tsan_int128* a, snapcache_tsan_int128* expected,
+                                             snapcache_tsan_int128 desired, int order, int failure_order);
+snapcache_tsan_int64 __tsan_atomic64_load(const volatile snapcache_tsan_int64* a, int order);
+}
+// TSan's order numbering is std::memory_order's (relaxed 0 ... seq_cst 5).
+inline snapcache_tsan_int128 snapcache_tsan_atomic128_load(const volatile snapcache_tsan_int128* a,
+                                                           std::memory_order order) noexcept {
+  return __tsan_atomic128_load(a, static_cast<int>(order));
+}
+inline bool snapcache_tsan_atomic128_compare_exchange(volatile snapcache_tsan_int128* a,
+                                                      snapcache_tsan_int128* expected,
+                                                      snapcache_tsan_int128 desired,
+                                                      std::memory_order order) noexcept {
+  // A failed cmpxchg16b is a locked read: on failure, as strong as success
+  // for a load (acquire at least).
+  const auto failure = order == std::memory_order_seq_cst
+                           ? std::memory_order_seq_cst
+                           : std::memory_order_acquire;  // a failure reads the winner's CAS: pairs with it
+  return __tsan_atomic128_compare_exchange_strong(a, expected, desired, static_cast<int>(order),
+                                                  static_cast<int>(failure)) != 0;
+}
+inline snapcache_tsan_int64 snapcache_tsan_atomic64_load(const volatile snapcache_tsan_int64* a,
+                                                         std::memory_order order) noexcept {
+  return __tsan_atomic64_load(a, static_cast<int>(order));
+}
+#endif
+
 // AddressSanitizer poisoning of memory snapcache keeps for reuse (the block
 // cache): a read of a cached block is reported as use-after-poison, as a
 // read of freed memory would be (all but the block's first word, its link in

@@ -31,6 +31,7 @@ enum class planted_bug : std::uint8_t {
   closed_slot_freed_at_once,      // a scan frees the closed snapshot slot it unlinks, with no grace period
   recheck_trusts_stale_above,     // an unlink does not flag the version below (K1): a recheck uses a freed neighbour
   record_not_handed_on,           // an unlink takes the kept record below and drops it without moving its `above` (K4) or flagging
+  pair_read_apart,                // a 16-byte slot is loaded as two 8-byte words (atomic_pair.hpp)
 };
 
 // Places where a progress test can park a thread indefinitely, to show the

@@ -1,0 +1,93 @@
+// The 16-byte slot primitive of the inline-value layout
+// (detail/atomic_pair.hpp): both words change together, a failed exchange
+// reports what was there, and no load pairs words from two writes — the
+// last is also the detector of the planted bug pair_read_apart (teeth in
+// tests/meson.build).
+#include "snapcache/detail/atomic_pair.hpp"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <cstdint>
+#include <thread>
+
+namespace {
+
+using snapcache::detail::atomic_pair;
+using snapcache::detail::word_pair;
+
+static_assert(sizeof(atomic_pair) == 16 && alignof(atomic_pair) == 16, "one cmpxchg16b operand");
+
+TEST(atomic_pair, a_fresh_pair_loads_what_it_was_made_with) {
+  const atomic_pair zero;
+  EXPECT_EQ(zero.load(std::memory_order_seq_cst), (word_pair{0, 0}));
+  const atomic_pair made(word_pair{7, ~std::uint64_t{0}});
+  EXPECT_EQ(made.load(std::memory_order_acquire), (word_pair{7, ~std::uint64_t{0}}));  // one thread: no partner
+  EXPECT_EQ(made.load_locked(std::memory_order_acquire), (word_pair{7, ~std::uint64_t{0}}));  // one thread: no partner
+}
+
+TEST(atomic_pair, compare_exchange_replaces_both_words_when_both_match) {
+  atomic_pair pair(word_pair{1, 2});
+  word_pair expected{1, 2};
+  ASSERT_TRUE(pair.compare_exchange(expected, word_pair{3, 4}, std::memory_order_seq_cst));
+  EXPECT_EQ(expected, (word_pair{1, 2}));  // untouched on success
+  EXPECT_EQ(pair.load(std::memory_order_seq_cst), (word_pair{3, 4}));
+}
+
+TEST(atomic_pair, a_failed_compare_exchange_reports_what_was_there_and_changes_nothing) {
+  atomic_pair pair(word_pair{5, 6});
+  for (const word_pair wrong : {word_pair{5, 0}, word_pair{0, 6}, word_pair{6, 5}}) {
+    word_pair expected = wrong;
+    EXPECT_FALSE(pair.compare_exchange(expected, word_pair{9, 9}, std::memory_order_seq_cst));
+    EXPECT_EQ(expected, (word_pair{5, 6}));
+    EXPECT_EQ(pair.load(std::memory_order_seq_cst), (word_pair{5, 6}));
+    EXPECT_EQ(pair.load_locked(std::memory_order_seq_cst), (word_pair{5, 6}));
+  }
+}
+
+TEST(atomic_pair, each_pair_of_an_array_is_its_own_unit) {
+  atomic_pair pairs[4];
+  word_pair expected{0, 0};
+  ASSERT_TRUE(pairs[1].compare_exchange(expected, word_pair{11, 12}, std::memory_order_seq_cst));
+  EXPECT_EQ(pairs[0].load(std::memory_order_seq_cst), (word_pair{0, 0}));
+  EXPECT_EQ(pairs[1].load(std::memory_order_seq_cst), (word_pair{11, 12}));
+  EXPECT_EQ(pairs[2].load(std::memory_order_seq_cst), (word_pair{0, 0}));
+}
+
+// A writer steps the pair through {n, ~n} until the reader has made its
+// loads; the reader checks every load is one of those states and that n
+// never goes back. A load made of two 8-byte reads (planted bug
+// pair_read_apart) pairs n with ~m, m != n.
+void check_no_torn_loads(bool locked_loads) {
+  constexpr std::uint64_t loads = 100'000;
+  atomic_pair pair(word_pair{0, ~std::uint64_t{0}});
+  std::atomic<bool> done{false};
+  std::uint64_t torn = 0, backwards = 0;
+  std::thread reader([&] {
+    std::uint64_t last = 0;
+    for (std::uint64_t i = 0; i < loads && torn == 0; ++i) {  // one tear is enough to fail
+      const word_pair seen = locked_loads ? pair.load_locked(std::memory_order_acquire)  // pairs with the writer's CAS
+                                          : pair.load(std::memory_order_acquire);        // pairs with the writer's CAS
+      if (seen.second != ~seen.first) ++torn;
+      if (seen.first < last) ++backwards;
+      last = seen.first;
+    }
+    done.store(true, std::memory_order_release);  // pairs with the writer's acquire load of done
+  });
+  std::uint64_t n = 0;
+  while (!done.load(std::memory_order_acquire)) {  // pairs with the reader's release store of done
+    word_pair expected{n, ~n};
+    ASSERT_TRUE(pair.compare_exchange(expected, word_pair{n + 1, ~(n + 1)}, std::memory_order_seq_cst));
+    ++n;
+  }
+  reader.join();
+  EXPECT_EQ(torn, 0u) << "torn read: a load paired the words of two writes";
+  EXPECT_EQ(backwards, 0u);
+  EXPECT_EQ(pair.load(std::memory_order_seq_cst), (word_pair{n, ~n}));
+}
+
+TEST(atomic_pair, a_load_never_pairs_words_from_two_writes) { check_no_torn_loads(false); }
+
+TEST(atomic_pair, a_locked_load_never_pairs_words_from_two_writes) { check_no_torn_loads(true); }
+
+}  // namespace
