@@ -1,7 +1,9 @@
 // The inline-slot layout's ceiling (issue 21, item 5; docs/design.md, "The
 // layout decision"): workloads A, B and A-zipf at 1 and 2 threads over
-// snapcache, parlayhash and bench/prototype/inline_slot_table.hpp (the
-// layout with the protocol's quiet path, no snapshots, no growth), cells
+// snapcache, parlayhash and the two prototypes of bench/prototype/ (the
+// layout with the protocol's quiet path, no snapshots, no growth: keys
+// below 2^62 with two 8-byte loads per read, and the full-range slot format
+// with one 16-byte load), cells
 // interleaved, medians of the repeats, ratios within the run.
 //
 // Not built by default: ninja -C build/release bench/inline_prototype_bench
@@ -14,14 +16,16 @@
 
 #include "harness/runner.hpp"
 #include "harness/variants.hpp"
+#include "prototype/full_range_slot_table.hpp"
 #include "prototype/inline_slot_table.hpp"
 
 namespace snapcache::bench {
 namespace {
 
+template <class Table, const char* Name>
 class prototype_adapter {
  public:
-  static constexpr std::string_view name = "inline_prototype";
+  static constexpr std::string_view name = Name;
   static constexpr std::string_view scan_method = "";
   explicit prototype_adapter(std::size_t capacity) : table_(capacity) {}
   static void thread_attach() {}
@@ -36,8 +40,13 @@ class prototype_adapter {
   }
 
  private:
-  prototype::inline_slot_table table_;
+  Table table_;
 };
+
+constexpr char inline_name[] = "inline_prototype";
+constexpr char full_range_name[] = "full_range_prototype";
+using inline_adapter = prototype_adapter<prototype::inline_slot_table, inline_name>;
+using full_range_adapter = prototype_adapter<prototype::full_range_slot_table, full_range_name>;
 
 using runner_fn = cell_sample (*)(const cell_spec&);
 struct contender {
@@ -66,7 +75,8 @@ int main(int argc, char** argv) {
 #if SNAPCACHE_BENCH_PARLAY
       {"parlayhash", &run_cell<parlay_adapter>, &check_adapter<parlay_adapter>},
 #endif
-      {"inline_prototype", &run_cell<prototype_adapter>, &check_adapter<prototype_adapter>},
+      {"inline_prototype", &run_cell<inline_adapter>, &check_adapter<inline_adapter>},
+      {"full_range_prototype", &run_cell<full_range_adapter>, &check_adapter<full_range_adapter>},
   };
   for (const contender& c : contenders) {
     const std::string failure = c.check(42);
@@ -100,7 +110,10 @@ int main(int argc, char** argv) {
         }
       }
       const double snap = summarise(mops[0]).median;
-      const double parlay = std::size(contenders) == 3 ? summarise(mops[1]).median : 0;
+      double parlay = 0;
+      for (std::size_t c = 0; c < std::size(contenders); ++c) {
+        if (std::strcmp(contenders[c].name, "parlayhash") == 0) parlay = summarise(mops[c]).median;
+      }
       for (std::size_t c = 0; c < std::size(contenders); ++c) {
         std::string samples;
         for (double m : mops[c]) samples += (samples.empty() ? "" : ";") + std::to_string(m);
