@@ -98,7 +98,8 @@ options parse_options(int argc, char** argv, const char* suite, const char* desc
 time_box::time_box(double seconds) noexcept
     : deadline_(std::chrono::steady_clock::now() +
                 std::chrono::duration_cast<std::chrono::steady_clock::duration>(
-                    std::chrono::duration<double>(seconds))) {}
+                    std::chrono::duration<double>(seconds))),
+      seconds_(seconds) {}
 
 bool time_box::running() const noexcept {
   return !stopped_.load(std::memory_order_relaxed) &&  // a flag only: workers publish nothing through it
@@ -113,7 +114,13 @@ void time_box::run(unsigned workers, const std::function<void(unsigned)>& body,
                    const std::function<std::string()>& status) const {
   std::vector<std::thread> threads;
   threads.reserve(workers);
-  for (unsigned i = 0; i < workers; ++i) threads.emplace_back(body, i);
+  std::atomic<unsigned> finished{0};
+  for (unsigned i = 0; i < workers; ++i) {
+    threads.emplace_back([&body, &finished, i] {
+      body(i);
+      finished.fetch_add(1, std::memory_order_release);  // pairs with the watchdog's acquire load below
+    });
+  }
   const bool tty = isatty(STDOUT_FILENO) != 0;
   while (running()) {
     std::this_thread::sleep_for(std::chrono::milliseconds(tty ? 250 : 20));
@@ -121,6 +128,22 @@ void time_box::run(unsigned workers, const std::function<void(unsigned)>& body,
       std::printf("\r  %s   ", status().c_str());
       std::fflush(stdout);
     }
+  }
+  // Liveness: every operation is lock-free, so once the box closes each
+  // worker finishes the operation it is in and returns. One still running
+  // long after is stuck in an endless loop (a chain made circular, say),
+  // which would otherwise show only as a test timeout with no message.
+  const auto grace = std::chrono::duration<double>(10 + 2 * seconds_);
+  const auto give_up = std::chrono::steady_clock::now() +
+                       std::chrono::duration_cast<std::chrono::steady_clock::duration>(grace);
+  while (finished.load(std::memory_order_acquire) < workers) {  // pairs with each worker's release add
+    if (std::chrono::steady_clock::now() > give_up) {
+      std::printf("no progress: %u of %u workers still running %.0f s after the time box closed\n",
+                  workers - finished.load(std::memory_order_relaxed), workers, grace.count());  // a count for the message only
+      std::fflush(stdout);
+      std::_Exit(3);
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   for (auto& thread : threads) thread.join();
   if (tty) std::printf("\r  %s   \n", status().c_str());

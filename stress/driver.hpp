@@ -36,7 +36,9 @@ class time_box {
   explicit time_box(double seconds) noexcept;
   [[nodiscard]] bool running() const noexcept;
   // Runs `workers` threads of `body(index)` until the deadline, printing
-  // progress (`status()`) on a terminal; joins them.
+  // progress (`status()`) on a terminal; joins them. A worker still running
+  // 10 s + twice the box after the deadline is stuck: prints "no progress"
+  // and ends the process with status 3 (a lock-free operation must end).
   void run(unsigned workers, const std::function<void(unsigned)>& body,
            const std::function<std::string()>& status) const;
   // Stops early (a worker found a violation).
@@ -44,6 +46,7 @@ class time_box {
 
  private:
   std::chrono::steady_clock::time_point deadline_;
+  double seconds_;
   mutable std::atomic<bool> stopped_{false};
 };
 
