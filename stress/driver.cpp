@@ -130,14 +130,18 @@ void time_box::run(unsigned workers, const std::function<void(unsigned)>& body,
     }
   }
   // Liveness: every operation is lock-free, so once the box closes each
-  // worker finishes the operation it is in and returns. One still running
-  // long after is stuck in an endless loop (a chain made circular, say),
-  // which would otherwise show only as a test timeout with no message.
+  // worker finishes the operation it is in, and the bounded checks after
+  // it, and returns. One still running long after is stuck in an endless
+  // loop (a chain made circular, say), which would otherwise show only as
+  // a test timeout with no message. A run stopped early by a worker that
+  // found a violation is failing already, and its report (a minimised
+  // history, say) may take long: it is not cut short.
   const auto grace = std::chrono::duration<double>(10 + 2 * seconds_);
   const auto give_up = std::chrono::steady_clock::now() +
                        std::chrono::duration_cast<std::chrono::steady_clock::duration>(grace);
   while (finished.load(std::memory_order_acquire) < workers) {  // pairs with each worker's release add
-    if (std::chrono::steady_clock::now() > give_up) {
+    const bool failing = stopped_.load(std::memory_order_relaxed);  // a flag only, see running()
+    if (!failing && std::chrono::steady_clock::now() > give_up) {
       std::printf("no progress: %u of %u workers still running %.0f s after the time box closed\n",
                   workers - finished.load(std::memory_order_relaxed), workers, grace.count());  // a count for the message only
       std::fflush(stdout);

@@ -38,10 +38,12 @@ class time_box {
   // Runs `workers` threads of `body(index)` until the deadline, printing
   // progress (`status()`) on a terminal; joins them. A worker still running
   // 10 s + twice the box after the deadline is stuck: prints "no progress"
-  // and ends the process with status 3 (a lock-free operation must end).
+  // and ends the process with status 3 (a lock-free operation must end),
+  // unless a worker stopped the box early (a violation being reported).
   void run(unsigned workers, const std::function<void(unsigned)>& body,
            const std::function<std::string()>& status) const;
-  // Stops early (a worker found a violation).
+  // Stops early: a worker found a violation (the watchdog then waits for
+  // its report however long it takes).
   void stop() const noexcept;
 
  private:

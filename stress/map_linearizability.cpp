@@ -224,6 +224,7 @@ int main(int argc, char** argv) {
                            " steps, which proves nothing:\n" + lincheck::format(h),
                        box);
       } else if (!result.linearizable) {
+        box.stop();  // a failure, before the minimising (which may take long): the watchdog waits for it
         const lincheck::history smallest = lincheck::smallest_failing(h);
         const auto again = small ? lincheck::check(smallest, kind->step_cap)
                                  : lincheck::check_per_key(smallest, kind->step_cap);

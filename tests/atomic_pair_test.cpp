@@ -54,35 +54,47 @@ TEST(atomic_pair, each_pair_of_an_array_is_its_own_unit) {
   EXPECT_EQ(pairs[2].load(std::memory_order_seq_cst), (word_pair{0, 0}));
 }
 
-// A writer steps the pair through {n, ~n} until the reader has made its
-// loads; the reader checks every load is one of those states and that n
-// never goes back. A load made of two 8-byte reads (planted bug
-// pair_read_apart) pairs n with ~m, m != n.
+// A writer steps the pair through {n, ~n}; the reader starts once the
+// writer is running and makes its loads until it has seen the pair change
+// often enough (so the loads overlap writes, however the threads are
+// scheduled), checking each is one such state and that n never goes back.
+// A load made of two 8-byte reads (planted bug pair_read_apart) pairs n
+// with ~m, m != n.
 void check_no_torn_loads(bool locked_loads) {
-  constexpr std::uint64_t loads = 100'000;
+  constexpr std::uint64_t min_loads = 100'000;
+  constexpr std::uint64_t min_changes = 1'000;
   atomic_pair pair(word_pair{0, ~std::uint64_t{0}});
   std::atomic<bool> done{false};
-  std::uint64_t torn = 0, backwards = 0;
+  std::atomic<bool> writer_failed{false};
+  std::uint64_t torn = 0, backwards = 0, changes = 0;
   std::thread reader([&] {
+    const auto writer_alive = [&] { return !writer_failed.load(std::memory_order_relaxed); };  // a flag only
+    while (pair.load(std::memory_order_acquire).first == 0 && writer_alive()) {  // pairs with the writer's CAS
+    }
     std::uint64_t last = 0;
-    for (std::uint64_t i = 0; i < loads && torn == 0; ++i) {  // one tear is enough to fail
+    for (std::uint64_t i = 0; (i < min_loads || changes < min_changes) && torn == 0 && writer_alive(); ++i) {
       const word_pair seen = locked_loads ? pair.load_locked(std::memory_order_acquire)  // pairs with the writer's CAS
                                           : pair.load(std::memory_order_acquire);        // pairs with the writer's CAS
       if (seen.second != ~seen.first) ++torn;
       if (seen.first < last) ++backwards;
+      if (seen.first != last) ++changes;
       last = seen.first;
     }
     done.store(true, std::memory_order_release);  // pairs with the writer's acquire load of done
   });
   std::uint64_t n = 0;
-  while (!done.load(std::memory_order_acquire)) {  // pairs with the reader's release store of done
+  bool exchanged = true;
+  while (exchanged && !done.load(std::memory_order_acquire)) {  // pairs with the reader's release store of done
     word_pair expected{n, ~n};
-    ASSERT_TRUE(pair.compare_exchange(expected, word_pair{n + 1, ~(n + 1)}, std::memory_order_seq_cst));
-    ++n;
+    exchanged = pair.compare_exchange(expected, word_pair{n + 1, ~(n + 1)}, std::memory_order_seq_cst);
+    if (exchanged) ++n;
   }
+  if (!exchanged) writer_failed.store(true, std::memory_order_relaxed);  // a flag only: stops the reader
   reader.join();
+  EXPECT_TRUE(exchanged) << "the only writer's compare-exchange failed";
   EXPECT_EQ(torn, 0u) << "torn read: a load paired the words of two writes";
   EXPECT_EQ(backwards, 0u);
+  EXPECT_GE(changes, min_changes);
   EXPECT_EQ(pair.load(std::memory_order_seq_cst), (word_pair{n, ~n}));
 }
 

@@ -34,39 +34,56 @@
 
 // ThreadSanitizer does not see inline assembly, so under TSan the 16-byte
 // slot (detail/atomic_pair.hpp) uses TSan's own atomics, which it models as
-// atomic accesses with the order given (declared here: g++ ships no header
-// for them; the entry points are the runtime's, libtsan and compiler-rt).
+// atomic accesses with the orders given. Their header comes with clang;
+// g++ ships none, so they are declared here as the runtime (libtsan)
+// defines them (extern "C": the ABI is the names, and the order is an int).
+// TSan records a 16-byte atomic as an access to its first 8 bytes only, so
+// a plain access to the second word alone would go unreported; nothing
+// touches a slot but through atomic_pair.
 #if SNAPCACHE_TSAN
 #include <atomic>
-__extension__ typedef __int128 snapcache_tsan_int128;
-__extension__ typedef unsigned __int128 snapcache_tsan_uint128;
-using snapcache_tsan_int64 = long long;
+#if __has_include(<sanitizer/tsan_interface_atomic.h>)
+#include <sanitizer/tsan_interface_atomic.h>
+using snapcache_tsan_order = __tsan_memory_order;
+#else
 extern "C" {
-snapcache_tsan_int128 __tsan_atomic128_load(const volatile snapcache_tsan_int128* a, int order);
-int __tsan_atomic128_compare_exchange_strong(volatile snapcache_tsan_int128* a, snapcache_tsan_int128* expected,
-                                             snapcache_tsan_int128 desired, int order, int failure_order);
-snapcache_tsan_int64 __tsan_atomic64_load(const volatile snapcache_tsan_int64* a, int order);
+typedef long __tsan_atomic64;
+__extension__ typedef __int128 __tsan_atomic128;
+__tsan_atomic128 __tsan_atomic128_load(const volatile __tsan_atomic128* a, int order);
+int __tsan_atomic128_compare_exchange_strong(volatile __tsan_atomic128* a, __tsan_atomic128* expected,
+                                             __tsan_atomic128 desired, int order, int failure_order);
+__tsan_atomic64 __tsan_atomic64_load(const volatile __tsan_atomic64* a, int order);
 }
+using snapcache_tsan_order = int;
+#endif
+using snapcache_tsan_int128 = __tsan_atomic128;
+using snapcache_tsan_int64 = __tsan_atomic64;
+__extension__ typedef unsigned __int128 snapcache_tsan_uint128;
+
 // TSan's order numbering is std::memory_order's (relaxed 0 ... seq_cst 5).
+inline snapcache_tsan_order snapcache_tsan_order_of(std::memory_order order) noexcept {
+  return static_cast<snapcache_tsan_order>(order);
+}
 inline snapcache_tsan_int128 snapcache_tsan_atomic128_load(const volatile snapcache_tsan_int128* a,
                                                            std::memory_order order) noexcept {
-  return __tsan_atomic128_load(a, static_cast<int>(order));
+  return __tsan_atomic128_load(a, snapcache_tsan_order_of(order));
 }
+// The failure order follows C++'s rule for a single-order compare-exchange
+// (acq_rel fails as acquire, release as relaxed): TSan is told what the
+// code asks for, not what cmpxchg16b gives, so a missing acquire shows.
 inline bool snapcache_tsan_atomic128_compare_exchange(volatile snapcache_tsan_int128* a,
                                                       snapcache_tsan_int128* expected,
                                                       snapcache_tsan_int128 desired,
                                                       std::memory_order order) noexcept {
-  // A failed cmpxchg16b is a locked read: on failure, as strong as success
-  // for a load (acquire at least).
-  const auto failure = order == std::memory_order_seq_cst
-                           ? std::memory_order_seq_cst
-                           : std::memory_order_acquire;  // a failure reads the winner's CAS: pairs with it
-  return __tsan_atomic128_compare_exchange_strong(a, expected, desired, static_cast<int>(order),
-                                                  static_cast<int>(failure)) != 0;
+  std::memory_order failure = order;
+  if (order == std::memory_order_acq_rel) failure = std::memory_order_acquire;  // an order to pass on, no operation
+  if (order == std::memory_order_release) failure = std::memory_order_relaxed;  // an order to pass on, no operation
+  return __tsan_atomic128_compare_exchange_strong(a, expected, desired, snapcache_tsan_order_of(order),
+                                                  snapcache_tsan_order_of(failure)) != 0;
 }
 inline snapcache_tsan_int64 snapcache_tsan_atomic64_load(const volatile snapcache_tsan_int64* a,
                                                          std::memory_order order) noexcept {
-  return __tsan_atomic64_load(a, static_cast<int>(order));
+  return __tsan_atomic64_load(a, snapcache_tsan_order_of(order));
 }
 #endif
 

@@ -10,10 +10,10 @@
 //
 // How, on x86-64 (the only target for now: atomic_pair_supported):
 //  * compare_exchange: `lock cmpxchg16b`, a full barrier;
-//  * load: an aligned `movdqa`, which Intel's SDM (vol. 3A, 9.1.1) and AMD's
-//    APM guarantee to be single-copy atomic on processors that enumerate
-//    AVX; on one that does not, a `lock cmpxchg16b` that writes back what
-//    it read. Either is at least a seq_cst load on x86-64, whose loads are
+//  * load: an aligned `movdqa`, which Intel's SDM (vol. 3A, 9.1.1, since
+//    2021) guarantees to be single-copy atomic on processors that enumerate
+//    AVX, and AMD documents the same for its own; on any other CPU, a
+//    `lock cmpxchg16b` that writes back what it read. Either is at least a seq_cst load on x86-64, whose loads are
 //    never reordered with older loads, and whose only writers here are
 //    locked instructions.
 //  * under ThreadSanitizer, TSan's own 128-bit atomics
@@ -23,6 +23,9 @@
 
 #include <atomic>
 #include <cstdint>
+#if defined(__x86_64__)
+#include <cpuid.h>
+#endif
 
 #include "snapcache/detail/annotations.hpp"
 #include "snapcache/detail/test_hooks.hpp"
@@ -41,13 +44,19 @@ struct word_pair {
   friend bool operator==(const word_pair&, const word_pair&) = default;
 };
 
-// Whether an aligned 16-byte vector load is single-copy atomic here (the CPU
-// enumerates AVX). Asked once per process; after that, a guard check.
+// Whether an aligned 16-byte vector load is single-copy atomic here: an
+// Intel or AMD CPU that enumerates AVX (the vendors whose manuals say so;
+// GCC's libatomic, QEMU and Rust's portable-atomic trust the same two).
+// Asked once per process; after that, a guard check.
 inline bool vector_load_is_atomic() noexcept {
 #if defined(__x86_64__)
   static const bool atomic = [] {
+    unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+    if (__get_cpuid(0, &eax, &ebx, &ecx, &edx) == 0) return false;
+    const bool intel = ebx == signature_INTEL_ebx && ecx == signature_INTEL_ecx && edx == signature_INTEL_edx;
+    const bool amd = ebx == signature_AMD_ebx && ecx == signature_AMD_ecx && edx == signature_AMD_edx;
     __builtin_cpu_init();
-    return __builtin_cpu_supports("avx") != 0;
+    return (intel || amd) && __builtin_cpu_supports("avx") != 0;
   }();
   return atomic;
 #else
