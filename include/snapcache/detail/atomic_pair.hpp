@@ -153,7 +153,11 @@ inline word_pair atomic_pair::load(std::memory_order order) const noexcept {
   if (vector_load_is_atomic()) {
     using two_words = long long __attribute__((vector_size(16)));
     two_words v;
+#if defined(__AVX__)
+    asm volatile("vmovdqa %1, %0" : "=x"(v) : "m"(words_) : "memory");  // VEX form: no SSE/AVX transition
+#else
     asm volatile("movdqa %1, %0" : "=x"(v) : "m"(words_) : "memory");
+#endif
     return {static_cast<std::uint64_t>(v[0]), static_cast<std::uint64_t>(v[1])};
   }
   return load_locked(order);
