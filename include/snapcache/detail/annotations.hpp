@@ -35,8 +35,8 @@
 // ThreadSanitizer does not see inline assembly, so under TSan the 16-byte
 // slot (detail/atomic_pair.hpp) uses TSan's own atomics, which it models as
 // atomic accesses with the orders given. Their header comes with clang;
-// g++ ships none, so they are declared here as the runtime (libtsan)
-// defines them (extern "C": the ABI is the names, and the order is an int).
+// g++ ships none (it has them as built-ins in its GNU modes only), so they
+// are declared here as g++'s built-ins are, which is the runtime's ABI.
 // TSan records a 16-byte atomic as an access to its first 8 bytes only, so
 // a plain access to the second word alone would go unreported; nothing
 // touches a slot but through atomic_pair.
@@ -45,19 +45,23 @@
 #if __has_include(<sanitizer/tsan_interface_atomic.h>)
 #include <sanitizer/tsan_interface_atomic.h>
 using snapcache_tsan_order = __tsan_memory_order;
-#else
-extern "C" {
-typedef long __tsan_atomic64;
-__extension__ typedef __int128 __tsan_atomic128;
-__tsan_atomic128 __tsan_atomic128_load(const volatile __tsan_atomic128* a, int order);
-int __tsan_atomic128_compare_exchange_strong(volatile __tsan_atomic128* a, __tsan_atomic128* expected,
-                                             __tsan_atomic128 desired, int order, int failure_order);
-__tsan_atomic64 __tsan_atomic64_load(const volatile __tsan_atomic64* a, int order);
-}
-using snapcache_tsan_order = int;
-#endif
 using snapcache_tsan_int128 = __tsan_atomic128;
 using snapcache_tsan_int64 = __tsan_atomic64;
+#else
+// Exactly the signatures g++ gives these as built-ins in its GNU modes
+// (-std=gnu++20), so that this redeclares them there and declares them in
+// the strict modes, where g++ has no built-ins.
+extern "C" {
+__extension__ unsigned __int128 __tsan_atomic128_load(const volatile void* a, int order);
+__extension__ bool __tsan_atomic128_compare_exchange_strong(volatile void* a, void* expected,
+                                                            unsigned __int128 desired, int order,
+                                                            int failure_order);
+unsigned long __tsan_atomic64_load(const volatile void* a, int order);
+}
+using snapcache_tsan_order = int;
+__extension__ typedef __int128 snapcache_tsan_int128;
+using snapcache_tsan_int64 = long;
+#endif
 __extension__ typedef unsigned __int128 snapcache_tsan_uint128;
 
 // TSan's order numbering is std::memory_order's (relaxed 0 ... seq_cst 5).
@@ -66,7 +70,7 @@ inline snapcache_tsan_order snapcache_tsan_order_of(std::memory_order order) noe
 }
 inline snapcache_tsan_int128 snapcache_tsan_atomic128_load(const volatile snapcache_tsan_int128* a,
                                                            std::memory_order order) noexcept {
-  return __tsan_atomic128_load(a, snapcache_tsan_order_of(order));
+  return static_cast<snapcache_tsan_int128>(__tsan_atomic128_load(a, snapcache_tsan_order_of(order)));
 }
 // The failure order follows C++'s rule for a single-order compare-exchange
 // (acq_rel fails as acquire, release as relaxed): TSan is told what the
@@ -79,11 +83,11 @@ inline bool snapcache_tsan_atomic128_compare_exchange(volatile snapcache_tsan_in
   if (order == std::memory_order_acq_rel) failure = std::memory_order_acquire;  // an order to pass on, no operation
   if (order == std::memory_order_release) failure = std::memory_order_relaxed;  // an order to pass on, no operation
   return __tsan_atomic128_compare_exchange_strong(a, expected, desired, snapcache_tsan_order_of(order),
-                                                  snapcache_tsan_order_of(failure)) != 0;
+                                                  snapcache_tsan_order_of(failure));
 }
 inline snapcache_tsan_int64 snapcache_tsan_atomic64_load(const volatile snapcache_tsan_int64* a,
                                                          std::memory_order order) noexcept {
-  return __tsan_atomic64_load(a, snapcache_tsan_order_of(order));
+  return static_cast<snapcache_tsan_int64>(__tsan_atomic64_load(a, snapcache_tsan_order_of(order)));
 }
 #endif
 
