@@ -105,25 +105,27 @@ class atomic_pair {
 };
 
 #if SNAPCACHE_TSAN
+// The pair as TSan's 128-bit integer: the first word is the low half (the
+// lower address, on this little-endian target).
+inline snapcache_tsan_int128 to_tsan(word_pair p) noexcept {
+  return static_cast<snapcache_tsan_int128>((static_cast<snapcache_tsan_uint128>(p.second) << 64) | p.first);
+}
+inline word_pair from_tsan(snapcache_tsan_int128 v) noexcept {
+  return {static_cast<std::uint64_t>(v), static_cast<std::uint64_t>(static_cast<snapcache_tsan_uint128>(v) >> 64)};
+}
+
 inline word_pair atomic_pair::load(std::memory_order order) const noexcept {
   if (is_planted(planted_bug::pair_read_apart)) return load_apart(order);
-  const snapcache_tsan_int128 v = snapcache_tsan_atomic128_load(as_tsan(), order);
-  return {static_cast<std::uint64_t>(v), static_cast<std::uint64_t>(static_cast<snapcache_tsan_uint128>(v) >> 64)};
+  return from_tsan(snapcache_tsan_atomic128_load(as_tsan(), order));
 }
 
 inline word_pair atomic_pair::load_locked(std::memory_order order) const noexcept { return load(order); }
 
 inline bool atomic_pair::compare_exchange(word_pair& expected, word_pair desired,
                                           std::memory_order order) noexcept {
-  const auto pack = [](word_pair p) {
-    return static_cast<snapcache_tsan_int128>((static_cast<snapcache_tsan_uint128>(p.second) << 64) | p.first);
-  };
-  snapcache_tsan_int128 seen = pack(expected);
-  const bool done = snapcache_tsan_atomic128_compare_exchange(as_tsan(), &seen, pack(desired), order);
-  if (!done) {
-    expected = {static_cast<std::uint64_t>(seen),
-                static_cast<std::uint64_t>(static_cast<snapcache_tsan_uint128>(seen) >> 64)};
-  }
+  snapcache_tsan_int128 seen = to_tsan(expected);
+  const bool done = snapcache_tsan_atomic128_compare_exchange(as_tsan(), &seen, to_tsan(desired), order);
+  if (!done) expected = from_tsan(seen);
   return done;
 }
 
@@ -147,9 +149,7 @@ inline bool atomic_pair::cmpxchg16b(raw& target, word_pair& expected, word_pair 
 }
 
 inline word_pair atomic_pair::load(std::memory_order order) const noexcept {
-  if constexpr (test_hooks_enabled) {
-    if (is_planted(planted_bug::pair_read_apart)) return load_apart(order);
-  }
+  if (is_planted(planted_bug::pair_read_apart)) return load_apart(order);  // constexpr false without hooks
   if (vector_load_is_atomic()) {
     using two_words = long long __attribute__((vector_size(16)));
     two_words v;
