@@ -71,8 +71,11 @@ def main() -> int:
             print(f"seed {seed:2}: caught by '{match.group(0)}' after {elapsed:.2f}s")
         else:
             print(f"seed {seed:2}: NOT caught (exit {result.returncode}) in {elapsed:.2f}s")
-            tail = result.stdout.strip().splitlines()[-5:]
-            for line in tail:
+            lines = result.stdout.strip().splitlines()
+            # A sanitizer's report ends in its shadow legend: its first line
+            # says what it saw, which the tail alone would hide.
+            reports = [line for line in lines if "ERROR: " in line and "Sanitizer" in line]
+            for line in reports[:1] + lines[-5:]:
                 print(f"    | {line}")
 
     slowest = max(times) if times else float("nan")
