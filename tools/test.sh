@@ -54,7 +54,7 @@ run_build asan -- "${sanitizer_flags[@]}" -Db_sanitize=address,undefined -Db_lun
 
 # clang build: the whole library and its tests build with clang, warnings as
 # errors, instrumented for libFuzzer; runs the unit tests, the examples and
-# each fuzz target for 60 s.
+# each fuzz target for 30 s.
 CXX=clang++ run_build fuzz --suite unit --suite examples --suite fuzz -- \
   "${strict[@]}" --buildtype=plain -Doptimization=1 -Ddebug=false -Db_ndebug=false -Dcpp_args=-gline-tables-only \
   -Db_sanitize=address,undefined -Db_lundef=false -Dfuzz=true -Dpeers=disabled -Dtest_hooks=true \
