@@ -1,6 +1,8 @@
 // The inline-slot layout's ceiling (issue 21, item 5; docs/design.md, "The
 // layout decision"): workloads A, B and A-zipf at 1 and 2 threads over
-// snapcache, parlayhash and the two prototypes of bench/prototype/ (the
+// snapcache, snapcache with the inline layout's 16-byte slots and every key
+// still in a chain (stage 2: what the wider slot costs before it pays),
+// parlayhash and the two prototypes of bench/prototype/ (the
 // layout with the protocol's quiet path, no snapshots, no growth: keys
 // below 2^62 with two 8-byte loads per read, and the full-range slot format
 // with one 16-byte load), cells
@@ -48,6 +50,9 @@ constexpr char full_range_name[] = "full_range_prototype";
 using inline_adapter = prototype_adapter<prototype::inline_slot_table, inline_name>;
 using full_range_adapter = prototype_adapter<prototype::full_range_slot_table, full_range_name>;
 
+using pair_slots_adapter = basic_snapcache_adapter<
+    snapcache::hash_map<u64, u64, snapcache::detail::pair_slots_hash<snapcache::seeded_hash<u64>>>>;
+
 using runner_fn = cell_sample (*)(const cell_spec&);
 struct contender {
   const char* name;
@@ -72,6 +77,7 @@ int main(int argc, char** argv) {
   }
   const contender contenders[] = {
       {"snapcache", &run_cell<snapcache_adapter>, &check_adapter<snapcache_adapter>},
+      {"snapcache_pair_slots", &run_cell<pair_slots_adapter>, &check_adapter<pair_slots_adapter>},
 #if SNAPCACHE_BENCH_PARLAY
       {"parlayhash", &run_cell<parlay_adapter>, &check_adapter<parlay_adapter>},
 #endif

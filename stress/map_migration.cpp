@@ -29,6 +29,7 @@
 #include <cstdio>
 #include <deque>
 #include <string>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -37,7 +38,14 @@
 
 namespace {
 
-using map_type = snapcache::hash_map<std::uint64_t, std::uint64_t>;
+// --variant: the map's slot kind (detail/slot_kind.hpp): every map's
+// 8-byte words, or the 16-byte pairs of the inline layout's stage 2.
+using word_slot_map = snapcache::hash_map<std::uint64_t, std::uint64_t>;
+#if defined(__x86_64__)
+using pair_slot_map =
+    snapcache::hash_map<std::uint64_t, std::uint64_t,
+                        snapcache::detail::pair_slots_hash<snapcache::seeded_hash<std::uint64_t>>>;
+#endif
 using contents_type = std::vector<std::pair<std::uint64_t, std::uint64_t>>;
 using snapcache::stress::mix;
 using snapcache::stress::violation_counter;
@@ -92,7 +100,8 @@ bool matches_some_state(std::uint64_t writer, const contents_type& seen, std::ui
   return false;
 }
 
-contents_type iterate(const map_type::snapshot_type& snap) {
+template <class Snapshot>
+contents_type iterate(const Snapshot& snap) {
   contents_type out;
   for (auto [k, v] : snap) out.emplace_back(k, v);
   std::sort(out.begin(), out.end());
@@ -108,7 +117,8 @@ struct alignas(64) writer_progress {
 int main(int argc, char** argv) {
   const auto opts = snapcache::stress::parse_options(
       argc, argv, "map_migration",
-      "populations swinging through growth, cleanup and shrink migrations under held snapshots");
+      "populations swinging through growth, cleanup and shrink migrations under held snapshots",
+      {"word-slots", "pair-slots"});
   snapcache::stress::verdict verdict("map_migration");
 
   violation_counter writer_failed("writer check failed");
@@ -125,8 +135,8 @@ int main(int argc, char** argv) {
   std::atomic<std::size_t> largest_table{0};
   std::atomic<std::uint64_t> migrations{0};
 
-  {
-    map_type map(0, snapcache::seeded_hash<std::uint64_t>{mix(opts.seed) | 1});
+  const auto exercise = [&]<class map_type>(std::type_identity<map_type>) {
+    map_type map(0, typename map_type::hasher{{mix(opts.seed) | 1}});
     const snapcache::stress::time_box box(opts.seconds);
 
     auto writer = [&](unsigned w) {
@@ -172,7 +182,7 @@ int main(int argc, char** argv) {
     };
 
     auto checker = [&](unsigned) {
-      std::deque<std::pair<map_type::snapshot_type, contents_type>> held;
+      std::deque<std::pair<typename map_type::snapshot_type, contents_type>> held;
       std::uint64_t local = 0, again = 0;
       std::vector<std::uint64_t> before(writers), after(writers);
       while (box.running()) {
@@ -223,6 +233,16 @@ int main(int argc, char** argv) {
         writers + checkers, [&](unsigned i) { i < writers ? writer(i) : checker(i - writers); },
         [&] { return std::to_string(writes.load()) + " writes, " + std::to_string(snapshots.load()) + " snapshots"; });
     migrations.store(map.migrations());
+  };
+  if (opts.variant == "pair-slots") {
+#if defined(__x86_64__)
+    exercise(std::type_identity<pair_slot_map>{});
+#else
+    std::fprintf(stderr, "map_migration: pair slots need x86-64\n");
+    return 2;
+#endif
+  } else {
+    exercise(std::type_identity<word_slot_map>{});
   }
 
   verdict.check("every insert of a fresh key, overwrite and erase of a present key reported as it should",

@@ -47,6 +47,11 @@ using map_types = ::testing::Types<
     snapcache::locked_map<std::string, std::string, std::mutex>,
     snapcache::locked_map<std::string, std::string, std::shared_mutex>,
     snapcache::hash_map<std::uint64_t, std::uint64_t>,
+#if defined(__x86_64__)
+    // The inline layout's 16-byte slots (detail/slot_kind.hpp, stage 2).
+    snapcache::hash_map<std::uint64_t, std::uint64_t,
+                        snapcache::detail::pair_slots_hash<snapcache::seeded_hash<std::uint64_t>>>,
+#endif
     snapcache::hash_map<std::string, std::string>
     /* SNAPCACHE_EXTRA_MAP_TYPES */>;
 

@@ -120,7 +120,10 @@ inline bool take_found(const std::optional<u64>& found, u64& v) {
 
 // ---- snapcache ------------------------------------------------------------------
 
-class snapcache_adapter {
+// Map: hash_map<u64, u64> with some Hash (the inline-layout benchmark also
+// runs one whose slots are pair_slots).
+template <class Map>
+class basic_snapcache_adapter {
  public:
   static constexpr std::string_view name = "snapcache";
 #if SNAPCACHE_BENCH_UNVERSIONED
@@ -131,7 +134,7 @@ class snapcache_adapter {
   static constexpr std::string_view view_method = "snapshot()";
 #endif
 
-  explicit snapcache_adapter(std::size_t capacity) : map_(capacity) {}
+  explicit basic_snapcache_adapter(std::size_t capacity) : map_(capacity) {}
   static void thread_attach() {}
   static void thread_detach() {}
   // Replaced versions wait for a grace period in the process-wide epoch
@@ -161,8 +164,9 @@ class snapcache_adapter {
 #endif
 
  private:
-  snapcache::hash_map<u64, u64> map_;
+  Map map_;
 };
+using snapcache_adapter = basic_snapcache_adapter<snapcache::hash_map<u64, u64>>;
 
 // ---- snapcache::locked_map ----------------------------------------------------------
 

@@ -147,6 +147,7 @@
 #include "snapcache/detail/map_counters.hpp"
 #include "snapcache/detail/migration.hpp"
 #include "snapcache/detail/porting_forms.hpp"
+#include "snapcache/detail/slot_kind.hpp"
 #include "snapcache/detail/slot_table.hpp"
 #include "snapcache/detail/snapshot_registry.hpp"
 #include "snapcache/detail/test_hooks.hpp"
@@ -277,7 +278,7 @@ class hash_map : public detail::porting_forms<hash_map<Key, T, Hash, KeyEqual>, 
       if (hash_.seed == 0) hash_.seed = make_hash_seed();
     }
     const std::size_t wanted = capacity_hint + capacity_hint / 3 + 1;  // load <= 3/4 at the hint
-    current_.store(detail::slot_table::create(std::max(wanted, detail::slot_table::min_capacity)),
+    current_.store(detail::slot_table::create<slot_kind>(std::max(wanted, detail::slot_table::min_capacity)),
                    std::memory_order_relaxed);  // before publication
     on_installed(*current_.load(std::memory_order_relaxed));  // before publication
   }
@@ -628,7 +629,7 @@ class hash_map : public detail::porting_forms<hash_map<Key, T, Hash, KeyEqual>, 
     const detail::slot_table& t = *current;
     std::size_t longest = 0;
     for (std::size_t i = 0; i < t.capacity; ++i) {
-      const std::uint64_t w = t.slots[i].load(std::memory_order_seq_cst);
+      const std::uint64_t w = slot(t, i).load(std::memory_order_seq_cst);
       if (!detail::slot_holds_version(w)) continue;
       const std::size_t home = t.home(hash_of(detail::slot_version<version_type>(w)));
       longest = std::max(longest, t.distance(home, i) + 1);
@@ -750,8 +751,10 @@ class hash_map : public detail::porting_forms<hash_map<Key, T, Hash, KeyEqual>, 
   }
 
  public:
-  // For migration (detail/migration.hpp): the hash of a version's key,
-  // without user code that may throw.
+  // For migration (detail/migration.hpp): how this map's tables store their
+  // slots (detail/slot_kind.hpp).
+  using slot_kind = typename detail::slot_kind_of<Hash>::type;
+  // The hash of a version's key, without user code that may throw.
   std::uint64_t hash_of(const version_type* v) const noexcept {
     if constexpr (stores_hash) {
       return v->hash.value;
@@ -773,7 +776,7 @@ class hash_map : public detail::porting_forms<hash_map<Key, T, Hash, KeyEqual>, 
     migrations_.fetch_add(1, std::memory_order_relaxed);  // statistic only
   }
   void on_installed(const detail::slot_table& t) const noexcept {
-    hint_slots_.store(reinterpret_cast<const std::uint64_t*>(t.slots), std::memory_order_relaxed);  // a hint only
+    hint_slots_.store(static_cast<const unsigned char*>(t.slot_array), std::memory_order_relaxed);  // a hint only
     hint_capacity_.store(t.capacity, std::memory_order_relaxed);  // a hint only
     hint_salt_.store(t.salt, std::memory_order_relaxed);  // a hint only
   }
@@ -806,6 +809,11 @@ class hash_map : public detail::porting_forms<hash_map<Key, T, Hash, KeyEqual>, 
 
   // ---- lookup --------------------------------------------------------------
 
+  // Slot i of table t, as this map's slot kind stores it.
+  static typename slot_kind::ref slot(const detail::slot_table& t, std::size_t i) noexcept {
+    return slot_kind::at(t.slot_array, i);
+  }
+
   // Starts fetching the slot line of hash h before the pin, whose barrier
   // would otherwise wait for nothing and then the miss for everything. The
   // table read here is unprotected: a prefetch of a freed address is harmless.
@@ -814,10 +822,10 @@ class hash_map : public detail::porting_forms<hash_map<Key, T, Hash, KeyEqual>, 
     // The hint pair lives in the map, not in the table (which may be freed
     // before we pin); a stale or mismatched pair prefetches a wrong address,
     // which costs nothing and never faults.
-    const std::uint64_t* slots = hint_slots_.load(std::memory_order_relaxed);  // a hint only
+    const unsigned char* slots = hint_slots_.load(std::memory_order_relaxed);  // a hint only
     const std::size_t capacity = hint_capacity_.load(std::memory_order_relaxed);  // a hint only
     const std::uint64_t salt = hint_salt_.load(std::memory_order_relaxed);  // a hint only
-    __builtin_prefetch(slots + detail::slot_table::home_of(h, salt, capacity));
+    __builtin_prefetch(slots + detail::slot_table::home_of(h, salt, capacity) * slot_kind::slot_bytes);
 #else
     (void)h;
 #endif
@@ -830,7 +838,7 @@ class hash_map : public detail::porting_forms<hash_map<Key, T, Hash, KeyEqual>, 
       detail::slot_table* next = t->next.load(std::memory_order_seq_cst);
       const std::size_t j = detail::slot_target(w);
       t = next;
-      w = t->slots[j].load(std::memory_order_seq_cst);
+      w = slot(*t, j).load(std::memory_order_seq_cst);
     }
   }
 
@@ -845,7 +853,7 @@ class hash_map : public detail::porting_forms<hash_map<Key, T, Hash, KeyEqual>, 
     const std::uint64_t tag = detail::slot_tag_of_hash(h);
     std::size_t i = t->home(h);
     for (std::size_t probes = 0; probes < t->capacity; ++probes, i = t->after(i)) {
-      std::uint64_t w = t->slots[i].load(std::memory_order_seq_cst);
+      std::uint64_t w = slot(*t, i).load(std::memory_order_seq_cst);
       if (detail::slot_is_free(w)) return nullptr;
       if ((w & detail::slot_dropped) != 0 || detail::slot_tag(w) != tag) continue;
       detail::slot_table* at = t;
@@ -898,7 +906,7 @@ class hash_map : public detail::porting_forms<hash_map<Key, T, Hash, KeyEqual>, 
     const std::uint64_t tag = detail::slot_tag_of_hash(h);
     std::size_t i = t->home(h);
     for (std::size_t probes = 0; probes < t->capacity; ++probes, i = t->after(i)) {
-      const std::uint64_t w = t->slots[i].load(std::memory_order_seq_cst);
+      const std::uint64_t w = slot(*t, i).load(std::memory_order_seq_cst);
       if ((w & detail::slot_frozen) != 0) return located::migrating;
       if (w == 0) {
         out = {t, i, 0, nullptr, probes};
@@ -920,7 +928,7 @@ class hash_map : public detail::porting_forms<hash_map<Key, T, Hash, KeyEqual>, 
     for (;;) {
       detail::slot_table* t = current_.load(std::memory_order_seq_cst);
       if (t == nullptr) {
-        detail::slot_table* fresh = detail::slot_table::create(detail::slot_table::min_capacity);
+        detail::slot_table* fresh = detail::slot_table::create<slot_kind>(detail::slot_table::min_capacity);
         if (current_.compare_exchange_strong(t, fresh, std::memory_order_seq_cst)) {
           on_installed(*fresh);
           return fresh;
@@ -1208,7 +1216,7 @@ class hash_map : public detail::porting_forms<hash_map<Key, T, Hash, KeyEqual>, 
     if (t == nullptr) return;
     detail::slot_table* next = t->successor(std::memory_order_relaxed);  // single-threaded
     for (std::size_t i = 0; i < t->capacity; ++i) {
-      const std::uint64_t w = t->slots[i].load(std::memory_order_relaxed);  // single-threaded
+      const std::uint64_t w = slot(*t, i).load(std::memory_order_relaxed);  // single-threaded
       if (!detail::slot_holds_version(w)) continue;
       version_type* v = detail::slot_version<version_type>(w);
       // An unfinished migration may have placed it already: then the new
@@ -1218,7 +1226,7 @@ class hash_map : public detail::porting_forms<hash_map<Key, T, Hash, KeyEqual>, 
     }
     if (next != nullptr) {
       for (std::size_t i = 0; i < next->capacity; ++i) {
-        const std::uint64_t w = next->slots[i].load(std::memory_order_relaxed);  // single-threaded
+        const std::uint64_t w = slot(*next, i).load(std::memory_order_relaxed);  // single-threaded
         if (detail::slot_holds_version(w)) free_chain(detail::slot_version<version_type>(w));
       }
     }
@@ -1228,7 +1236,7 @@ class hash_map : public detail::porting_forms<hash_map<Key, T, Hash, KeyEqual>, 
   bool holds_pointer(const detail::slot_table& t, const version_type* v) const noexcept {
     std::size_t i = t.home(hash_of(v));
     for (std::size_t probes = 0; probes < t.capacity; ++probes, i = t.after(i)) {
-      const std::uint64_t w = t.slots[i].load(std::memory_order_relaxed);  // single-threaded
+      const std::uint64_t w = slot(t, i).load(std::memory_order_relaxed);  // single-threaded
       if (w == 0) return false;
       if (detail::slot_holds_version(w) && detail::slot_version<version_type>(w) == v) return true;
     }
@@ -1249,7 +1257,7 @@ class hash_map : public detail::porting_forms<hash_map<Key, T, Hash, KeyEqual>, 
   ebr::domain* domain_;
   alignas(64) mutable std::atomic<detail::slot_table*> current_{nullptr};
   // Where the current table's slots are, for prefetching before the pin.
-  mutable std::atomic<const std::uint64_t*> hint_slots_{nullptr};
+  mutable std::atomic<const unsigned char*> hint_slots_{nullptr};
   mutable std::atomic<std::size_t> hint_capacity_{0};
   mutable std::atomic<std::uint64_t> hint_salt_{1};
   mutable std::atomic<detail::kept_record*> orphans_{nullptr};  // kept versions whose recheck could not run

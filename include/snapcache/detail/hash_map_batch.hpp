@@ -42,7 +42,7 @@ auto hash_map<Key, T, Hash, KeyEqual>::visit(It first, End last, F&& f) const ->
     const auto g = domain_->pin();
     if (const detail::slot_table* t = current_.load(std::memory_order_seq_cst)) {
       for (std::size_t i = 0; i < n; ++i) {
-        const std::uint64_t w = t->slots[t->home(hashes[i])].load(std::memory_order_seq_cst);
+        const std::uint64_t w = slot(*t, t->home(hashes[i])).load(std::memory_order_seq_cst);
         if (detail::slot_holds_version(w) && detail::slot_tag(w) == detail::slot_tag_of_hash(hashes[i])) {
           __builtin_prefetch(detail::slot_version<version_type>(w));
         }

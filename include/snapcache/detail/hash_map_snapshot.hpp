@@ -173,7 +173,7 @@ class hash_map<Key, T, Hash, KeyEqual>::snapshot_type {
         std::uint64_t words[lookahead];
         std::size_t n = 0;
         for (std::size_t i = position_; i < end; ++i) {
-          const std::uint64_t w = table_->slots[i].load(std::memory_order_seq_cst);
+          const std::uint64_t w = slot(*table_, i).load(std::memory_order_seq_cst);
           words[n++] = w;
           if (detail::slot_holds_version(w)) __builtin_prefetch(detail::slot_version<version_type>(w));
         }

@@ -69,7 +69,7 @@ auto hash_map<Key, T, Hash, KeyEqual>::erase_matching(Pred& pred) -> std::size_t
       next = 0;
     }
     for (; next < t->capacity && found == nullptr; ++next) {
-      std::uint64_t w = t->slots[next].load(std::memory_order_seq_cst);
+      std::uint64_t w = slot(*t, next).load(std::memory_order_seq_cst);
       if (detail::slot_is_free(w) || (w & detail::slot_dropped) != 0) continue;
       detail::slot_table* at = t;
       resolve(at, w);
@@ -120,8 +120,8 @@ auto hash_map<Key, T, Hash, KeyEqual>::commit(const position& p, std::uint64_t h
   SNAPCACHE_PERTURB();
   SNAPCACHE_PARK(insert_before_link);
   if (is_planted(detail::planted_bug::insert_check_then_act)) {
-    p.table->slots[p.index].store(desired, std::memory_order_seq_cst);  // the bug: no CAS
-  } else if (!p.table->slots[p.index].compare_exchange_strong(expected, desired, std::memory_order_seq_cst)) {
+    slot(*p.table, p.index).store(desired);  // the bug: no CAS
+  } else if (!slot(*p.table, p.index).compare_exchange(expected, desired)) {
     return false;
   }
   fresh.release();

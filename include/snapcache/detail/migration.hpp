@@ -53,8 +53,12 @@ namespace snapcache::detail {
 //   std::atomic<slot_table*>& current_table() const noexcept;
 //   void on_installed(const slot_table&) const noexcept;  // a new current table
 //   void on_migrated() const noexcept;                    // counts
+//   using slot_kind = ...;  // how its tables store slots (slot_kind.hpp)
 template <class Version, class Map>
 class migration {
+  using slots = typename Map::slot_kind;
+  using slot_ref = typename slots::ref;
+
  public:
   static constexpr std::size_t not_placed = ~std::size_t{0};
 
@@ -63,7 +67,7 @@ class migration {
   // throw std::bad_alloc; then nothing changed.
   static void start(slot_table& from, std::size_t capacity) {
     if (from.next.load(std::memory_order_seq_cst) != nullptr) return;
-    slot_table* to = slot_table::create(capacity);
+    slot_table* to = slot_table::create<slots>(capacity);
     slot_table* expected = nullptr;
     if (!from.next.compare_exchange_strong(expected, to, std::memory_order_seq_cst)) slot_table::release(to);
   }
@@ -98,12 +102,12 @@ class migration {
 
   // Copies slot i of `from` into `to` (or drops its dead key); idempotent.
   static void copy_slot(const Map& map, slot_table& from, slot_table& to, std::size_t i, const ebr::guard& g) noexcept {
-    std::atomic<std::uint64_t>& source = from.slots[i];
+    slot_ref source = slots::at(from.slot_array, i);
     std::uint64_t w;
     if (is_planted(planted_bug::migration_copy_without_freeze)) {
       w = source.load(std::memory_order_seq_cst) | slot_frozen;  // the bug: a writer may still replace it
     } else {
-      w = source.fetch_or(slot_frozen, std::memory_order_seq_cst) | slot_frozen;
+      w = source.fetch_or(slot_frozen) | slot_frozen;
     }
     SNAPCACHE_PARK(migrate_after_freeze);
     SNAPCACHE_PERTURB_RARE();
@@ -113,7 +117,7 @@ class migration {
       const bool drop_anyway = is_planted(planted_bug::migration_drop_ignores_placing);
       if ((w & slot_placing) == 0 || drop_anyway) {
         if (map.droppable(v) && g.try_reserve()) {
-          if (source.compare_exchange_strong(w, slot_dropped | slot_frozen, std::memory_order_seq_cst)) {
+          if (source.compare_exchange(w, slot_dropped | slot_frozen)) {
             g.retire_raw(v, &Version::reclaim, v->bytes());
             map.on_dropped();
             return;
@@ -121,7 +125,7 @@ class migration {
           continue;  // w reloaded
         }
         if ((w & slot_placing) == 0) {
-          if (!source.compare_exchange_strong(w, w | slot_placing, std::memory_order_seq_cst)) continue;
+          if (!source.compare_exchange(w, w | slot_placing)) continue;
           w |= slot_placing;
         }
       }
@@ -137,10 +141,10 @@ class migration {
       }
       const std::uint64_t moved = moved_word(j) | (slot_tag(w) << slot_tag_shift);
       if (is_planted(planted_bug::migration_copy_without_freeze)) {
-        source.store(moved, std::memory_order_seq_cst);  // the bug: overwrites a concurrent write
+        source.store(moved);  // the bug: overwrites a concurrent write
         return;
       }
-      if (source.compare_exchange_strong(w, moved, std::memory_order_seq_cst)) return;
+      if (source.compare_exchange(w, moved)) return;
       // w reloaded: another helper marked it moved (the loop returns).
     }
   }
@@ -155,12 +159,12 @@ class migration {
     if (to != sizing_marker()) return *to;
     std::size_t claimed = 0;
     for (std::size_t i = 0; i < from.capacity; ++i) {
-      const std::uint64_t w = from.slots[i].fetch_or(slot_frozen, std::memory_order_seq_cst);
+      const std::uint64_t w = slots::at(from.slot_array, i).fetch_or(slot_frozen);
       if (!slot_is_free(w)) ++claimed;
       if (i == 0) SNAPCACHE_PARK(migrate_while_sizing);
     }
     // Load at most 1/2, whatever copies drop.
-    slot_table* fresh = slot_table::create(std::max(2 * claimed + 2, slot_table::min_capacity));  // may throw std::bad_alloc: still sizing
+    slot_table* fresh = slot_table::create<slots>(std::max(2 * claimed + 2, slot_table::min_capacity));  // may throw std::bad_alloc: still sizing
     if (from.next.compare_exchange_strong(to, fresh, std::memory_order_seq_cst)) return *fresh;
     slot_table::release(fresh);
     return *to;  // another helper's table
@@ -168,12 +172,13 @@ class migration {
 
   // Puts pointer v (from source slot word w) into `to`: the index of the
   // slot holding it, or not_placed if the source was marked moved first.
-  static std::size_t place(const Map& map, std::atomic<std::uint64_t>& source, std::uint64_t w, slot_table& to,
+  static std::size_t place(const Map& map, const slot_ref& source, std::uint64_t w, slot_table& to,
                            Version* v) noexcept {
     const std::uint64_t tag = slot_tag(w);
     std::size_t i = to.home(map.hash_of(v));
     for (std::size_t probes = 0; probes < to.capacity; ++probes, i = to.after(i)) {
-      std::uint64_t word = to.slots[i].load(std::memory_order_seq_cst);
+      slot_ref slot = slots::at(to.slot_array, i);
+      std::uint64_t word = slot.load(std::memory_order_seq_cst);
       for (;;) {
         if (slot_holds_version(word) && slot_version<Version>(word) == v) return i;
         // `to` migrates out only after every source slot moved: a late copy.
@@ -187,7 +192,7 @@ class migration {
             (source.load(std::memory_order_seq_cst) & slot_moved) != 0) {
           return not_placed;
         }
-        if (to.slots[i].compare_exchange_strong(word, claimed_word(tag, v), std::memory_order_seq_cst)) {
+        if (slot.compare_exchange(word, claimed_word(tag, v))) {
           if (v->is_tombstone()) to.dead_copied.fetch_add(1, std::memory_order_relaxed);  // a policy estimate only
           return i;
         }

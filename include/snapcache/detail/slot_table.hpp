@@ -1,5 +1,6 @@
 // The slot array of snapcache::hash_map: open addressing, linear probing,
-// one 8-byte atomic word per slot, eight to a cache line.
+// one slot word per slot, stored as the map's slot kind says (slot_kind.hpp:
+// an 8-byte atomic, eight to a cache line, in every real build).
 //
 // A slot word is one of:
 //   0                         empty
@@ -100,7 +101,10 @@ struct slot_table final : ebr::retirable {
   // so the growth policy does not count on it.
   std::atomic<std::size_t> dead_copied{0};
   std::atomic<std::uint8_t>* block_done;    // per block: copied out (counted once)
-  std::atomic<std::uint64_t>* slots;
+  // capacity slots of slot_bytes each, of the slot kind the table was
+  // created for (slot_kind.hpp); reached through that kind's at().
+  void* slot_array = nullptr;
+  std::size_t slot_bytes = 0;
   // A random odd multiplier of this table's own: the order of a listing
   // (slot order) of one table says nothing about where keys land in the
   // next one, so keys taken from a listing cannot be fed back to flood a
@@ -122,9 +126,14 @@ struct slot_table final : ebr::retirable {
     return i >= home_slot ? i - home_slot : i + capacity - home_slot;
   }
 
-  // A table of `capacity` (>= min_capacity) empty slots, with one
-  // reference. May throw std::bad_alloc.
+  // A table of `capacity` (>= min_capacity) empty slots of kind Slots
+  // (slot_kind.hpp), with one reference. May throw std::bad_alloc.
+  template <class Slots>
   static slot_table* create(std::size_t capacity);
+  // Where slot i lies, for a prefetch.
+  [[nodiscard]] const void* slot_address(std::size_t i) const noexcept {
+    return static_cast<const unsigned char*>(slot_array) + i * slot_bytes;
+  }
   // Drops one reference; the last one frees the table and drops its
   // reference on the next table, and so on down the chain.
   static void release(slot_table* table) noexcept;
@@ -145,9 +154,10 @@ struct slot_table final : ebr::retirable {
   static void destroy(slot_table* table) noexcept;
 };
 
-inline slot_table* slot_table::create(std::size_t capacity) {
+template <class Slots>
+slot_table* slot_table::create(std::size_t capacity) {
   const std::size_t blocks = (capacity + block_size - 1) / block_size;
-  const std::size_t array_bytes = capacity * sizeof(std::uint64_t);
+  const std::size_t array_bytes = capacity * Slots::slot_bytes;
   void* array = ::operator new(array_bytes, std::align_val_t{slot_array_alignment(array_bytes)});
   void* header = nullptr;
   try {
@@ -161,20 +171,21 @@ inline slot_table* slot_table::create(std::size_t capacity) {
   table->capacity = capacity;
   table->blocks = blocks;
   table->salt = make_hash_seed() | 1;
-  table->slots = ::new (array) std::atomic<std::uint64_t>[capacity];
+  Slots::construct(array, capacity);
+  table->slot_array = array;
+  table->slot_bytes = Slots::slot_bytes;
   table->block_done = ::new (static_cast<unsigned char*>(header) + sizeof(slot_table)) std::atomic<std::uint8_t>[blocks];
-  for (std::size_t i = 0; i < capacity; ++i) table->slots[i].store(0, std::memory_order_relaxed);  // before publication
   for (std::size_t b = 0; b < blocks; ++b) table->block_done[b].store(0, std::memory_order_relaxed);  // before publication
   return table;
 }
 
 inline std::size_t slot_table::bytes() const noexcept {
-  return sizeof(slot_table) + blocks + capacity * sizeof(std::uint64_t);
+  return sizeof(slot_table) + blocks + capacity * slot_bytes;
 }
 
 inline void slot_table::destroy(slot_table* table) noexcept {
-  const std::size_t array_bytes = table->capacity * sizeof(std::uint64_t);
-  void* array = table->slots;
+  const std::size_t array_bytes = table->capacity * table->slot_bytes;
+  void* array = table->slot_array;
   table->~slot_table();
   ::operator delete(array, std::align_val_t{slot_array_alignment(array_bytes)});
   ::operator delete(static_cast<void*>(table));
