@@ -2,12 +2,15 @@
 // (detail/atomic_pair.hpp): both words change together, a failed exchange
 // reports what was there, and no load pairs words from two writes — the
 // last is also the detector of the planted bug pair_read_apart (teeth in
-// tests/meson.build).
+// tests/meson.build). Also the map's two slot kinds (detail/slot_kind.hpp),
+// which must give a slot word the same operations.
 #include "snapcache/detail/atomic_pair.hpp"
+#include "snapcache/detail/slot_kind.hpp"
 
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <cstddef>
 #include <cstdint>
 #include <thread>
 
@@ -101,5 +104,35 @@ void check_no_torn_loads(bool locked_loads) {
 TEST(atomic_pair, a_load_never_pairs_words_from_two_writes) { check_no_torn_loads(false); }
 
 TEST(atomic_pair, a_locked_load_never_pairs_words_from_two_writes) { check_no_torn_loads(true); }
+
+// The map's two slot kinds (detail/slot_kind.hpp) give a slot word the same
+// operations with the same results: the map's code cannot tell them apart.
+template <class Slots>
+void check_slot_kind() {
+  alignas(64) unsigned char array[4 * Slots::slot_bytes];
+  Slots::construct(array, 4);
+  for (std::size_t i = 0; i < 4; ++i) EXPECT_EQ(Slots::at(array, i).load(std::memory_order_seq_cst), 0u);
+  auto slot = Slots::at(array, 1);
+  std::uint64_t expected = 0;
+  EXPECT_TRUE(slot.compare_exchange(expected, 0x1230));
+  EXPECT_EQ(expected, 0u);
+  expected = 0x9990;
+  EXPECT_FALSE(slot.compare_exchange(expected, 0x4560));
+  EXPECT_EQ(expected, 0x1230u) << "a failed exchange reports the word it found";
+  EXPECT_EQ(slot.fetch_or(1), 0x1230u) << "fetch_or returns the word before it";
+  EXPECT_EQ(slot.load(std::memory_order_seq_cst), 0x1231u);
+  slot.store(0x7770);
+  EXPECT_EQ(slot.load(std::memory_order_relaxed), 0x7770u);  // single-threaded
+  EXPECT_EQ(Slots::at(array, 0).load(std::memory_order_seq_cst), 0u) << "a neighbour changed";
+  EXPECT_EQ(Slots::at(array, 2).load(std::memory_order_seq_cst), 0u) << "a neighbour changed";
+}
+
+TEST(slot_kinds, word_slots_give_the_slot_word_its_operations) { check_slot_kind<snapcache::detail::word_slots>(); }
+
+#if defined(__x86_64__)
+TEST(slot_kinds, pair_slots_give_the_slot_word_the_same_operations) {
+  check_slot_kind<snapcache::detail::pair_slots>();
+}
+#endif
 
 }  // namespace

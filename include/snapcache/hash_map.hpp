@@ -255,8 +255,10 @@ class hash_map : public detail::porting_forms<hash_map<Key, T, Hash, KeyEqual>, 
   using size_type = std::size_t;
   using hasher = Hash;
   using key_equal = KeyEqual;
+  // The same kind of map over other types (with the default hash of K2; a
+  // map of pair slots rebinds to one of pair slots).
   template <class K2, class T2>
-  using rebind = hash_map<K2, T2>;
+  using rebind = hash_map<K2, T2, typename detail::rebound_hash<Hash, seeded_hash<K2>>::type>;
   // The Boost- and std-shaped forms (detail/porting_forms.hpp): insert(kv),
   // insert(first, last), insert({...}), count, cvisit(key, f),
   // cvisit(first, last, f), cvisit_while / visit_while(f).
@@ -751,9 +753,6 @@ class hash_map : public detail::porting_forms<hash_map<Key, T, Hash, KeyEqual>, 
   }
 
  public:
-  // For migration (detail/migration.hpp): how this map's tables store their
-  // slots (detail/slot_kind.hpp).
-  using slot_kind = typename detail::slot_kind_of<Hash>::type;
   // The hash of a version's key, without user code that may throw.
   std::uint64_t hash_of(const version_type* v) const noexcept {
     if constexpr (stores_hash) {
@@ -809,6 +808,9 @@ class hash_map : public detail::porting_forms<hash_map<Key, T, Hash, KeyEqual>, 
 
   // ---- lookup --------------------------------------------------------------
 
+  // How this map's tables store their slots (detail/slot_kind.hpp; migration
+  // reads it too).
+  using slot_kind = typename detail::slot_kind_of<Hash>::type;
   // Slot i of table t, as this map's slot kind stores it.
   static typename slot_kind::ref slot(const detail::slot_table& t, std::size_t i) noexcept {
     return slot_kind::at(t.slot_array, i);

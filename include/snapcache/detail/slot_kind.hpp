@@ -13,6 +13,7 @@
 #pragma once
 
 #include <atomic>
+#include <cassert>
 #include <cstddef>
 #include <cstdint>
 #include <new>
@@ -72,6 +73,9 @@ class pair_slots {
     bool compare_exchange(std::uint64_t& expected, std::uint64_t desired) noexcept {
       word_pair seen{chain_mark, expected};
       if (pair_->compare_exchange(seen, {chain_mark, desired}, std::memory_order_seq_cst)) return true;
+      // Every slot is a chain here; a first word that is not would leave
+      // `expected` as it was and spin fetch_or and store forever.
+      assert(seen.first == chain_mark);
       expected = seen.second;
       return false;
     }
@@ -115,6 +119,19 @@ struct slot_kind_of<Hash> {
 template <class Hash>
 struct pair_slots_hash : Hash {
   using snapcache_slot_kind = pair_slots;
+};
+#endif
+
+// The Hash of hash_map::rebind: Default, kept in a pair_slots_hash where the
+// map's own was one.
+template <class Hash, class Default>
+struct rebound_hash {
+  using type = Default;
+};
+#if defined(__x86_64__)
+template <class H, class Default>
+struct rebound_hash<pair_slots_hash<H>, Default> {
+  using type = pair_slots_hash<Default>;
 };
 #endif
 

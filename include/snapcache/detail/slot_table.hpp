@@ -1,6 +1,6 @@
 // The slot array of snapcache::hash_map: open addressing, linear probing,
 // one slot word per slot, stored as the map's slot kind says (slot_kind.hpp:
-// an 8-byte atomic, eight to a cache line, in every real build).
+// an 8-byte atomic, eight to a cache line, in every map a user names).
 //
 // A slot word is one of:
 //   0                         empty
@@ -130,10 +130,7 @@ struct slot_table final : ebr::retirable {
   // (slot_kind.hpp), with one reference. May throw std::bad_alloc.
   template <class Slots>
   static slot_table* create(std::size_t capacity);
-  // Where slot i lies, for a prefetch.
-  [[nodiscard]] const void* slot_address(std::size_t i) const noexcept {
-    return static_cast<const unsigned char*>(slot_array) + i * slot_bytes;
-  }
+
   // Drops one reference; the last one frees the table and drops its
   // reference on the next table, and so on down the chain.
   static void release(slot_table* table) noexcept;
