@@ -808,10 +808,9 @@ class hash_map : public detail::porting_forms<hash_map<Key, T, Hash, KeyEqual>, 
 
   // ---- lookup --------------------------------------------------------------
 
-  // How this map's tables store their slots (detail/slot_kind.hpp; migration
-  // reads it too).
+  // How this map's tables store their slots (detail/slot_kind.hpp), and
+  // slot i of table t in that kind: the one way to a slot, migration's too.
   using slot_kind = typename detail::slot_kind_of<Hash>::type;
-  // Slot i of table t, as this map's slot kind stores it.
   static typename slot_kind::ref slot(const detail::slot_table& t, std::size_t i) noexcept {
     return slot_kind::at(t.slot_array, i);
   }

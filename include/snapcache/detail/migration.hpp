@@ -54,6 +54,7 @@ namespace snapcache::detail {
 //   void on_installed(const slot_table&) const noexcept;  // a new current table
 //   void on_migrated() const noexcept;                    // counts
 //   using slot_kind = ...;  // how its tables store slots (slot_kind.hpp)
+//   static slot_kind::ref slot(const slot_table&, std::size_t);  // slot i
 template <class Version, class Map>
 class migration {
   using slots = typename Map::slot_kind;
@@ -102,7 +103,7 @@ class migration {
 
   // Copies slot i of `from` into `to` (or drops its dead key); idempotent.
   static void copy_slot(const Map& map, slot_table& from, slot_table& to, std::size_t i, const ebr::guard& g) noexcept {
-    slot_ref source = slots::at(from.slot_array, i);
+    slot_ref source = Map::slot(from, i);
     std::uint64_t w;
     if (is_planted(planted_bug::migration_copy_without_freeze)) {
       w = source.load(std::memory_order_seq_cst) | slot_frozen;  // the bug: a writer may still replace it
@@ -159,7 +160,7 @@ class migration {
     if (to != sizing_marker()) return *to;
     std::size_t claimed = 0;
     for (std::size_t i = 0; i < from.capacity; ++i) {
-      const std::uint64_t w = slots::at(from.slot_array, i).fetch_or(slot_frozen);
+      const std::uint64_t w = Map::slot(from, i).fetch_or(slot_frozen);
       if (!slot_is_free(w)) ++claimed;
       if (i == 0) SNAPCACHE_PARK(migrate_while_sizing);
     }
@@ -177,7 +178,7 @@ class migration {
     const std::uint64_t tag = slot_tag(w);
     std::size_t i = to.home(map.hash_of(v));
     for (std::size_t probes = 0; probes < to.capacity; ++probes, i = to.after(i)) {
-      slot_ref slot = slots::at(to.slot_array, i);
+      slot_ref slot = Map::slot(to, i);
       std::uint64_t word = slot.load(std::memory_order_seq_cst);
       for (;;) {
         if (slot_holds_version(word) && slot_version<Version>(word) == v) return i;
